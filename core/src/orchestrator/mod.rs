@@ -1,0 +1,1 @@
+//! The replicated orchestration state machine: registry, routing, deployments, kv, leases, locks, watches.

@@ -1,0 +1,1 @@
+//! Raft consensus: a sans-IO state machine driven through [`RawNode`].

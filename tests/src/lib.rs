@@ -1,0 +1,1 @@
+//! Cross-crate scenario tests for raftorch live in `tests/tests/`.
