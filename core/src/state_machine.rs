@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 /// notion of time comes from the entries themselves.
 pub trait StateMachine {
     /// What applying one entry answers to the client that proposed it.
-    type Output;
+    type Output: Clone + core::fmt::Debug;
 
     /// Applies the committed entry at `index` whose payload is `data`.
     fn apply(&mut self, index: u64, data: &[u8]) -> Self::Output;

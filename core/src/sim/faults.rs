@@ -1,0 +1,110 @@
+//! Fault injection: crashes, restarts, pauses, partitions, link cuts, and leadership transfer.
+
+use alloc::vec::Vec;
+
+use super::application::Application;
+use super::cluster::Cluster;
+use super::trace::TraceEvent;
+use crate::raft::{Error, NodeId};
+
+impl<A: Application> Cluster<A> {
+    /// Crashes a node: its volatile state (Raft state, application, pending requests) is lost;
+    /// its durable storage is kept.
+    pub fn crash(&mut self, id: NodeId) {
+        let idx = id as usize - 1;
+        if self.nodes[idx].raw.is_none() {
+            return;
+        }
+        self.fail_pending_requests(idx);
+        let node = &mut self.nodes[idx];
+        node.raw = None;
+        node.paused = false;
+        node.inbox.clear();
+        node.app = A::default();
+        node.applied = 0;
+        self.trace
+            .record(self.now, TraceEvent::Crashed { node: id });
+    }
+
+    /// Restarts a crashed node from its durable storage.
+    pub fn restart(&mut self, id: NodeId) {
+        let idx = id as usize - 1;
+        if self.nodes[idx].raw.is_some() {
+            return;
+        }
+        self.nodes[idx].restarts += 1;
+        self.start_node(id);
+        self.trace
+            .record(self.now, TraceEvent::Restarted { node: id });
+        self.process(id);
+    }
+
+    /// Pauses or resumes a node (a stop-the-world pause: alive, but processing nothing).
+    pub fn set_paused(&mut self, id: NodeId, paused: bool) {
+        let idx = id as usize - 1;
+        if self.nodes[idx].raw.is_none() || self.nodes[idx].paused == paused {
+            return;
+        }
+        self.nodes[idx].paused = paused;
+        self.trace
+            .record(self.now, TraceEvent::Paused { node: id, paused });
+        if !paused {
+            let inbox: Vec<_> = core::mem::take(&mut self.nodes[idx].inbox);
+            if let Some(raw) = self.nodes[idx].raw.as_mut() {
+                for message in inbox {
+                    raw.step(message);
+                }
+            }
+            self.process(id);
+        }
+    }
+
+    /// Splits the network: `groups[i]` is node `i + 1`'s partition number.
+    pub fn partition(&mut self, groups: Vec<u8>) {
+        self.topology.partition(groups.clone());
+        self.trace
+            .record(self.now, TraceEvent::Partitioned { groups });
+    }
+
+    /// Cuts (`up == false`) or restores one direction of the link `from → to`.
+    pub fn set_link(&mut self, from: NodeId, to: NodeId, up: bool) {
+        self.topology.set_link(from, to, up);
+        self.trace
+            .record(self.now, TraceEvent::LinkChanged { from, to, up });
+    }
+
+    /// Removes every partition and link cut.
+    pub fn heal(&mut self) {
+        self.topology.heal();
+        self.trace.record(self.now, TraceEvent::Healed);
+    }
+
+    /// Sets the message loss rate (per mille).
+    pub fn set_drop_rate(&mut self, per_mille: u32) {
+        self.config.drop_per_mille = per_mille.min(1000);
+    }
+
+    /// Sets the message duplication rate (per mille).
+    pub fn set_duplicate_rate(&mut self, per_mille: u32) {
+        self.config.duplicate_per_mille = per_mille.min(1000);
+    }
+
+    /// Sets the latency range in simulated milliseconds.
+    pub fn set_latency(&mut self, min_ms: u64, max_ms: u64) {
+        self.config.min_latency_ms = min_ms;
+        self.config.max_latency_ms = max_ms.max(min_ms);
+    }
+
+    /// Asks the leader `from` to hand leadership to `to`.
+    pub fn transfer_leader(&mut self, from: NodeId, to: NodeId) -> Result<(), Error> {
+        let raw = self.nodes[from as usize - 1]
+            .raw
+            .as_mut()
+            .ok_or(Error::NotLeader { leader_hint: None })?;
+        raw.transfer_leader(to)?;
+        self.trace
+            .record(self.now, TraceEvent::TransferRequested { from, to });
+        self.process(from);
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! `cargo xtask test`: every check CI runs, in order, each failing loudly.
+
+use crate::{setup, shell};
+
+/// Runs formatting, lints, the no_std builds and the whole test suite.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    setup::ensure_rust_targets()?;
+    shell::run("cargo", &["fmt", "--all", "--", "--check"])?;
+    shell::run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    for target in setup::NO_STD_TARGETS {
+        shell::run(
+            "cargo",
+            &[
+                "build",
+                "-p",
+                "raftorch-core",
+                "--no-default-features",
+                "--target",
+                target,
+            ],
+        )?;
+    }
+    // CI's floor is 2,000 randomized 5-node seeds; `--quick` runs 200 for local iteration.
+    let seeds = if quick { "200" } else { "2000" };
+    let seeds = std::env::var("RAFTORCH_SEEDS").unwrap_or_else(|_| seeds.to_string());
+    shell::run_with_env(
+        "cargo",
+        &["test", "--workspace"],
+        &[("RAFTORCH_SEEDS", &seeds)],
+    )?;
+    // Benchmarks must keep compiling and running; one quick iteration each, no measurement.
+    shell::run("cargo", &["bench", "-p", "raftorch-core", "--", "--test"])?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}
