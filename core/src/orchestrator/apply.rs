@@ -30,7 +30,14 @@ impl StateMachine for Orchestrator {
         }
         self.applied_index = index;
         let envelope = Envelope::decode(data)?;
-        self.advance_clock(envelope.now_ms, index);
+        self.now_ms = self.now_ms.max(envelope.now_ms);
+        if envelope.command == Command::LeaderChanged {
+            // Refresh before expiring: the new leader's clock may already be past deadlines that
+            // only lapsed because there was no leader to receive keep-alives.
+            self.registry.leader_changed(self.now_ms);
+            self.leases.leader_changed(self.now_ms);
+        }
+        self.expire(index);
         if let Some(id) = envelope.request_id {
             if let Some(output) = self.dedup.seen(id, index) {
                 return output;
@@ -61,10 +68,9 @@ enum LeaseEnd {
 }
 
 impl Orchestrator {
-    /// Moves the clock to `max(now, now_ms)` and expires everything due before it: instances
-    /// first (by deadline, service, id), then leases (by deadline, id).
-    fn advance_clock(&mut self, now_ms: u64, index: u64) {
-        self.now_ms = self.now_ms.max(now_ms);
+    /// Expires everything due before the clock: instances first (by deadline, service, id), then
+    /// leases (by deadline, id).
+    fn expire(&mut self, index: u64) {
         self.registry.expire(self.now_ms, index, &mut self.watch);
         for lease_id in self.leases.take_expired(self.now_ms) {
             self.end_lease(lease_id, index, LeaseEnd::Expired);
@@ -101,11 +107,8 @@ impl Orchestrator {
         let now = self.now_ms;
         match command {
             Command::Tick => Ok(Response::Ticked),
-            Command::LeaderChanged => {
-                self.registry.leader_changed(now);
-                self.leases.leader_changed(now);
-                Ok(Response::LeasesRefreshed)
-            }
+            // The refresh itself happened in `apply`, before expiry.
+            Command::LeaderChanged => Ok(Response::LeasesRefreshed),
             Command::Register {
                 service,
                 instance_id,

@@ -16,7 +16,8 @@ pub enum Command {
     Tick,
     /// The first entry of a new leader: extends every lease and every healthy instance's
     /// heartbeat deadline to `now + ttl`, so that the election's pause and the clock skew between
-    /// the old and the new leader do not expire everything at once (etcd does the same).
+    /// the old and the new leader do not expire everything at once (etcd does the same). The
+    /// refresh happens before this entry expires anything.
     LeaderChanged,
     /// Registers an instance, or updates it when it exists (and counts as a heartbeat).
     Register {

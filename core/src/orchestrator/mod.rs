@@ -39,10 +39,6 @@ pub mod validate;
 mod watch;
 
 #[cfg(test)]
-mod routing_tests;
-#[cfg(test)]
-mod test_support;
-#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

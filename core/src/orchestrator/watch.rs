@@ -22,7 +22,7 @@ pub enum EventKind {
     InstanceDeregistered,
     /// An instance missed its heartbeat deadline.
     InstanceUnhealthy,
-    /// An unhealthy instance heartbeated or re-registered.
+    /// An unhealthy instance heartbeated (a re-registration reports `InstanceUpdated`).
     InstanceHealthy,
     /// An instance stayed unhealthy past the grace period and was removed.
     InstanceExpired,

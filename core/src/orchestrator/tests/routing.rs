@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::test_support::{register, Driver};
 use super::*;
 
 const KEYS: usize = 20_000;

@@ -70,7 +70,7 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
     let mut seqs = [0u64; 4];
     for i in 0..len {
         let index = i as u64 + 1;
-        now += pick(400);
+        now += pick(100);
         if pick(50) == 0 {
             sent.push(Vec::from([0xde, 0xad, 0xbe, 0xef]));
             continue;
@@ -82,10 +82,10 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
         }
         let svc = String::from(["web", "api"][pick(2) as usize]);
         let inst = format!("i{}", pick(4));
-        let lease = if leases.is_empty() {
-            1
-        } else {
-            leases[pick(leases.len() as u64) as usize]
+        // Mostly one of the last few leases, so that many are still alive when used.
+        let lease = match leases.len() as u64 {
+            0 => 1,
+            n => leases[(n - 1 - pick(n.min(4))) as usize],
         };
         let name = format!("n{}", pick(3));
         let command = match pick(22) {
