@@ -20,7 +20,8 @@ impl StateMachine for Orchestrator {
 
     /// Applies the entry at `index`. The applied index advances even when the entry is refused;
     /// nothing else changes for an undecodable entry, and a refused command changes nothing but
-    /// the clock (and what expires with it).
+    /// the clock (and what expires with it) and, when it carries a request id, the dedup table
+    /// (a retry gets the same refusal).
     fn apply(&mut self, index: u64, data: &[u8]) -> Output {
         if index <= self.applied_index {
             return Err(OrchestratorError::StaleIndex {

@@ -127,10 +127,10 @@ impl KvStore {
     }
 
     /// Every key starting with `prefix`, in key order.
-    pub(crate) fn range<'a>(
+    pub(crate) fn range<'a, 'p>(
         &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> {
+        prefix: &'p str,
+    ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> + use<'a, 'p> {
         self.keys
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))

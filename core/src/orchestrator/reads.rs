@@ -70,7 +70,7 @@ impl Orchestrator {
     }
 
     /// Every key starting with `prefix`, in key order.
-    pub fn kv_range<'a>(&'a self, prefix: &'a str) -> Vec<(&'a str, &'a KeyValue)> {
+    pub fn kv_range(&self, prefix: &str) -> Vec<(&str, &KeyValue)> {
         self.kv.range(prefix).collect()
     }
 

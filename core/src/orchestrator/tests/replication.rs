@@ -170,3 +170,22 @@ proptest! {
         prop_assert_eq!(&restored.sm, &original.sm);
     }
 }
+
+#[test]
+fn restored_replica_remembers_applied_requests() {
+    let mut d = Driver::new();
+    let grant = Envelope::new(0, Command::GrantLease { ttl_ms: 1_000 }).with_request(3, 1);
+    let first = d.envelope(&grant);
+    let mut restored = Driver {
+        sm: Orchestrator::new(),
+        index: d.index,
+    };
+    restored.sm.restore(&d.sm.snapshot()).unwrap();
+    assert_eq!(
+        restored.envelope(&grant),
+        first,
+        "the retry is answered from the dedup table"
+    );
+    assert_eq!(restored.sm.lease(2), None, "and grants no second lease");
+    assert_eq!(restored.sm.now_ms(), d.sm.now_ms());
+}
