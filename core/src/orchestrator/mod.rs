@@ -33,7 +33,7 @@ mod lock;
 mod reads;
 mod registry;
 mod response;
-mod routing;
+pub mod routing;
 mod snapshot;
 pub mod validate;
 mod watch;

@@ -44,7 +44,7 @@ impl Orchestrator {
     }
 
     /// Where a request with `request_key` to `service` goes: a pure function of the state, so
-    /// every replica at the same index answers the same (see [`routing`](super::routing)).
+    /// every replica at the same index answers the same (see [`routing`] for the rules).
     pub fn route(
         &self,
         service: &str,
