@@ -7,7 +7,8 @@ use super::{atomic_file, Result, StorageError as E};
 /// Magic bytes, then a format version byte and a reserved byte.
 const MAGIC: [u8; 6] = *b"RFTHST";
 const VERSION: u8 = 1;
-/// `[magic 6][version u8][reserved u8][len u32 LE][crc32 u32 LE of the state]`.
+/// `[magic 6][version u8][reserved u8][len u32 LE][crc32 u32 LE]`, then the state. The crc covers
+/// the 12 header bytes before it and the state, so no flipped bit goes unnoticed.
 const HEADER_LEN: usize = 16;
 
 /// A small file holding the caller's encoded hard state (opaque bytes).
@@ -55,7 +56,7 @@ impl HardStateFile {
         if state.len() != len {
             return Err(corrupt("hard state length does not match the file"));
         }
-        if crc32fast::hash(state) != crc {
+        if checksum(&bytes[..12], state) != crc {
             return Err(corrupt("hard state checksum mismatch"));
         }
         Ok(Some(state.to_vec()))
@@ -71,7 +72,15 @@ impl HardStateFile {
         header[..6].copy_from_slice(&MAGIC);
         header[6] = VERSION;
         header[8..12].copy_from_slice(&len.to_le_bytes());
-        header[12..16].copy_from_slice(&crc32fast::hash(state).to_le_bytes());
+        let crc = checksum(&header[..12], state);
+        header[12..16].copy_from_slice(&crc.to_le_bytes());
         atomic_file::save(&self.path, &[&header, state])
     }
+}
+
+fn checksum(header: &[u8], state: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(header);
+    crc.update(state);
+    crc.finalize()
 }
