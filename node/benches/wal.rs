@@ -7,7 +7,7 @@
 
 #![allow(missing_docs)]
 
-use std::time::Duration;
+use core::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use raftorch_node::storage::{Log, LogOptions};
@@ -28,8 +28,9 @@ fn append_sync(c: &mut Criterion) {
         group.throughput(Throughput::Elements(batch));
         group.bench_with_input(BenchmarkId::from_parameter(batch), &batch, |b, &batch| {
             b.iter(|| {
-                let entries: Vec<(u64, u64, &[u8])> =
-                    (next..next + batch).map(|i| (i, 1, payload.as_slice())).collect();
+                let entries: Vec<(u64, u64, &[u8])> = (next..next + batch)
+                    .map(|i| (i, 1, payload.as_slice()))
+                    .collect();
                 log.append(&entries).expect("append");
                 log.sync().expect("sync");
                 next += batch;

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::atomic_file::sync_dir;
-use super::record::{self, CorruptReason, SegmentHeader, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN};
-use super::segment::{self, Segment, TailProblem};
+use super::record::{self, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN};
+use super::recovery::{self, Recovered};
+use super::segment::Segment;
 use super::terms::TermRuns;
-use super::{Result, SegmentHeaderProblem, StorageError as E};
+use super::{Result, StorageError as E};
 
 /// An entry read back from the log: `(index, term, payload)`.
 pub type LogEntry = (u64, u64, Vec<u8>);
@@ -47,47 +48,6 @@ impl LogOptions {
         }
         Ok(())
     }
-}
-
-/// What [`Log::open`] found and repaired.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recovered {
-    /// First index in the log (the first one physically present; see [`Log::compact_through`]).
-    pub first_index: u64,
-    /// Last valid index; `first_index - 1` if the log is empty.
-    pub last_index: u64,
-    /// Number of segment files.
-    pub segments: usize,
-    /// The torn or corrupt tail that was cut off, if any.
-    pub truncated: Option<TruncatedTail>,
-}
-
-/// A damaged tail of the last segment that recovery cut off.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TruncatedTail {
-    /// The segment file.
-    pub path: PathBuf,
-    /// Where it now ends (where the valid records end).
-    pub offset: u64,
-    /// How many bytes were dropped.
-    pub bytes_dropped: u64,
-    /// What the dropped bytes began with.
-    pub reason: TailReason,
-}
-
-/// What was found after the last valid record of the last segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TailReason {
-    /// The segment header itself was incomplete (`len` bytes): a crash right after creating it.
-    /// The header is written anew.
-    TornHeader {
-        /// Bytes the file had.
-        len: u64,
-    },
-    /// A record cut short by the end of the file.
-    Torn,
-    /// Complete bytes that are not a valid record, and no valid record after them.
-    Corrupt(CorruptReason),
 }
 
 /// Counters for group commit, for the node to export as metrics.
@@ -148,58 +108,7 @@ impl Log {
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<(Self, Recovered)> {
         options.validate()?;
         let dir = dir.as_ref().to_owned();
-        fs::create_dir_all(&dir).map_err(E::io("create directory", &dir))?;
-        let mut found = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(E::io("list directory", &dir))? {
-            let entry = entry.map_err(E::io("list directory", &dir))?;
-            match entry
-                .file_name()
-                .to_str()
-                .and_then(segment::parse_file_name)
-            {
-                Some(first) => found.push((first, entry.path())),
-                None => {
-                    tracing::debug!(path = %entry.path().display(), "ignoring non-segment file")
-                }
-            }
-        }
-        found.sort();
-
-        let count = found.len();
-        let mut terms = TermRuns::default();
-        let mut segments: Vec<Segment> = Vec::with_capacity(count.max(1));
-        let mut truncated = None;
-        for (k, (first, path)) in found.into_iter().enumerate() {
-            if first == 0 {
-                let reason = SegmentHeaderProblem::ZeroIndex;
-                return Err(E::BadSegmentHeader { path, reason });
-            }
-            if let Some(prev) = segments.last() {
-                if first != prev.last_index() + 1 {
-                    let (previous, expected) = (prev.path.clone(), prev.last_index() + 1);
-                    return Err(E::SegmentGap {
-                        previous,
-                        expected,
-                        path,
-                        found: first,
-                    });
-                }
-            }
-            let (mut seg, problem) = Segment::open_verified(path, first, &mut terms)?;
-            if let Some(problem) = problem {
-                if k + 1 < count || problem.valid_record_after.is_some() {
-                    return Err(problem.into_error(&seg.path));
-                }
-                truncated = Some(repair_tail(&mut seg, &problem)?);
-            }
-            segments.push(seg);
-        }
-        if segments.is_empty() {
-            let seg = Segment::create(&dir, 1)?;
-            seg.file.sync_data().map_err(E::io("fsync", &seg.path))?;
-            sync_dir(&dir)?;
-            segments.push(seg);
-        }
+        let (segments, terms, truncated) = recovery::recover(&dir)?;
 
         let flushed = segments.last().map_or(0, |s| s.end);
         let log = Self {
@@ -571,37 +480,4 @@ impl Log {
         tracing::info!(first, "write-ahead log restarted after a snapshot");
         Ok(())
     }
-}
-
-/// Cuts the last segment back to its valid records (or rewrites a torn header) and fsyncs it.
-fn repair_tail(seg: &mut Segment, problem: &TailProblem) -> Result<TruncatedTail> {
-    let path = &seg.path;
-    seg.file
-        .set_len(problem.offset)
-        .map_err(E::io("truncate segment", path))?;
-    if let TailReason::TornHeader { .. } = problem.reason {
-        let header = SegmentHeader {
-            first_index: seg.first_index,
-        }
-        .encode();
-        seg.file
-            .write_all_at(&header, 0)
-            .map_err(E::io("write segment header", path))?;
-        seg.end = SEGMENT_HEADER_LEN as u64;
-    }
-    seg.file.sync_data().map_err(E::io("fsync", path))?;
-    let tail = TruncatedTail {
-        path: path.clone(),
-        offset: problem.offset,
-        bytes_dropped: problem.file_len - problem.offset,
-        reason: problem.reason,
-    };
-    tracing::warn!(
-        path = %path.display(),
-        offset = tail.offset,
-        bytes_dropped = tail.bytes_dropped,
-        reason = ?tail.reason,
-        "truncated torn write-ahead log tail"
-    );
-    Ok(tail)
 }

@@ -15,12 +15,14 @@ mod atomic_file;
 mod hard_state;
 mod log;
 pub mod record;
+mod recovery;
 mod segment;
 mod snapshot_file;
 mod terms;
 
 pub use hard_state::HardStateFile;
-pub use log::{Log, LogEntry, LogOptions, Recovered, SyncStats, TailReason, TruncatedTail};
+pub use log::{Log, LogEntry, LogOptions, SyncStats};
+pub use recovery::{Recovered, TailReason, TruncatedTail};
 pub use snapshot_file::{Snapshot, SnapshotFile, SnapshotMeta};
 
 use std::path::PathBuf;

@@ -65,8 +65,12 @@ impl TailProblem {
     pub(crate) fn into_error(self, path: &Path) -> E {
         let reason = match self.reason {
             TailReason::TornHeader { len } => {
-                let reason =
-                    SegmentHeaderProblem::Header(HeaderError::Truncated { len: len as usize });
+                let header = if len < SEGMENT_HEADER_LEN as u64 {
+                    HeaderError::Truncated { len: len as usize }
+                } else {
+                    HeaderError::BadMagic // all zeros
+                };
+                let reason = SegmentHeaderProblem::Header(header);
                 return E::BadSegmentHeader {
                     path: path.to_owned(),
                     reason,
