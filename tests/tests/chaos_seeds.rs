@@ -72,3 +72,16 @@ fn same_seed_gives_byte_identical_trace() {
     assert_eq!(a, b);
     assert_ne!(a.trace_digest, c.trace_digest);
 }
+
+/// Seeds that once failed, kept forever. Each line says what it caught.
+const REGRESSION_SEEDS: [u64; 1] = [
+    // A forwarded write delivered twice by the network was proposed twice (host dedup added).
+    46,
+];
+
+#[test]
+fn regression_seeds_stay_fixed() {
+    for report in run_seeds(REGRESSION_SEEDS.to_vec()) {
+        assert_eq!(report.failure, None, "seed {}", report.seed);
+    }
+}

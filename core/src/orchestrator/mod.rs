@@ -30,6 +30,7 @@ mod fenced;
 mod kv;
 mod lease;
 mod lock;
+mod query;
 mod reads;
 mod registry;
 mod response;
@@ -52,6 +53,7 @@ pub use error::OrchestratorError;
 pub use kv::KeyValue;
 pub use lease::Lease;
 pub use lock::LockHolder;
+pub use query::{Query, QueryAnswer, QueryResult};
 pub use registry::{ServiceInstance, UNHEALTHY_GRACE_TTLS};
 pub use response::{Output, Response};
 pub use routing::{

@@ -6,11 +6,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::application::Application;
 use super::config::SimConfig;
-use super::event::{Event, EventQueue, Packet};
+use super::event::{Event, EventQueue, Packet, Payload};
 use super::invariants::{Invariants, Violation};
 use super::network::Topology;
 use super::node::{RequestId, SimNode};
-use super::trace::{DropReason, Trace, TraceEvent};
+use super::trace::{DropReason, Trace, TraceEvent, WireKind};
 use crate::raft::{Config, Error, LogIndex, MemStorage, Message, NodeId, RawNode, Role};
 
 /// How a client request ended.
@@ -59,7 +59,7 @@ pub struct Completion<A: Application> {
 pub struct Cluster<A: Application> {
     pub(crate) config: SimConfig,
     pub(crate) now: u64,
-    pub(crate) queue: EventQueue,
+    pub(crate) queue: EventQueue<A>,
     pub(crate) nodes: Vec<SimNode<A>>,
     pub(crate) topology: Topology,
     pub(crate) rng: Xoshiro256PlusPlus,
@@ -152,7 +152,7 @@ impl<A: Application> Cluster<A> {
     }
 
     /// Messages in flight.
-    pub fn in_flight(&self) -> impl Iterator<Item = &Packet> {
+    pub fn in_flight(&self) -> impl Iterator<Item = &Packet<A>> {
         self.queue.packets()
     }
 
@@ -201,6 +201,7 @@ impl<A: Application> Cluster<A> {
                 if !node.paused {
                     if let Some(raw) = node.raw.as_mut() {
                         raw.tick();
+                        self.on_tick(id);
                         self.process(id);
                     }
                 }
@@ -249,37 +250,67 @@ impl<A: Application> Cluster<A> {
         agree.then_some(leader)
     }
 
-    fn deliver(&mut self, packet: Packet) {
-        let to = packet.message.to;
+    fn deliver(&mut self, packet: Packet<A>) {
+        let to = packet.to;
         let node = &mut self.nodes[to as usize - 1];
         if node.raw.is_none() {
-            self.trace.record(
-                self.now,
-                TraceEvent::Dropped {
-                    id: packet.id,
-                    reason: DropReason::NodeDown,
-                },
-            );
+            let event = TraceEvent::Dropped {
+                id: packet.id,
+                reason: DropReason::NodeDown,
+            };
+            self.trace.record(self.now, event);
             return;
         }
         self.trace
             .record(self.now, TraceEvent::Delivered { id: packet.id });
         if node.paused {
-            node.inbox.push(packet.message);
+            node.inbox.push(packet);
             return;
         }
-        if let Some(raw) = node.raw.as_mut() {
-            raw.step(packet.message);
-        }
-        self.process(to);
+        self.receive(packet);
     }
 
-    /// Puts a message on the wire, subject to partitions, loss, duplication and latency.
+    /// A running node handles a packet.
+    pub(crate) fn receive(&mut self, packet: Packet<A>) {
+        let to = packet.to;
+        match packet.payload {
+            Payload::Raft(message) => {
+                if let Some(raw) = self.nodes[to as usize - 1].raw.as_mut() {
+                    raw.step(message);
+                }
+                self.process(to);
+            }
+            Payload::Forward { request, data } => {
+                self.handle_forward(to, packet.from, request, data)
+            }
+            Payload::ForwardReply { request, outcome } => {
+                self.handle_forward_reply(to, request, outcome)
+            }
+        }
+    }
+
+    /// Puts a Raft message on the wire.
     pub(crate) fn send(&mut self, message: Message) {
         let (from, to) = (message.from, message.to);
+        self.send_packet(from, to, Payload::Raft(message));
+    }
+
+    /// Puts a packet on the wire, subject to partitions, loss, duplication and latency.
+    pub(crate) fn send_packet(&mut self, from: NodeId, to: NodeId, payload: Payload<A>) {
         if to == 0 || to > self.config.nodes {
             return;
         }
+        let (kind, entries) = match &payload {
+            Payload::Raft(message) => {
+                let entries = match &message.body {
+                    crate::raft::MessageBody::Append { entries, .. } => entries.len() as u32,
+                    _ => 0,
+                };
+                (WireKind::Raft(message.body.kind()), entries)
+            }
+            Payload::Forward { .. } => (WireKind::Forward, 1),
+            Payload::ForwardReply { .. } => (WireKind::ForwardReply, 0),
+        };
         let copies = if self.chance(self.config.duplicate_per_mille) {
             2
         } else {
@@ -289,47 +320,34 @@ impl<A: Application> Cluster<A> {
             self.next_packet_id += 1;
             let id = self.next_packet_id;
             let deliver_at = self.now + self.latency();
-            let kind = message.body.kind();
-            let entries = match &message.body {
-                crate::raft::MessageBody::Append { entries, .. } => entries.len() as u32,
-                _ => 0,
+            let sent = TraceEvent::Sent {
+                id,
+                from,
+                to,
+                kind,
+                entries,
+                deliver_at,
             };
-            self.trace.record(
-                self.now,
-                TraceEvent::Sent {
-                    id,
-                    from,
-                    to,
-                    kind,
-                    entries,
-                    deliver_at,
-                },
-            );
-            if !self.topology.can_reach(from, to) {
-                self.trace.record(
-                    self.now,
-                    TraceEvent::Dropped {
-                        id,
-                        reason: DropReason::Partitioned,
-                    },
-                );
-                continue;
-            }
-            if self.chance(self.config.drop_per_mille) {
-                self.trace.record(
-                    self.now,
-                    TraceEvent::Dropped {
-                        id,
-                        reason: DropReason::Lost,
-                    },
-                );
+            self.trace.record(self.now, sent);
+            let dropped = if !self.topology.can_reach(from, to) {
+                Some(DropReason::Partitioned)
+            } else if self.chance(self.config.drop_per_mille) {
+                Some(DropReason::Lost)
+            } else {
+                None
+            };
+            if let Some(reason) = dropped {
+                self.trace
+                    .record(self.now, TraceEvent::Dropped { id, reason });
                 continue;
             }
             let packet = Packet {
                 id,
+                from,
+                to,
                 sent_at: self.now,
                 deliver_at,
-                message: message.clone(),
+                payload: payload.clone(),
             };
             self.queue.push(deliver_at, Event::Deliver(packet));
         }

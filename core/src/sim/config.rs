@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub check_quorum: bool,
     /// Record every event in the trace (turn off for the fastest runs).
     pub trace: bool,
+    /// A follower forwards client writes to the leader it knows (else it refuses them with
+    /// `NotLeader`, and the client retries at the hinted leader).
+    pub forward_writes: bool,
 }
 
 impl SimConfig {
@@ -52,6 +55,7 @@ impl SimConfig {
             pre_vote: true,
             check_quorum: true,
             trace: true,
+            forward_writes: true,
         }
     }
 }

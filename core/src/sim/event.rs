@@ -4,64 +4,104 @@
 use alloc::collections::BinaryHeap;
 use core::cmp::{Ordering, Reverse};
 
+use alloc::vec::Vec;
+
+use super::application::Application;
+use super::cluster::Outcome;
+use super::node::RequestId;
 use crate::raft::{Message, NodeId};
 
 /// Something that happens at a simulated time.
 #[derive(Clone, Debug)]
-pub(crate) enum Event {
+pub(crate) enum Event<A: Application> {
     /// A node's tick timer fires.
     Tick(NodeId),
     /// A message arrives.
-    Deliver(Packet),
+    Deliver(Packet<A>),
+}
+
+/// What travels between simulated nodes: Raft's own messages, and the hosts' forwarding of
+/// client writes from a follower to the leader (and the answer back).
+#[derive(Clone, Debug)]
+pub enum Payload<A: Application> {
+    /// A Raft message.
+    Raft(Message),
+    /// A client write received by a follower, forwarded to the leader it knows.
+    Forward {
+        /// The client's request id at the follower.
+        request: RequestId,
+        /// The write's payload.
+        data: Vec<u8>,
+    },
+    /// The leader's answer to a forwarded write.
+    ForwardReply {
+        /// The client's request id at the follower.
+        request: RequestId,
+        /// How the write ended.
+        outcome: Outcome<A>,
+    },
 }
 
 /// A message on the wire.
 #[derive(Clone, Debug)]
-pub struct Packet {
+pub struct Packet<A: Application> {
     /// Unique id in the run (trace key).
     pub id: u64,
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
     /// When it was sent.
     pub sent_at: u64,
     /// When it arrives.
     pub deliver_at: u64,
-    /// The message.
-    pub message: Message,
+    /// What it carries.
+    pub payload: Payload<A>,
 }
 
 #[derive(Debug)]
-struct Scheduled {
+struct Scheduled<A: Application> {
     at: u64,
     seq: u64,
-    event: Event,
+    event: Event<A>,
 }
 
-impl PartialEq for Scheduled {
+impl<A: Application> PartialEq for Scheduled<A> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
+impl<A: Application> Eq for Scheduled<A> {}
+impl<A: Application> PartialOrd for Scheduled<A> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Scheduled {
+impl<A: Application> Ord for Scheduled<A> {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
 /// Pending events, earliest first.
-#[derive(Debug, Default)]
-pub(crate) struct EventQueue {
-    heap: BinaryHeap<Reverse<Scheduled>>,
+#[derive(Debug)]
+pub(crate) struct EventQueue<A: Application> {
+    heap: BinaryHeap<Reverse<Scheduled<A>>>,
     next_seq: u64,
 }
 
-impl EventQueue {
+impl<A: Application> Default for EventQueue<A> {
+    fn default() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+impl<A: Application> EventQueue<A> {
     /// Schedules `event` at time `at`.
-    pub(crate) fn push(&mut self, at: u64, event: Event) {
+    pub(crate) fn push(&mut self, at: u64, event: Event<A>) {
         self.next_seq += 1;
         self.heap.push(Reverse(Scheduled {
             at,
@@ -76,12 +116,12 @@ impl EventQueue {
     }
 
     /// Removes the earliest event.
-    pub(crate) fn pop(&mut self) -> Option<(u64, Event)> {
+    pub(crate) fn pop(&mut self) -> Option<(u64, Event<A>)> {
         self.heap.pop().map(|Reverse(s)| (s.at, s.event))
     }
 
     /// Messages in flight, in no particular order.
-    pub(crate) fn packets(&self) -> impl Iterator<Item = &Packet> {
+    pub(crate) fn packets(&self) -> impl Iterator<Item = &Packet<A>> {
         self.heap.iter().filter_map(|Reverse(s)| match &s.event {
             Event::Deliver(packet) => Some(packet),
             Event::Tick(_) => None,
@@ -89,7 +129,7 @@ impl EventQueue {
     }
 }
 
-impl Clone for EventQueue {
+impl<A: Application> Clone for EventQueue<A> {
     fn clone(&self) -> Self {
         let heap = self
             .heap

@@ -50,10 +50,8 @@ impl<A: Application> Cluster<A> {
             .record(self.now, TraceEvent::Paused { node: id, paused });
         if !paused {
             let inbox: Vec<_> = core::mem::take(&mut self.nodes[idx].inbox);
-            if let Some(raw) = self.nodes[idx].raw.as_mut() {
-                for message in inbox {
-                    raw.step(message);
-                }
+            for packet in inbox {
+                self.receive(packet);
             }
             self.process(id);
         }

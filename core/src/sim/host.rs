@@ -5,9 +5,13 @@ use alloc::vec::Vec;
 
 use super::application::{Application, Consistency};
 use super::cluster::{Cluster, Completion, Outcome};
+use super::event::Payload;
 use super::node::RequestId;
 use super::trace::TraceEvent;
 use crate::raft::{Entry, EntryPayload, Error, LogIndex, NodeId, ReadMode};
+
+/// Milliseconds a follower waits for the leader's answer to a forwarded write.
+const FORWARD_TIMEOUT_MS: u64 = 1_000;
 
 /// A client request to one node.
 #[derive(Clone, Debug)]
@@ -39,13 +43,22 @@ impl<A: Application> Cluster<A> {
             return id;
         };
         match request {
-            Request::Write(data) => match raw.propose(data) {
-                Ok(proposed) => {
-                    slot.pending_writes
-                        .insert(proposed.index, (id, proposed.term));
+            Request::Write(data) => {
+                let data = A::prepare_write(data, self.now);
+                match raw.propose(data.clone()) {
+                    Ok(proposed) => {
+                        slot.pending_writes
+                            .insert(proposed.index, (id, proposed.term, None));
+                    }
+                    Err(Error::NotLeader {
+                        leader_hint: Some(leader),
+                    }) if self.config.forward_writes && leader != node => {
+                        slot.forwarded.insert(id, self.now + FORWARD_TIMEOUT_MS);
+                        self.send_packet(node, leader, Payload::Forward { request: id, data });
+                    }
+                    Err(e) => self.complete(id, node, Outcome::Rejected(e)),
                 }
-                Err(e) => self.complete(id, node, Outcome::Rejected(e)),
-            },
+            }
             Request::Read(query, Consistency::Stale) => {
                 let output = slot.app.query(&query);
                 let index = slot.applied;
@@ -110,6 +123,7 @@ impl<A: Application> Cluster<A> {
                     self.trace.record(self.now, event);
                     if soft.role == crate::raft::Role::Leader {
                         self.invariants.on_leader_elected(id, term);
+                        self.on_elected(idx);
                     }
                 }
             }
@@ -174,7 +188,7 @@ impl<A: Application> Cluster<A> {
             EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
         };
         node.applied = entry.index;
-        if let Some((request, term)) = node.pending_writes.remove(&entry.index) {
+        if let Some((request, term, origin)) = node.pending_writes.remove(&entry.index) {
             let outcome = match output {
                 Some(output) if term == entry.term => Outcome::Written {
                     index: entry.index,
@@ -182,7 +196,7 @@ impl<A: Application> Cluster<A> {
                 },
                 _ => Outcome::Lost,
             };
-            self.complete(request, id, outcome);
+            self.answer_write(id, request, origin, outcome);
         }
     }
 
@@ -237,8 +251,16 @@ impl<A: Application> Cluster<A> {
     pub(crate) fn fail_pending_requests(&mut self, idx: usize) {
         let node = &mut self.nodes[idx];
         let id = node.id;
-        let mut requests: Vec<RequestId> = node.pending_writes.values().map(|(r, _)| *r).collect();
+        // Writes forwarded by other followers: those followers time out on their own.
+        let mut requests: Vec<RequestId> = node
+            .pending_writes
+            .values()
+            .filter(|(_, _, origin)| origin.is_none())
+            .map(|(r, _, _)| *r)
+            .collect();
         requests.extend(node.pending_reads.keys().copied());
+        requests.extend(node.forwarded.keys().copied());
+        node.forwarded.clear();
         requests.extend(node.confirmed_reads.iter().map(|(_, r, _)| *r));
         node.pending_writes.clear();
         node.pending_reads.clear();
@@ -246,6 +268,106 @@ impl<A: Application> Cluster<A> {
         requests.sort_unstable();
         for request in requests {
             self.complete(request, id, Outcome::Unknown);
+        }
+    }
+
+    /// Completes a write locally, or answers the follower that forwarded it.
+    fn answer_write(
+        &mut self,
+        id: NodeId,
+        request: RequestId,
+        origin: Option<NodeId>,
+        outcome: Outcome<A>,
+    ) {
+        match origin {
+            None => self.complete(request, id, outcome),
+            Some(follower) => {
+                self.send_packet(id, follower, Payload::ForwardReply { request, outcome })
+            }
+        }
+    }
+
+    /// The leader receives a write forwarded by `from`. It never forwards again: a node that
+    /// is no longer leader answers with where it thinks the leader is.
+    pub(crate) fn handle_forward(
+        &mut self,
+        id: NodeId,
+        from: NodeId,
+        request: RequestId,
+        data: Vec<u8>,
+    ) {
+        let data = A::prepare_write(data, self.now);
+        let node = &mut self.nodes[id as usize - 1];
+        if !node.seen_forwards.insert((from, request)) {
+            return; // a duplicate delivery of a forward already handled
+        }
+        let Some(raw) = node.raw.as_mut() else {
+            return;
+        };
+        match raw.propose(data) {
+            Ok(proposed) => {
+                let pending = (request, proposed.term, Some(from));
+                self.nodes[id as usize - 1]
+                    .pending_writes
+                    .insert(proposed.index, pending);
+                self.process(id);
+            }
+            Err(e) => self.answer_write(id, request, Some(from), Outcome::Rejected(e)),
+        }
+    }
+
+    /// A follower receives the leader's answer to a write it forwarded.
+    pub(crate) fn handle_forward_reply(
+        &mut self,
+        id: NodeId,
+        request: RequestId,
+        outcome: Outcome<A>,
+    ) {
+        if self.nodes[id as usize - 1]
+            .forwarded
+            .remove(&request)
+            .is_some()
+        {
+            self.complete(request, id, outcome);
+        }
+    }
+
+    /// Host duties on each tick: give up on forwarded writes the leader never answered, and as
+    /// leader, propose the application's periodic entry.
+    pub(crate) fn on_tick(&mut self, id: NodeId) {
+        let now = self.now;
+        let node = &mut self.nodes[id as usize - 1];
+        let expired: Vec<RequestId> = node
+            .forwarded
+            .iter()
+            .filter(|(_, &deadline)| deadline <= now)
+            .map(|(&r, _)| r)
+            .collect();
+        for request in &expired {
+            node.forwarded.remove(request);
+        }
+        if A::PERIODIC_MS > 0 && now >= node.next_periodic_at {
+            if let Some(raw) = node.raw.as_mut().filter(|raw| raw.is_leader()) {
+                node.next_periodic_at = now + A::PERIODIC_MS;
+                if let Some(entry) = A::periodic_entry(now) {
+                    let _ = raw.propose(entry);
+                }
+            }
+        }
+        for request in expired {
+            self.complete(request, id, Outcome::Unknown);
+        }
+    }
+
+    /// A node just became leader: propose what the application wants proposed first.
+    fn on_elected(&mut self, idx: usize) {
+        let now = self.now;
+        let node = &mut self.nodes[idx];
+        node.next_periodic_at = now + A::PERIODIC_MS;
+        if let Some(raw) = node.raw.as_mut() {
+            for entry in A::leader_entries(now) {
+                let _ = raw.propose(entry);
+            }
         }
     }
 

@@ -16,6 +16,7 @@ pub mod linearizability;
 mod nemesis;
 mod network;
 mod node;
+mod orchestrator_app;
 mod trace;
 mod workload;
 

@@ -1,11 +1,12 @@
 //! One simulated node: its consensus state (lost on a crash), its durable storage (kept), its
 //! application state (rebuilt from storage on restart) and the client requests it is serving.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use super::application::Application;
-use crate::raft::{LogIndex, MemStorage, Message, NodeId, RawNode, Role, Term};
+use super::event::Packet;
+use crate::raft::{LogIndex, MemStorage, NodeId, RawNode, Role, Term};
 
 /// A client request id, unique in the run; it is also the logical moment the request was made
 /// (see [`super::Completion::moment`]).
@@ -27,9 +28,17 @@ pub struct SimNode<A: Application> {
     /// Whether the node is paused (alive but not processing).
     pub paused: bool,
     /// Messages that arrived while paused, processed on resume.
-    pub(crate) inbox: Vec<Message>,
-    /// Writes proposed here, by log index: (request, term of the proposal).
-    pub(crate) pending_writes: BTreeMap<LogIndex, (RequestId, Term)>,
+    pub(crate) inbox: Vec<Packet<A>>,
+    /// Writes proposed here, by log index: (request, term of the proposal, the follower that
+    /// forwarded it if any).
+    pub(crate) pending_writes: BTreeMap<LogIndex, (RequestId, Term, Option<NodeId>)>,
+    /// Writes this node forwarded to the leader, with the time it gives up waiting.
+    pub(crate) forwarded: BTreeMap<RequestId, u64>,
+    /// Forwarded writes already proposed here, by (follower, request): the network may deliver a
+    /// forward twice, and a write must not be proposed twice.
+    pub(crate) seen_forwards: BTreeSet<(NodeId, RequestId)>,
+    /// When this node, as leader, next proposes the application's periodic entry.
+    pub(crate) next_periodic_at: u64,
     /// Reads waiting for the leader's read index.
     pub(crate) pending_reads: BTreeMap<RequestId, A::Query>,
     /// Reads with a read index, waiting for `applied` to reach it.
@@ -54,6 +63,9 @@ impl<A: Application> SimNode<A> {
             paused: false,
             inbox: Vec::new(),
             pending_writes: BTreeMap::new(),
+            forwarded: BTreeMap::new(),
+            seen_forwards: BTreeSet::new(),
+            next_periodic_at: 0,
             pending_reads: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             restarts: 0,

@@ -6,6 +6,28 @@ use xxhash_rust::xxh64::Xxh64;
 
 use crate::raft::{LogIndex, MessageKind, NodeId, Role, Term};
 
+/// What kind of packet travelled: a Raft message, or a host forwarding a client write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireKind {
+    /// A Raft message.
+    Raft(MessageKind),
+    /// A client write forwarded from a follower to the leader.
+    Forward,
+    /// The leader's answer to a forwarded write.
+    ForwardReply,
+}
+
+impl WireKind {
+    /// A short lowercase name for legends and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireKind::Raft(kind) => kind.as_str(),
+            WireKind::Forward => "forward",
+            WireKind::ForwardReply => "forward-reply",
+        }
+    }
+}
+
 /// Why a message never arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DropReason {
@@ -29,7 +51,7 @@ pub enum TraceEvent {
         /// Receiver.
         to: NodeId,
         /// What kind of message.
-        kind: MessageKind,
+        kind: WireKind,
         /// Number of log entries it carries.
         entries: u32,
         /// When it will arrive (if it is not dropped).
