@@ -39,6 +39,7 @@ impl Bench {
             applied_on_leader: 0,
             messages: 0,
         };
+        bench.pump(); // apply the bootstrap membership
         bench.nodes[0].campaign().unwrap();
         bench.pump();
         assert!(bench.nodes[0].is_leader());

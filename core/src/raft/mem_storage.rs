@@ -2,11 +2,35 @@
 
 use alloc::vec::Vec;
 
-use super::entry::{Entry, Snapshot, SnapshotMeta};
+use super::entry::{ConfChange, Entry, EntryPayload, Snapshot, SnapshotMeta};
 use super::error::Error;
 use super::ready::Ready;
 use super::storage::Storage;
 use super::types::{ConfState, HardState, LogIndex, NodeId, Term};
+
+/// The first entries of a new cluster's log: one committed `AddVoter` per founding member, in
+/// term 1, and the matching hard state. Every founding member writes exactly these, so the
+/// membership is in the log and nodes added later learn it by replication (as etcd does).
+pub fn bootstrap_entries(voters: &[NodeId]) -> (HardState, Vec<Entry>) {
+    let mut ids = voters.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let entries: Vec<Entry> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| Entry {
+            term: 1,
+            index: i as u64 + 1,
+            payload: EntryPayload::ConfChange(ConfChange::AddVoter(id)),
+        })
+        .collect();
+    let hard_state = HardState {
+        term: 1,
+        vote: None,
+        commit: entries.len() as u64,
+    };
+    (hard_state, entries)
+}
 
 /// Durable state kept in memory. In the simulator a crashed node loses its `RawNode` but keeps
 /// its `MemStorage`, exactly as a real node keeps its disk.
@@ -20,10 +44,13 @@ pub struct MemStorage {
 }
 
 impl MemStorage {
-    /// Storage for a node bootstrapping a new cluster with these voters.
+    /// Storage for a node bootstrapping a new cluster with these voters: the log starts with
+    /// the [`bootstrap_entries`] every founding member writes identically.
     pub fn new_with_voters(voters: &[NodeId]) -> Self {
+        let (hard_state, entries) = bootstrap_entries(voters);
         MemStorage {
-            conf: ConfState::with_voters(voters),
+            hard_state,
+            entries,
             ..MemStorage::default()
         }
     }

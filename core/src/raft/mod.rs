@@ -30,7 +30,7 @@ mod types;
 pub use config::Config;
 pub use entry::{ConfChange, Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::Error;
-pub use mem_storage::MemStorage;
+pub use mem_storage::{bootstrap_entries, MemStorage};
 pub use message::{Message, MessageBody, MessageKind};
 pub use progress::ProgressState;
 pub use raw_node::{Proposed, RawNode};

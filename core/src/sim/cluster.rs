@@ -79,8 +79,14 @@ impl<A: Application> Cluster<A> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let mut queue = EventQueue::default();
         let mut nodes = Vec::new();
+        let voters: Vec<NodeId> = (1..=config.voters.min(config.nodes)).collect();
         for &id in &ids {
-            nodes.push(SimNode::new(id, MemStorage::new_with_voters(&ids)));
+            let storage = if voters.contains(&id) {
+                MemStorage::new_with_voters(&voters)
+            } else {
+                MemStorage::new_joining()
+            };
+            nodes.push(SimNode::new(id, storage));
             // Nodes tick out of phase, as real machines do.
             let phase = rng.next_u64() % config.tick_ms.max(1);
             queue.push(phase, Event::Tick(id));
@@ -100,7 +106,13 @@ impl<A: Application> Cluster<A> {
             events_processed: 0,
         };
         for id in ids {
+            let entries = cluster.nodes[id as usize - 1]
+                .storage
+                .all_entries()
+                .to_vec();
+            cluster.invariants.seed(id, &entries);
             cluster.start_node(id);
+            cluster.process(id);
         }
         cluster
     }
@@ -237,15 +249,17 @@ impl<A: Application> Cluster<A> {
         self.stable_leader()
     }
 
-    /// A leader that every running, reachable node follows.
+    /// A leader that every running, reachable member follows.
     pub fn stable_leader(&self) -> Option<NodeId> {
         let leader = self.leader()?;
-        let term = self.node(leader).raw.as_ref()?.term();
+        let leader_raw = self.node(leader).raw.as_ref()?;
+        let term = leader_raw.term();
+        let members = leader_raw.conf_state();
         let agree = self
             .nodes
             .iter()
             .filter_map(|n| n.raw.as_ref())
-            .filter(|raw| self.topology.can_reach(leader, raw.id()))
+            .filter(|raw| members.contains(raw.id()) && self.topology.can_reach(leader, raw.id()))
             .all(|raw| raw.leader() == Some(leader) && raw.term() == term);
         agree.then_some(leader)
     }

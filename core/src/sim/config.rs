@@ -5,6 +5,9 @@
 pub struct SimConfig {
     /// Number of nodes, 1 to 9; ids are `1..=nodes`.
     pub nodes: u64,
+    /// How many of the nodes (ids `1..=voters`) bootstrap the cluster as voters; the others
+    /// start empty and wait to be added with a membership change.
+    pub voters: u64,
     /// The one seed every random choice derives from.
     pub seed: u64,
     /// Simulated milliseconds per Raft tick.
@@ -42,6 +45,7 @@ impl SimConfig {
     pub fn new(nodes: u64, seed: u64) -> Self {
         SimConfig {
             nodes,
+            voters: nodes,
             seed,
             tick_ms: 10,
             election_tick: 15,

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::application::Application;
 use super::cluster::Cluster;
 use super::trace::TraceEvent;
-use crate::raft::{Error, NodeId};
+use crate::raft::{ConfChange, Error, NodeId, Proposed};
 
 impl<A: Application> Cluster<A> {
     /// Crashes a node: its volatile state (Raft state, application, pending requests) is lost;
@@ -104,5 +104,20 @@ impl<A: Application> Cluster<A> {
             .record(self.now, TraceEvent::TransferRequested { from, to });
         self.process(from);
         Ok(())
+    }
+
+    /// Asks node `at` (the leader) to propose a membership change.
+    pub fn propose_conf_change(
+        &mut self,
+        at: NodeId,
+        change: ConfChange,
+    ) -> Result<Proposed, Error> {
+        let raw = self.nodes[at as usize - 1]
+            .raw
+            .as_mut()
+            .ok_or(Error::NotLeader { leader_hint: None })?;
+        let proposed = raw.propose_conf_change(change)?;
+        self.process(at);
+        Ok(proposed)
     }
 }

@@ -82,6 +82,15 @@ impl Invariants {
         }
     }
 
+    /// Mirrors a node's initial durable log (the bootstrap entries).
+    pub(crate) fn seed(&mut self, node: NodeId, entries: &[Entry]) {
+        let ready = Ready {
+            entries: entries.to_vec(),
+            ..Ready::default()
+        };
+        self.on_persist(node, &ready);
+    }
+
     /// A node persisted a `Ready`: mirror its log.
     pub(crate) fn on_persist(&mut self, node: NodeId, ready: &Ready) {
         let n = node as usize - 1;
