@@ -31,5 +31,5 @@ pub use kv_app::{KvApp, KvCommand, KvOutput};
 pub use nemesis::{heal_everything, inject_random_fault, FaultSet};
 pub use network::Topology;
 pub use node::{RequestId, SimNode};
-pub use trace::{DropReason, Trace, TraceEvent, TraceRecord};
+pub use trace::{DropReason, Trace, TraceEvent, TraceRecord, WireKind};
 pub use workload::{KvHistoryOp, KvWorkload};
