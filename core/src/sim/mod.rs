@@ -1,1 +1,3 @@
 //! Deterministic whole-cluster simulator: virtual clock, faulty network, checkers.
+
+pub mod linearizability;
