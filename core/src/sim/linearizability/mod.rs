@@ -150,7 +150,9 @@ impl Counterexample {
 ///
 /// `budget` caps the number of `spec.apply` calls; when it runs out the answer is
 /// [`CheckResult::Unknown`]. A few times the history's length suffices for histories with
-/// little concurrency; pass `u64::MAX` for no limit.
+/// little concurrency; pass `u64::MAX` for no limit. Prefer [`check_partitioned`] whenever the
+/// spec allows it: pending lost operations on unrelated keys multiply the states one search must
+/// consider, and a partition sees only its own.
 pub fn check<S: SequentialSpec>(
     spec: &S,
     history: &[Operation<S::Op, S::Ret>],

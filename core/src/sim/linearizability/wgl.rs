@@ -20,7 +20,10 @@
 //! is pruned when one with the same key and a subset of its indeterminate operations was already
 //! reached, because leaving an indeterminate operation pending only adds choices (it has no
 //! deadline, so it never blocks another operation, and it may still be placed later or never).
-//! Completeness: were a linearizable history rejected, take a reached configuration from which
+//! Placing a lost operation on top of other lost operations is likewise skipped when placing it
+//! without them reaches the same state: that sibling configuration has the same key and fewer
+//! indeterminate operations, and the search tries it anyway. Completeness: were a linearizable
+//! history rejected, take a reached configuration from which
 //! success is nearest; the first step towards success is reached or pruned by a configuration at
 //! least as near, a contradiction. (Exact repeats, the classic WGL cache, are the case of equal
 //! subsets.)
@@ -147,6 +150,10 @@ pub(super) fn search<S: SequentialSpec>(
     let mut best: Option<Counterexample> = None;
     let mut steps = 0u64;
     let mut node = list.first();
+    // Each configuration's candidates are tried in two passes, determinate operations first:
+    // the search then reaches configurations with few lost operations placed before those with
+    // many, which the dominance cache prunes.
+    let mut lost_pass = false;
 
     loop {
         if placed.determinate_count == required {
@@ -154,17 +161,24 @@ pub(super) fn search<S: SequentialSpec>(
         }
         match list.kind(node) {
             Node::Call(op) => {
+                let operation = &history[ops[op]];
+                let determinate = operation.ret.is_some();
+                if determinate == lost_pass {
+                    node = list.next(node);
+                    continue;
+                }
                 if steps >= budget {
                     return CheckResult::Unknown;
                 }
                 steps += 1;
-                let operation = &history[ops[op]];
-                let determinate = operation.ret.is_some();
                 let (next_state, ret) = spec.apply(&state, &operation.op);
                 let fits = operation.ret.as_ref().is_none_or(|r| *r == ret);
                 // An indeterminate operation that leaves the state alone (a lost read) changes
-                // nothing by being placed, and leaving it pending never blocks anything.
-                let pointless = !determinate && next_state == state;
+                // nothing by being placed, and leaving it pending never blocks anything; nor does
+                // one that lands on a state it reaches with fewer indeterminate operations placed.
+                let pointless = !determinate
+                    && (next_state == state
+                        || overwrites(spec, history, ops, &stack, op, &next_state, &mut steps));
                 if fits && !pointless {
                     placed.toggle(op, determinate, true);
                     if cache.insert(&placed, next_state.clone()) {
@@ -172,11 +186,16 @@ pub(super) fn search<S: SequentialSpec>(
                         stack.push(Frame { op, state_before });
                         list.lift(op);
                         node = list.first();
+                        lost_pass = false;
                         continue;
                     }
                     placed.toggle(op, determinate, false);
                 }
                 node = list.next(node);
+            }
+            Node::Return(_) | Node::End if !lost_pass => {
+                lost_pass = true;
+                node = list.first();
             }
             Node::Return(_) | Node::End => {
                 if best.as_ref().is_none_or(|b| stack.len() > b.prefix.len()) {
@@ -187,12 +206,38 @@ pub(super) fn search<S: SequentialSpec>(
                     return CheckResult::NotLinearizable(best.unwrap_or_default());
                 };
                 state = frame.state_before;
-                placed.toggle(frame.op, history[ops[frame.op]].ret.is_some(), false);
+                let determinate = history[ops[frame.op]].ret.is_some();
+                placed.toggle(frame.op, determinate, false);
                 list.unlift(frame.op);
                 node = list.next(list.call_node(frame.op));
+                lost_pass = !determinate;
             }
         }
     }
+}
+
+/// True if placing indeterminate local operation `op` to reach `next_state` could be done with
+/// fewer indeterminate operations: placing it right after some earlier frame of the run of
+/// indeterminate frames on top of the stack reaches the same state (typically `op` is a lost write
+/// overwriting other lost writes). That configuration is a sibling the search tries too, and it
+/// dominates this one (see the module doc), so this one need not be explored.
+fn overwrites<S: SequentialSpec>(
+    spec: &S,
+    history: &[Operation<S::Op, S::Ret>],
+    ops: &[usize],
+    stack: &[Frame<S::State>],
+    op: usize,
+    next_state: &S::State,
+    steps: &mut u64,
+) -> bool {
+    stack
+        .iter()
+        .rev()
+        .take_while(|frame| history[ops[frame.op]].ret.is_none())
+        .any(|frame| {
+            *steps += 1;
+            spec.apply(&frame.state_before, &history[ops[op]].op).0 == *next_state
+        })
 }
 
 /// Describes a dead end: the operations linearized so far and those that could have gone next.
