@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use raftorch_core::orchestrator::{Command, Envelope, Orchestrator, OrchestratorError, Query, QueryAnswer, Response};
+use raftorch_core::orchestrator::{
+    Command, Envelope, Orchestrator, OrchestratorError, Query, QueryAnswer, Response,
+};
 use raftorch_core::raft::{Error, NodeId};
 use raftorch_core::sim::{Cluster, Consistency, Outcome, Request, SimConfig};
 
@@ -36,32 +38,53 @@ impl Harness {
 
     /// A cluster with the given configuration.
     pub fn with_config(config: SimConfig) -> Self {
-        Harness { cluster: Cluster::new(config), client_id: 1, seq: 0 }
+        Harness {
+            cluster: Cluster::new(config),
+            client_id: 1,
+            seq: 0,
+        }
     }
 
     /// Waits for a leader every member follows.
     pub fn leader(&mut self) -> NodeId {
-        self.cluster.run_until_leader(PATIENCE_MS).expect("a leader is elected")
+        self.cluster
+            .run_until_leader(PATIENCE_MS)
+            .expect("a leader is elected")
     }
 
     /// Running nodes other than `leader`.
     pub fn followers(&self, leader: NodeId) -> Vec<NodeId> {
-        self.cluster.nodes().iter().filter(|n| n.is_up() && n.id != leader).map(|n| n.id).collect()
+        self.cluster
+            .nodes()
+            .iter()
+            .filter(|n| n.is_up() && n.id != leader)
+            .map(|n| n.id)
+            .collect()
     }
 
     /// Sends `command` to node `at` and waits for the answer, retrying (with the same request id,
     /// so it applies at most once) when the outcome is unknown or the node refused. Returns the
     /// state machine's answer and the index it was applied at.
-    pub fn write(&mut self, at: NodeId, command: Command) -> Result<(Response, u64), OrchestratorError> {
+    pub fn write(
+        &mut self,
+        at: NodeId,
+        command: Command,
+    ) -> Result<(Response, u64), OrchestratorError> {
         self.seq += 1;
-        let envelope = Envelope::new(0, command).with_request(self.client_id, self.seq).encode();
+        let envelope = Envelope::new(0, command)
+            .with_request(self.client_id, self.seq)
+            .encode();
         let deadline = self.cluster.now() + PATIENCE_MS;
         let mut target = at;
         while self.cluster.now() < deadline {
-            let request = self.cluster.submit(target, Request::Write(envelope.clone()));
+            let request = self
+                .cluster
+                .submit(target, Request::Write(envelope.clone()));
             match self.wait(request, 2_000) {
                 Some(Outcome::Written { output, index }) => return output.map(|r| (r, index)),
-                Some(Outcome::Rejected(Error::NotLeader { leader_hint: Some(leader) })) => target = leader,
+                Some(Outcome::Rejected(Error::NotLeader {
+                    leader_hint: Some(leader),
+                })) => target = leader,
                 _ => {
                     self.cluster.run_for(50);
                     target = self.cluster.leader().unwrap_or(at);
@@ -75,7 +98,9 @@ impl Harness {
     pub fn query(&mut self, at: NodeId, query: Query, consistency: Consistency) -> QueryAnswer {
         let deadline = self.cluster.now() + PATIENCE_MS;
         while self.cluster.now() < deadline {
-            let request = self.cluster.submit(at, Request::Read(query.clone(), consistency));
+            let request = self
+                .cluster
+                .submit(at, Request::Read(query.clone(), consistency));
             if let Some(Outcome::Read { output, .. }) = self.wait(request, 2_000) {
                 return output;
             }
@@ -89,9 +114,22 @@ impl Harness {
         let deadline = self.cluster.now() + PATIENCE_MS;
         while self.cluster.now() < deadline {
             self.cluster.run_for(20);
-            let Some(leader) = self.cluster.stable_leader() else { continue };
-            let target = self.cluster.node(leader).raw.as_ref().map_or(0, |raw| raw.commit_index());
-            if self.cluster.nodes().iter().filter(|n| n.is_up()).all(|n| n.applied >= target) {
+            let Some(leader) = self.cluster.stable_leader() else {
+                continue;
+            };
+            let target = self
+                .cluster
+                .node(leader)
+                .raw
+                .as_ref()
+                .map_or(0, |raw| raw.commit_index());
+            if self
+                .cluster
+                .nodes()
+                .iter()
+                .filter(|n| n.is_up())
+                .all(|n| n.applied >= target)
+            {
                 return;
             }
         }
@@ -115,7 +153,11 @@ impl Harness {
 
     /// Asserts that no Raft safety property has been broken so far.
     pub fn assert_safe(&self) {
-        assert_eq!(self.cluster.violation(), None, "a Raft safety property broke");
+        assert_eq!(
+            self.cluster.violation(),
+            None,
+            "a Raft safety property broke"
+        );
     }
 }
 
@@ -136,5 +178,8 @@ pub fn register(service: &str, instance: &str, version: &str, weight: u16) -> Co
 
 /// The routing query for one request key.
 pub fn route(service: &str, key: &str) -> Query {
-    Query::Route { service: service.into(), key: key.as_bytes().to_vec() }
+    Query::Route {
+        service: service.into(),
+        key: key.as_bytes().to_vec(),
+    }
 }

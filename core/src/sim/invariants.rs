@@ -37,6 +37,8 @@ pub(crate) struct Invariants {
     logs: Vec<Vec<Link>>,
     /// `applied[i]`: the entry applied at index i+1 (by whichever node applied it first).
     applied: Vec<Link>,
+    /// `commit_terms[i]`: the term of the first leader seen to commit index i+1. Non-decreasing.
+    commit_terms: Vec<Term>,
     leaders: BTreeMap<Term, NodeId>,
     last_term: Vec<Term>,
     last_commit: Vec<LogIndex>,
@@ -63,6 +65,7 @@ impl Invariants {
         Invariants {
             logs: vec![Vec::new(); nodes as usize],
             applied: Vec::new(),
+            commit_terms: Vec::new(),
             leaders: BTreeMap::new(),
             last_term: vec![0; nodes as usize],
             last_commit: vec![0; nodes as usize],
@@ -166,7 +169,9 @@ impl Invariants {
         }
     }
 
-    /// A node became leader: at most one per term, and its log holds every applied entry.
+    /// A node became leader: at most one per term, and its log holds every entry committed in an
+    /// earlier term (Leader Completeness; entries committed in later terms need not be there, as
+    /// when a paused candidate wakes up to the votes of an old election).
     pub(crate) fn on_leader_elected(&mut self, node: NodeId, term: Term) {
         if let Some(&other) = self.leaders.get(&term) {
             if other != node {
@@ -178,9 +183,13 @@ impl Invariants {
         }
         self.leaders.insert(term, node);
         let log = &self.logs[node as usize - 1];
-        let committed = self.applied.len();
-        if log.len() < committed || log[..committed] != self.applied[..] {
-            let detail = format!("leader {node} of term {term} lacks committed entries (log {} < {committed} or differs)", log.len());
+        let earlier = self.commit_terms.iter().take_while(|&&t| t < term).count();
+        let committed = earlier.min(self.applied.len());
+        if log.len() < committed || log[..committed] != self.applied[..committed] {
+            let detail = format!(
+                "leader {node} of term {term} lacks entries committed before its term (log {} < {committed} or differs)",
+                log.len()
+            );
             self.fail("leader completeness", detail);
         }
     }
@@ -214,6 +223,9 @@ impl Invariants {
             self.last_term[n] = term;
             self.last_commit[n] = commit;
             if raw.role() == Role::Leader {
+                while (self.commit_terms.len() as u64) < commit {
+                    self.commit_terms.push(term);
+                }
                 if let Some(&other) = self.leaders.get(&term) {
                     if other != node.id {
                         self.fail(

@@ -252,57 +252,40 @@ fn concurrent_history(
 }
 
 /// Checks `history` per key, then with the last read that saw a value changed to report one never
-/// written, which must fail on that read's key. Returns both durations.
-fn check_kv_and_a_broken_copy(history: &History, budget: u64) -> [core::time::Duration; 2] {
-    let started = std::time::Instant::now();
+/// written, which must fail on that read's key.
+fn check_kv_and_a_broken_copy(history: &History, budget: u64) {
     assert_eq!(check_kv(history, budget), PartitionedResult::Linearizable);
-    let passing = started.elapsed();
-
     let mut broken = history.clone();
     let last_read = (0..broken.len())
         .rev()
         .find(|&i| matches!(broken[i].ret, Some(KvRet::Value(Some(_)))))
         .expect("some read saw a value");
     broken[last_read].ret = Some(KvRet::Value(Some(99)));
-    let started = std::time::Instant::now();
     let verdict = check_kv(&broken, budget);
-    let failing = started.elapsed();
     let key = String::from(broken[last_read].op.key());
     assert!(
         matches!(&verdict, PartitionedResult::NotLinearizable { key: k, .. } if *k == key),
         "{verdict:?}"
     );
-    [passing, failing]
 }
 
+/// Large histories are decided within a fixed search budget (a deterministic measure of work;
+/// speed itself is for benchmarks, not unit tests).
 #[test]
-fn two_thousand_ops_over_ten_keys_check_quickly() {
+fn two_thousand_ops_over_ten_keys_are_decided_within_budget() {
     const OPS: usize = 2_000;
     // Budgets are per partition; a broken history with many lost operations needs the most, as
     // every way the lost operations could have landed is ruled out before the verdict.
     let budget = 500 * OPS as u64;
-    let mut timings = Vec::new();
     for lost_per_mille in [10, 100] {
         let history = concurrent_history(42, OPS, 5, 10, lost_per_mille);
-        let lost = history.iter().filter(|o| o.is_indeterminate()).count();
-        assert!(lost > 0);
-        let [passing, failing] = check_kv_and_a_broken_copy(&history, budget);
-        std::eprintln!("{OPS} ops, {lost} lost, per key: {passing:?}, broken {failing:?}");
-        timings.extend([passing, failing]);
+        assert!(history.iter().any(|o| o.is_indeterminate()));
+        check_kv_and_a_broken_copy(&history, budget);
     }
-
     // The whole store at once, without the help of partitioning.
     let history = concurrent_history(7, OPS, 5, 10, 0);
-    let started = std::time::Instant::now();
     assert_eq!(
         check(&KvSpec::new(), &history, budget),
         CheckResult::Linearizable
     );
-    let whole = started.elapsed();
-    std::eprintln!("{OPS} ops, none lost, whole store: {whole:?}");
-    timings.push(whole);
-
-    for elapsed in timings {
-        assert!(elapsed < core::time::Duration::from_secs(1), "{elapsed:?}");
-    }
 }
