@@ -7,7 +7,7 @@ use raftorch_core::raft::NodeId;
 use raftorch_core::sim::Consistency;
 use raftorch_tests::{register, route, Harness};
 
-const SEEDS: std::ops::RangeInclusive<u64> = 1..=10;
+const SEEDS: core::ops::RangeInclusive<u64> = 1..=10;
 
 /// Runs a scenario on a clean network, then on a faulty one for every seed in [`SEEDS`].
 fn for_each_network(scenario: impl Fn(&mut Harness)) {
