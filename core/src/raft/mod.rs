@@ -27,6 +27,9 @@ mod status;
 mod storage;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::Config;
 pub use entry::{ConfChange, Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::Error;
