@@ -51,10 +51,10 @@ impl Bench {
         loop {
             for i in 0..self.nodes.len() {
                 while self.nodes[i].has_ready() {
-                    let ready = self.nodes[i].ready();
+                    let mut ready = self.nodes[i].ready();
                     self.storage[i].persist(&ready);
-                    self.wire.extend(ready.messages.iter().cloned());
-                    self.wire.extend(ready.persisted_messages.iter().cloned());
+                    self.wire.extend(ready.messages.drain(..));
+                    self.wire.extend(ready.persisted_messages.drain(..));
                     if i == 0 {
                         self.applied_on_leader += ready.committed_entries.len() as u64;
                     }

@@ -1,6 +1,7 @@
 //! Log entries, membership changes and snapshots: what the log holds and what is persisted.
 
 use alloc::vec::Vec;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::types::{ConfState, LogIndex, NodeId, Term};
@@ -32,8 +33,8 @@ impl Entry {
 pub enum EntryPayload {
     /// Appended by a new leader so that it can commit an entry of its own term.
     Noop,
-    /// Application data, opaque to Raft.
-    Normal(Vec<u8>),
+    /// Application data, opaque to Raft. Shared: cloning an entry does not copy its data.
+    Normal(Bytes),
     /// A membership change, applied when the entry is applied.
     ConfChange(ConfChange),
 }

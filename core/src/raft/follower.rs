@@ -55,7 +55,7 @@ impl Raft {
             return;
         }
         if self.log.matches(prev_index, prev_term) {
-            let last_new = self.log.append_after(prev_index, &entries);
+            let last_new = self.log.append_after(prev_index, entries);
             self.log.commit_to(commit.min(last_new));
             self.send(
                 from,

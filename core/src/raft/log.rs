@@ -144,18 +144,18 @@ impl RaftLog {
     }
 
     /// Follower append after `prev_index`: skips entries already present, truncates at the first
-    /// conflicting one, appends the rest. Returns the index of the last new entry.
-    pub(crate) fn append_after(&mut self, prev_index: LogIndex, entries: &[Entry]) -> LogIndex {
+    /// conflicting one, appends the rest (moved, not copied). Returns the index of the last new
+    /// entry.
+    pub(crate) fn append_after(&mut self, prev_index: LogIndex, entries: Vec<Entry>) -> LogIndex {
         let last_new = prev_index + entries.len() as u64;
         let conflict = entries
             .iter()
-            .find(|e| !self.matches(e.index, e.term) && e.index > self.offset);
-        if let Some(first_conflict) = conflict {
-            let from = first_conflict.index;
+            .position(|e| e.index > self.offset && !self.matches(e.index, e.term));
+        if let Some(skip) = conflict {
+            let from = entries[skip].index;
             debug_assert!(from > self.committed, "conflict at a committed index");
             self.truncate_from(from);
-            let skip = (from - prev_index - 1) as usize;
-            self.entries.extend(entries[skip..].iter().cloned());
+            self.entries.extend(entries.into_iter().skip(skip));
         }
         last_new
     }
@@ -278,10 +278,10 @@ mod tests {
     fn append_after_truncates_only_at_a_conflict() {
         let mut log = RaftLog::restore(0, 0, entries(&[(1, 1), (2, 1), (3, 2)]), 0, None).unwrap();
         // Already present: nothing changes.
-        assert_eq!(log.append_after(1, &entries(&[(2, 1)])), 2);
+        assert_eq!(log.append_after(1, entries(&[(2, 1)])), 2);
         assert_eq!(log.last_index(), 3);
         // Conflict at 3: replaced.
-        assert_eq!(log.append_after(2, &entries(&[(3, 3), (4, 3)])), 4);
+        assert_eq!(log.append_after(2, entries(&[(3, 3), (4, 3)])), 4);
         assert_eq!(log.term(3), Some(3));
         assert_eq!(log.last_index(), 4);
         assert_eq!(log.persisted, 2);

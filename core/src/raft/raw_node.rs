@@ -91,7 +91,7 @@ impl RawNode {
 
     /// Proposes application data. Only the leader accepts it.
     pub fn propose(&mut self, data: Vec<u8>) -> Result<Proposed, Error> {
-        let index = self.raft.propose(vec![EntryPayload::Normal(data)])?;
+        let index = self.raft.propose(vec![EntryPayload::Normal(data.into())])?;
         Ok(Proposed {
             index,
             term: self.raft.term,
@@ -100,7 +100,10 @@ impl RawNode {
 
     /// Proposes several payloads as consecutive entries; returns where the last one landed.
     pub fn propose_batch(&mut self, data: Vec<Vec<u8>>) -> Result<Proposed, Error> {
-        let payloads = data.into_iter().map(EntryPayload::Normal).collect();
+        let payloads = data
+            .into_iter()
+            .map(|d| EntryPayload::Normal(d.into()))
+            .collect();
         let index = self.raft.propose(payloads)?;
         Ok(Proposed {
             index,

@@ -18,7 +18,7 @@ fn entries_commit_on_a_majority_and_apply_everywhere_in_order() {
         let data: alloc::vec::Vec<_> = net.applied[&id]
             .iter()
             .filter_map(|e| match &e.payload {
-                EntryPayload::Normal(d) => Some(d.clone()),
+                EntryPayload::Normal(d) => Some(d.to_vec()),
                 _ => None,
             })
             .collect();
