@@ -1,0 +1,2 @@
+//! The `raftorch` binary (command line to come).
+fn main() {}
