@@ -24,9 +24,12 @@
 // (reach for `core`/`alloc` first) buys nothing here and would only add noise.
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod disk_storage;
 pub mod metrics;
 pub mod runtime;
+pub mod server;
 pub mod storage;
 pub mod transport;
