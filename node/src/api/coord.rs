@@ -263,13 +263,15 @@ async fn deployment_action(
         "resume" => Command::Resume { service },
         "promote" => Command::Promote { service },
         "rollback" => Command::Rollback { service },
-        other => return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
                 "unknown deployment action {other:?} (advance, pause, resume, promote, rollback)"
             ),
-        )),
+            ))
+        }
     };
     written(state.write(command, request_id(&headers)?).await?)
 }
