@@ -92,6 +92,16 @@ fn after_kill_9_of_the_leader_a_survivor_takes_writes_and_the_killed_node_catche
     assert_eq!(a.body["value"], "v29", "{a:?}");
     let a = c.get(old, "/v1/kv/config/mode");
     assert_eq!(a.body["value"], "blue", "{a:?}");
+    let metrics = c.get(new, "/metrics").body;
+    let snapshots = metrics
+        .as_str()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("raftorch_snapshots_total "))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(snapshots > 0, "the leader compacted its log: {metrics}");
 }
 
 #[test]
@@ -147,4 +157,25 @@ fn without_a_quorum_requests_get_503_with_retry_after() {
     assert_eq!(c.get(follower, "/healthz").status, 200);
     assert_eq!(c.get(follower, "/v1/kv/x?consistency=stale").status, 404);
     assert_eq!(c.get(follower, "/readyz").status, 503);
+}
+
+#[test]
+fn a_retried_request_id_applies_once_even_through_a_follower() {
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_leader(ELECT);
+    let follower = follower_of(&c, leader);
+    let put = |via: u64| {
+        let resp = ureq::put(&format!("{}/v1/kv/once", c.url(via)))
+            .set("x-raftorch-request-id", "4242:1")
+            .send_string("first");
+        match resp {
+            Ok(r) => r.into_string().unwrap_or_default(),
+            Err(e) => panic!("put via {via}: {e}"),
+        }
+    };
+    let first: serde_json::Value = serde_json::from_str(&put(follower)).unwrap_or_default();
+    let again: serde_json::Value = serde_json::from_str(&put(leader)).unwrap_or_default();
+    assert_eq!(first["revision"], again["revision"], "{first} vs {again}");
+    let a = c.get(follower, "/v1/kv/once");
+    assert_eq!(a.body["version"], 1, "applied once: {a:?}");
 }
