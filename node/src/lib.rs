@@ -1,19 +1,21 @@
 //! The native raftorch node: the host that runs the deterministic core against real disks and
 //! sockets.
 //!
-//! For now this crate holds the durable [`storage`] layer: an fsync'd, segmented, checksummed
-//! write-ahead log, an atomically replaced hard-state file and a snapshot file. The host loop that
-//! drives the core will use them like this (persist *before* sending, see the `Ready` contract):
+//! - [`storage`]: an fsync'd, segmented, checksummed write-ahead log, an atomically replaced
+//!   hard-state file and a snapshot file (Raft data is opaque to it);
+//! - [`disk_storage`]: the core's `Storage` over those files, and `persist(&Ready)`.
+//!
+//! The host loop (see `runtime`) follows the `Ready` contract:
 //!
 //! ```text
 //! loop {
+//!     step every queued input (ticks, peer messages, client requests);
 //!     let ready = node.ready();
-//!     log.append(&ready.entries)?;          // buffered, group commit
-//!     if let Some(hs) = ready.hard_state { hard_state.save(&hs)?; }
-//!     log.sync()?;                          // one fsync for the whole batch
-//!     send(ready.messages);                 // only now: acks and votes depend on the fsync
-//!     apply(ready.committed);
-//!     node.advance();
+//!     send(ready.messages);                 // leader appends may go before the fsync
+//!     disk.persist(&ready)?;                // entries + hard state, one fsync (group commit)
+//!     send(ready.persisted_messages);       // votes and acks promise what was just persisted
+//!     apply(ready.committed_entries); answer(ready.read_states);
+//!     node.advance(ready);
 //! }
 //! ```
 
@@ -22,4 +24,12 @@
 // (reach for `core`/`alloc` first) buys nothing here and would only add noise.
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod disk_storage;
+pub mod metrics;
+pub mod runtime;
+pub mod server;
 pub mod storage;
+pub mod transport;

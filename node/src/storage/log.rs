@@ -233,6 +233,22 @@ impl Log {
         self.guarded(|log| log.compact_inner(index))
     }
 
+    /// Removes entries `index..=last_index()` at once and durably, as an append at `index` would
+    /// (used when an installed snapshot makes a divergent tail obsolete). A no-op when `index`
+    /// is past the last entry; [`E::Compacted`] when it is before the first index.
+    pub fn truncate_suffix(&mut self, index: u64) -> Result<()> {
+        if index > self.last_index() {
+            return Ok(());
+        }
+        if index < self.first_index {
+            return Err(E::Compacted {
+                index,
+                first_index: self.first_index,
+            });
+        }
+        self.guarded(|log| log.truncate_from(index))
+    }
+
     /// Group-commit counters since the log was opened.
     pub fn sync_stats(&self) -> SyncStats {
         self.stats

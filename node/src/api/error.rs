@@ -1,0 +1,119 @@
+//! Every API error is `{"error": {"code", "message"}}` with a fitting status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use raftorch_core::orchestrator::validate::{Field, Rule, ValidationError};
+use raftorch_core::orchestrator::OrchestratorError;
+use serde_json::json;
+
+use crate::runtime::RequestError;
+
+/// Seconds a client should wait before retrying a 503.
+pub(super) const RETRY_AFTER_SECS: u64 = 1;
+
+/// An error answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable, machine-readable code (`snake_case`).
+    pub code: &'static str,
+    /// For humans.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with the given status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with code `invalid_argument`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+
+    /// 503 with `Retry-After`: the cluster cannot answer right now.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    /// The code a bare status gets when a framework rejection is normalised into this shape.
+    pub fn code_for_status(status: StatusCode) -> &'static str {
+        match status {
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            s if s.is_client_error() => "bad_request",
+            _ => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let status = match (e.field, e.rule) {
+            (Field::Value, Rule::TooLong { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, "invalid_argument", e.to_string())
+    }
+}
+
+impl From<OrchestratorError> for ApiError {
+    fn from(e: OrchestratorError) -> Self {
+        use OrchestratorError as E;
+        let (status, code) = match &e {
+            E::Invalid(v) => return ApiError::from(*v),
+            E::ServiceNotFound { .. } => (StatusCode::NOT_FOUND, "service_not_found"),
+            E::InstanceNotFound { .. } => (StatusCode::NOT_FOUND, "instance_not_found"),
+            E::NoHealthyInstance { .. } => (StatusCode::NOT_FOUND, "no_healthy_instance"),
+            E::NoDeployment { .. } => (StatusCode::NOT_FOUND, "deployment_not_found"),
+            E::LeaseNotFound { .. } => (StatusCode::NOT_FOUND, "lease_not_found"),
+            E::CasFailed { .. } => (StatusCode::CONFLICT, "cas_failed"),
+            E::InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
+            E::NotLockHolder { .. } => (StatusCode::CONFLICT, "not_lock_holder"),
+            E::NotCandidate { .. } => (StatusCode::CONFLICT, "not_candidate"),
+            E::CandidateLeaseMismatch { .. } => (StatusCode::CONFLICT, "candidate_lease_mismatch"),
+            E::StaleRequest { .. } => (StatusCode::CONFLICT, "stale_request"),
+            E::Compacted { .. } => (StatusCode::GONE, "compacted"),
+            E::Decode { .. } | E::StaleIndex { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        let code = match &e {
+            RequestError::NotLeader(None) => "no_leader",
+            RequestError::NotLeader(Some(_)) => "not_leader",
+            RequestError::Dropped(_) => "proposal_dropped",
+            RequestError::Lost => "proposal_lost",
+            RequestError::Aborted => "timeout",
+            RequestError::ShuttingDown => "shutting_down",
+        };
+        ApiError::unavailable(code, e.to_string())
+    }
+}

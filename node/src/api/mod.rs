@@ -1,0 +1,157 @@
+//! The HTTP API (JSON). Every response carries `X-Raftorch-Leader` (the leader's id, or `none`)
+//! and `X-Raftorch-Index` (the log index the answer reflects); every error is
+//! `{"error": {"code", "message"}}`, framework rejections included.
+
+mod cluster;
+mod consensus;
+mod coord;
+mod error;
+mod input;
+mod kv;
+mod registry;
+mod reply;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use raftorch_core::raft::NodeId;
+
+pub use consensus::{Forwarded, FORWARD_PATH, READ_TIMEOUT, WRITE_TIMEOUT};
+pub use error::ApiError;
+
+use crate::runtime::NodeHandle;
+
+/// The leader header.
+pub const LEADER_HEADER: &str = "x-raftorch-leader";
+/// The index header.
+pub const INDEX_HEADER: &str = "x-raftorch-index";
+/// Largest request body (a kv value is at most 64 KiB; JSON bodies are small).
+pub const MAX_BODY_BYTES: usize = 256 << 10;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The running node.
+    pub node: NodeHandle,
+    /// This node's id.
+    pub id: NodeId,
+    /// Every member's API address (this node's included), for forwarding and `members`.
+    pub api_addrs: Arc<HashMap<NodeId, String>>,
+    rng: Arc<AtomicU64>,
+}
+
+impl ApiState {
+    /// State for a node with the given API addresses.
+    pub fn new(node: NodeHandle, id: NodeId, api_addrs: HashMap<NodeId, String>) -> Self {
+        let seed =
+            crate::runtime::Clock::new().now_ms() ^ (u64::from(std::process::id()) << 32) ^ id;
+        ApiState {
+            node,
+            id,
+            api_addrs: Arc::new(api_addrs),
+            rng: Arc::new(AtomicU64::new(seed)),
+        }
+    }
+
+    /// A pseudo-random number (splitmix64), for request ids; unique per process and call.
+    pub fn random_u64(&self) -> u64 {
+        let mut z = self
+            .rng
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The whole API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(cluster::healthz))
+        .route("/readyz", get(cluster::readyz))
+        .route("/metrics", get(cluster::metrics))
+        .route("/v1/status", get(cluster::status))
+        .route("/v1/members", get(cluster::members))
+        .route(
+            "/v1/cluster/transfer-leader",
+            post(cluster::transfer_leader),
+        )
+        .route("/v1/services", get(registry::list_services))
+        .route("/v1/services/{service}", get(registry::get_service))
+        .route(
+            "/v1/services/{service}/instances/{instance}",
+            put(registry::register).delete(registry::deregister),
+        )
+        .route(
+            "/v1/services/{service}/instances/{instance}/heartbeat",
+            post(registry::heartbeat),
+        )
+        .route("/v1/route/{service}", get(registry::route))
+        .route("/v1/kv", get(kv::range))
+        .route(
+            "/v1/kv/{*key}",
+            get(kv::get).put(kv::put).delete(kv::delete),
+        )
+        .merge(coord::routes())
+        .route(FORWARD_PATH, post(consensus::propose_forwarded))
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route",
+            )
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), decorate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Adds the leader and index headers, and rewrites any non-JSON error (a framework rejection)
+/// into the JSON error shape.
+async fn decorate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = state.node.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut response =
+        if (response.status().is_client_error() || response.status().is_server_error()) && !is_json
+        {
+            let code = response.status();
+            let (_, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, 16 << 10)
+                .await
+                .unwrap_or_default();
+            let message = String::from_utf8_lossy(&bytes).trim().to_owned();
+            let message = if message.is_empty() {
+                code.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                message
+            };
+            ApiError::new(code, ApiError::code_for_status(code), message).into_response()
+        } else {
+            response
+        };
+    let headers = response.headers_mut();
+    if !headers.contains_key(LEADER_HEADER) {
+        let leader = status
+            .leader
+            .map_or_else(|| "none".to_owned(), |l| l.to_string());
+        if let Ok(v) = HeaderValue::from_str(&leader) {
+            headers.insert(LEADER_HEADER, v);
+        }
+    }
+    if !headers.contains_key(INDEX_HEADER) {
+        headers.insert(INDEX_HEADER, HeaderValue::from(status.applied));
+    }
+    response
+}

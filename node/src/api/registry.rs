@@ -1,0 +1,183 @@
+//! Service registry and routing: register, deregister, heartbeat, list, discover, route.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use raftorch_core::orchestrator::validate::{self, Field};
+use raftorch_core::orchestrator::{Command, ServiceInstance};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::input::{json, request_id, Body, Params};
+use super::reply::{at_index, written};
+use super::ApiState;
+
+/// The body of `PUT /v1/services/{service}/instances/{instance}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegisterBody {
+    /// Host name or IP address.
+    pub(super) address: String,
+    /// Port.
+    pub(super) port: u16,
+    /// Version (default `"v1"`).
+    #[serde(default = "default_version")]
+    pub(super) version: String,
+    /// Routing weight (default 100).
+    #[serde(default = "default_weight")]
+    pub(super) weight: u16,
+    /// Tags.
+    #[serde(default)]
+    pub(super) tags: Vec<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub(super) metadata: BTreeMap<String, String>,
+    /// Heartbeat TTL; without it the instance is always healthy.
+    #[serde(default)]
+    pub(super) ttl_ms: Option<u64>,
+}
+
+fn default_version() -> String {
+    "v1".into()
+}
+
+fn default_weight() -> u16 {
+    100
+}
+
+fn names(service: &str, instance: &str) -> Result<(), ApiError> {
+    validate::name(Field::Service, service)?;
+    validate::name(Field::InstanceId, instance)?;
+    Ok(())
+}
+
+/// `PUT /v1/services/{service}/instances/{instance}`.
+pub(super) async fn register(
+    State(state): State<ApiState>,
+    Path((service, instance_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, ApiError> {
+    names(&service, &instance_id)?;
+    let b: RegisterBody = json(&body)?;
+    validate::address(&b.address)?;
+    validate::port(b.port)?;
+    validate::version(&b.version)?;
+    validate::weight(b.weight)?;
+    validate::tags(&b.tags)?;
+    validate::metadata(&b.metadata)?;
+    b.ttl_ms.map_or(Ok(()), validate::ttl_ms)?;
+    let command = Command::Register {
+        service,
+        instance_id,
+        address: b.address,
+        port: b.port,
+        version: b.version,
+        weight: b.weight,
+        tags: b.tags,
+        metadata: b.metadata,
+        ttl_ms: b.ttl_ms,
+    };
+    written(state.write(command, request_id(&headers)?).await?)
+}
+
+/// `DELETE /v1/services/{service}/instances/{instance}`.
+pub(super) async fn deregister(
+    State(state): State<ApiState>,
+    Path((service, instance_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    names(&service, &instance_id)?;
+    let command = Command::Deregister {
+        service,
+        instance_id,
+    };
+    written(state.write(command, request_id(&headers)?).await?)
+}
+
+/// `POST /v1/services/{service}/instances/{instance}/heartbeat`.
+pub(super) async fn heartbeat(
+    State(state): State<ApiState>,
+    Path((service, instance_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    names(&service, &instance_id)?;
+    let command = Command::Heartbeat {
+        service,
+        instance_id,
+    };
+    written(state.write(command, request_id(&headers)?).await?)
+}
+
+/// `GET /v1/services`: the names of services with instances.
+pub(super) async fn list_services(
+    State(state): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = Params::new(query, &["consistency"])?;
+    let (services, index) = state
+        .read(params.consistency()?, |sm| {
+            sm.services()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .await?;
+    Ok(at_index(
+        StatusCode::OK,
+        &json!({"services": services, "index": index}),
+        index,
+    ))
+}
+
+/// `GET /v1/services/{service}?healthy=true`: its instances.
+pub(super) async fn get_service(
+    State(state): State<ApiState>,
+    Path(service): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = Params::new(query, &["consistency", "healthy"])?;
+    validate::name(Field::Service, &service)?;
+    let healthy = params.bool("healthy")?;
+    let name = service.clone();
+    let ((instances, any), index) = state
+        .read(params.consistency()?, move |sm| {
+            let all = sm.instances(&name, false);
+            let any = !all.is_empty();
+            let shown: Vec<ServiceInstance> = all
+                .into_iter()
+                .filter(|i| i.healthy || !healthy)
+                .cloned()
+                .collect();
+            (shown, any)
+        })
+        .await?;
+    if !any {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "service_not_found",
+            format!("service {service:?} has no instances"),
+        ));
+    }
+    let body = json!({"service": service, "instances": instances, "index": index});
+    Ok(at_index(StatusCode::OK, &body, index))
+}
+
+/// `GET /v1/route/{service}?key=K`: where a request with key `K` goes.
+pub(super) async fn route(
+    State(state): State<ApiState>,
+    Path(service): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let params = Params::new(query, &["consistency", "key"])?;
+    validate::name(Field::Service, &service)?;
+    let key = params.get("key").unwrap_or_default().as_bytes().to_vec();
+    let (decision, index) = state
+        .read(params.consistency()?, move |sm| sm.route(&service, &key))
+        .await?;
+    let decision = decision?;
+    Ok(at_index(StatusCode::OK, &decision, index))
+}

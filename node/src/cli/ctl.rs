@@ -1,0 +1,292 @@
+//! `raftorch ctl`: a small client that finds the leader itself and prints JSON answers.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+/// Options of `raftorch ctl`.
+#[derive(Debug, Clone, Args)]
+pub struct CtlArgs {
+    /// API URLs of some members, comma-separated (e.g. http://127.0.0.1:8001,...).
+    #[arg(
+        long,
+        env = "RAFTORCH_ENDPOINTS",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub endpoints: Vec<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// `ctl` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlCommand {
+    /// The status of every endpoint.
+    Status,
+    /// List services.
+    Services,
+    /// Show a service's instances.
+    Service {
+        /// Service name.
+        name: String,
+        /// Only healthy instances.
+        #[arg(long)]
+        healthy: bool,
+    },
+    /// Register (or update) an instance.
+    Register {
+        /// Service name.
+        service: String,
+        /// Instance id.
+        instance: String,
+        /// Address.
+        #[arg(long)]
+        address: String,
+        /// Port.
+        #[arg(long)]
+        port: u16,
+        /// Version.
+        #[arg(long, default_value = "v1")]
+        version: String,
+        /// Routing weight.
+        #[arg(long, default_value_t = 100)]
+        weight: u16,
+        /// Heartbeat TTL in ms.
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+    },
+    /// Remove an instance.
+    Deregister {
+        /// Service name.
+        service: String,
+        /// Instance id.
+        instance: String,
+    },
+    /// Heartbeat an instance.
+    Heartbeat {
+        /// Service name.
+        service: String,
+        /// Instance id.
+        instance: String,
+    },
+    /// Where a request with this key goes.
+    Route {
+        /// Service name.
+        service: String,
+        /// Request key.
+        #[arg(long, default_value = "")]
+        key: String,
+    },
+    /// Key-value operations.
+    Kv {
+        /// What to do.
+        #[command(subcommand)]
+        op: KvOp,
+    },
+    /// Hand leadership to another node.
+    TransferLeader {
+        /// The node to lead next.
+        to: u64,
+    },
+}
+
+/// `ctl kv` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KvOp {
+    /// Read a key.
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Write a key.
+    Put {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Only if the key's revision is this (0: only if absent).
+        #[arg(long)]
+        cas: Option<u64>,
+    },
+    /// Delete a key.
+    Del {
+        /// Key.
+        key: String,
+    },
+    /// List keys under a prefix.
+    List {
+        /// Prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+}
+
+/// Runs the command; returns the exit code (0 ok, 1 error answer, 2 no endpoint reachable).
+pub(super) fn run(args: &CtlArgs) -> i32 {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build();
+    let endpoints: Vec<String> = args
+        .endpoints
+        .iter()
+        .map(|e| e.trim().trim_end_matches('/').to_owned())
+        .filter(|e| !e.is_empty())
+        .collect();
+    if let CtlCommand::Status = args.command {
+        let mut all = Vec::new();
+        for e in &endpoints {
+            all.push(match get_json(&agent, &format!("{e}/v1/status")) {
+                Ok(v) => v,
+                Err(err) => json!({"endpoint": e, "error": err}),
+            });
+        }
+        println!("{}", pretty(&Value::Array(all)));
+        return 0;
+    }
+    let Some(base) = find_leader(&agent, &endpoints) else {
+        eprintln!("no endpoint answered: {}", endpoints.join(", "));
+        return 2;
+    };
+    let enc = |s: &str| percent_encode(s);
+    let (method, path, body): (&str, String, Option<Vec<u8>>) = match &args.command {
+        CtlCommand::Status => unreachable_status(),
+        CtlCommand::Services => ("GET", "/v1/services".into(), None),
+        CtlCommand::Service { name, healthy } => (
+            "GET",
+            format!(
+                "/v1/services/{}{}",
+                enc(name),
+                if *healthy { "?healthy=true" } else { "" }
+            ),
+            None,
+        ),
+        CtlCommand::Register {
+            service,
+            instance,
+            address,
+            port,
+            version,
+            weight,
+            ttl_ms,
+        } => {
+            let mut b =
+                json!({"address": address, "port": port, "version": version, "weight": weight});
+            if let Some(t) = ttl_ms {
+                b["ttl_ms"] = json!(t);
+            }
+            (
+                "PUT",
+                format!("/v1/services/{}/instances/{}", enc(service), enc(instance)),
+                Some(b.to_string().into_bytes()),
+            )
+        }
+        CtlCommand::Deregister { service, instance } => (
+            "DELETE",
+            format!("/v1/services/{}/instances/{}", enc(service), enc(instance)),
+            None,
+        ),
+        CtlCommand::Heartbeat { service, instance } => (
+            "POST",
+            format!(
+                "/v1/services/{}/instances/{}/heartbeat",
+                enc(service),
+                enc(instance)
+            ),
+            Some(Vec::new()),
+        ),
+        CtlCommand::Route { service, key } => (
+            "GET",
+            format!("/v1/route/{}?key={}", enc(service), enc(key)),
+            None,
+        ),
+        CtlCommand::Kv { op } => match op {
+            KvOp::Get { key } => ("GET", format!("/v1/kv/{key}"), None),
+            KvOp::Put { key, value, cas } => (
+                "PUT",
+                format!(
+                    "/v1/kv/{key}{}",
+                    cas.map_or(String::new(), |c| format!("?cas={c}"))
+                ),
+                Some(value.clone().into_bytes()),
+            ),
+            KvOp::Del { key } => ("DELETE", format!("/v1/kv/{key}"), None),
+            KvOp::List { prefix } => ("GET", format!("/v1/kv?prefix={}", enc(prefix)), None),
+        },
+        CtlCommand::TransferLeader { to } => (
+            "POST",
+            "/v1/cluster/transfer-leader".into(),
+            Some(json!({"to": to}).to_string().into_bytes()),
+        ),
+    };
+    let request = agent.request(method, &format!("{base}{path}"));
+    let result = match body {
+        Some(b) => request.send_bytes(&b),
+        None => request.call(),
+    };
+    match result {
+        Ok(resp) => {
+            println!("{}", pretty_text(&resp.into_string().unwrap_or_default()));
+            0
+        }
+        Err(ureq::Error::Status(code, resp)) => {
+            eprintln!("HTTP {code}");
+            println!("{}", pretty_text(&resp.into_string().unwrap_or_default()));
+            1
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    }
+}
+
+fn unreachable_status() -> (&'static str, String, Option<Vec<u8>>) {
+    ("GET", "/v1/status".into(), None)
+}
+
+fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
+    let text = match agent.get(url).call() {
+        Ok(r) => r.into_string().map_err(|e| e.to_string())?,
+        Err(ureq::Error::Status(_, r)) => r.into_string().map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// The leader's API URL if some endpoint knows it, else the first endpoint that answers.
+fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<String> {
+    let mut first_alive = None;
+    for e in endpoints {
+        if let Ok(status) = get_json(agent, &format!("{e}/v1/status")) {
+            if let Some(api) = status["leader_api"].as_str() {
+                return Some(format!("http://{api}"));
+            }
+            first_alive.get_or_insert_with(|| e.clone());
+        }
+    }
+    first_alive
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn pretty_text(text: &str) -> String {
+    serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |v| pretty(&v))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

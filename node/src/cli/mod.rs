@@ -1,0 +1,216 @@
+//! The `raftorch` command line: `node` runs one node, `dev` a local cluster of real node
+//! processes, `ctl` talks to a cluster's API.
+
+mod ctl;
+mod dev;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{
+    FileConfig, NodeConfig, PeerSpec, DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS,
+    DEFAULT_SNAPSHOT_EVERY,
+};
+
+pub use ctl::CtlArgs;
+pub use dev::DevArgs;
+
+/// raftorch: a highly available service orchestrator built on Raft.
+#[derive(Debug, Parser)]
+#[command(name = "raftorch", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run one node.
+    Node(NodeArgs),
+    /// Run a local cluster of N node processes on loopback ports (data in a temp dir).
+    Dev(DevArgs),
+    /// Talk to a running cluster.
+    Ctl(CtlArgs),
+}
+
+/// `raftorch node`: flags override `--config FILE.toml`; each flag also reads `RAFTORCH_*`.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
+    /// election_ms, snapshot_every.
+    #[arg(long, env = "RAFTORCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long, env = "RAFTORCH_ID")]
+    pub id: Option<u64>,
+    /// Data directory (write-ahead log, hard state, snapshot).
+    #[arg(long, env = "RAFTORCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address of the Raft peer transport.
+    #[arg(long, env = "RAFTORCH_PEER_LISTEN")]
+    pub peer_listen: Option<SocketAddr>,
+    /// Listen address of the HTTP API.
+    #[arg(long, env = "RAFTORCH_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Another member: ID=PEER_HOST:PORT@API_HOST:PORT (repeat, or comma-separate in the env).
+    #[arg(long = "peer", env = "RAFTORCH_PEERS", value_delimiter = ',')]
+    pub peers: Vec<PeerSpec>,
+    /// Leader heartbeat interval in ms (a Raft tick is half of it). Default 50.
+    #[arg(long, env = "RAFTORCH_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum election timeout in ms (actual: random in [T, 2T)). Default 150.
+    #[arg(long, env = "RAFTORCH_ELECTION_MS")]
+    pub election_ms: Option<u64>,
+    /// Snapshot and compact the log every N applied entries (0: never). Default 10000.
+    #[arg(long, env = "RAFTORCH_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+}
+
+impl NodeArgs {
+    /// Merges flags over the config file over defaults, and validates.
+    pub fn resolve(&self) -> Result<NodeConfig, String> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let peers = if self.peers.is_empty() {
+            file.peers
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.parse())
+                .collect::<Result<Vec<PeerSpec>, _>>()?
+        } else {
+            self.peers.clone()
+        };
+        let missing = |what: &str| format!("--{what} is required (flag, env or config file)");
+        let config = NodeConfig {
+            id: self.id.or(file.id).ok_or_else(|| missing("id"))?,
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .ok_or_else(|| missing("data-dir"))?,
+            peer_listen: self
+                .peer_listen
+                .or(file.peer_listen)
+                .ok_or_else(|| missing("peer-listen"))?,
+            api_listen: self
+                .api_listen
+                .or(file.api_listen)
+                .ok_or_else(|| missing("api-listen"))?,
+            peers,
+            heartbeat_ms: self
+                .heartbeat_ms
+                .or(file.heartbeat_ms)
+                .unwrap_or(DEFAULT_HEARTBEAT_MS),
+            election_ms: self
+                .election_ms
+                .or(file.election_ms)
+                .unwrap_or(DEFAULT_ELECTION_MS),
+            snapshot_every: self
+                .snapshot_every
+                .or(file.snapshot_every)
+                .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        CliCommand::Node(args) => {
+            let config = match args.resolve() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("raftorch node: {e}");
+                    return 2;
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("raftorch node: cannot start the runtime: {e}");
+                    return 1;
+                }
+            };
+            match runtime.block_on(crate::server::run(config)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("raftorch node: {e}");
+                    1
+                }
+            }
+        }
+        CliCommand::Dev(args) => dev::run(&args),
+        CliCommand::Ctl(args) => ctl::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "id = 1\ndata_dir = \"/d\"\npeer_listen = \"127.0.0.1:7001\"\n\
+             api_listen = \"127.0.0.1:8001\"\npeers = [\"2=127.0.0.1:7002@127.0.0.1:8002\"]\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "raftorch",
+            "node",
+            "--config",
+            path.to_str().unwrap(),
+            "--api-listen",
+            "127.0.0.1:9001",
+        ])
+        .unwrap();
+        let CliCommand::Node(args) = cli.command else {
+            panic!("not the node command");
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.id, 1);
+        assert_eq!(c.api_listen, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.heartbeat_ms, DEFAULT_HEARTBEAT_MS);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = 1\nbogus = 2\n").unwrap();
+        let args = NodeArgs {
+            config: Some(path),
+            id: None,
+            data_dir: None,
+            peer_listen: None,
+            api_listen: None,
+            peers: vec![],
+            heartbeat_ms: None,
+            election_ms: None,
+            snapshot_every: None,
+        };
+        assert!(args.resolve().unwrap_err().contains("bogus"));
+    }
+}

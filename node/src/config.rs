@@ -1,0 +1,205 @@
+//! A node's configuration: identity, addresses, peers and timing, from flags, env or a TOML file.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use raftorch_core::raft::NodeId;
+use serde::Deserialize;
+
+/// Another member of the cluster: where its Raft transport and its HTTP API listen.
+///
+/// Written `ID=PEER_HOST:PORT@API_HOST:PORT`, e.g. `2=127.0.0.1:7002@127.0.0.1:8002`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// Its Raft transport address.
+    pub peer_addr: String,
+    /// Its HTTP API address (writes are forwarded there when it leads).
+    pub api_addr: String,
+}
+
+impl FromStr for PeerSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = || format!("peer {s:?} is not ID=PEER_HOST:PORT@API_HOST:PORT");
+        let (id, addrs) = s.split_once('=').ok_or_else(usage)?;
+        let (peer_addr, api_addr) = addrs.split_once('@').ok_or_else(usage)?;
+        let id: NodeId = id.trim().parse().map_err(|_| usage())?;
+        if id == 0 || peer_addr.is_empty() || api_addr.is_empty() {
+            return Err(usage());
+        }
+        for addr in [peer_addr, api_addr] {
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(usage());
+            }
+        }
+        Ok(PeerSpec {
+            id,
+            peer_addr: peer_addr.to_owned(),
+            api_addr: api_addr.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for PeerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}@{}", self.id, self.peer_addr, self.api_addr)
+    }
+}
+
+/// The `--config FILE.toml` format; every field is optional and flags override it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Node id.
+    pub id: Option<NodeId>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Raft transport listen address.
+    pub peer_listen: Option<SocketAddr>,
+    /// HTTP API listen address.
+    pub api_listen: Option<SocketAddr>,
+    /// Peers, each `ID=PEER_HOST:PORT@API_HOST:PORT`.
+    pub peers: Option<Vec<String>>,
+    /// Leader heartbeat interval in ms.
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum election timeout in ms.
+    pub election_ms: Option<u64>,
+    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    pub snapshot_every: Option<u64>,
+}
+
+/// Everything a node needs to start, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// This node's id (non-zero).
+    pub id: NodeId,
+    /// Where the write-ahead log, hard state and snapshot live.
+    pub data_dir: PathBuf,
+    /// Raft transport listen address.
+    pub peer_listen: SocketAddr,
+    /// HTTP API listen address.
+    pub api_listen: SocketAddr,
+    /// The other members.
+    pub peers: Vec<PeerSpec>,
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Minimum election timeout (the actual one is drawn from `[election, 2 * election)`).
+    pub election_ms: u64,
+    /// Snapshot every this many applied entries (0: never).
+    pub snapshot_every: u64,
+}
+
+/// Defaults: heartbeat every 50 ms, election timeout 150–300 ms, snapshot every 10 000 entries.
+pub const DEFAULT_HEARTBEAT_MS: u64 = 50;
+/// See [`DEFAULT_HEARTBEAT_MS`].
+pub const DEFAULT_ELECTION_MS: u64 = 150;
+/// See [`DEFAULT_HEARTBEAT_MS`].
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
+/// The core's logical clock derived from the timing options: a tick is half a heartbeat, the
+/// leader heartbeats every 2 ticks, and the election timeout is `election_ms` rounded to ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Wall time of one `tick()`.
+    pub tick: Duration,
+    /// Ticks between heartbeats.
+    pub heartbeat_tick: u32,
+    /// Minimum ticks before an election.
+    pub election_tick: u32,
+}
+
+impl NodeConfig {
+    /// Checks the fields against each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id == 0 {
+            return Err("--id must be a positive integer".into());
+        }
+        let mut seen = vec![self.id];
+        for p in &self.peers {
+            if seen.contains(&p.id) {
+                return Err(format!("node id {} appears twice (self or --peer)", p.id));
+            }
+            seen.push(p.id);
+        }
+        if self.heartbeat_ms < 2 {
+            return Err("--heartbeat-ms must be at least 2".into());
+        }
+        if self.election_ms < self.heartbeat_ms * 2 {
+            return Err("--election-ms must be at least twice --heartbeat-ms".into());
+        }
+        Ok(())
+    }
+
+    /// The voters of a brand-new cluster: this node and every peer.
+    pub fn voters(&self) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = std::iter::once(self.id)
+            .chain(self.peers.iter().map(|p| p.id))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The tick length and tick counts for the core.
+    pub fn timing(&self) -> Timing {
+        let tick_ms = (self.heartbeat_ms / 2).max(1);
+        let election_tick = (self.election_ms / tick_ms).max(3);
+        Timing {
+            tick: Duration::from_millis(tick_ms),
+            heartbeat_tick: 2,
+            election_tick: u32::try_from(election_tick).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_spec_round_trips_and_rejects_garbage() {
+        let p: PeerSpec = "2=127.0.0.1:7002@localhost:8002".parse().unwrap();
+        assert_eq!(p.id, 2);
+        assert_eq!(p.peer_addr, "127.0.0.1:7002");
+        assert_eq!(p.api_addr, "localhost:8002");
+        assert_eq!(p.to_string().parse::<PeerSpec>(), Ok(p));
+        for bad in [
+            "",
+            "2",
+            "2=a:1",
+            "0=a:1@b:2",
+            "x=a:1@b:2",
+            "2=a@b:2",
+            "2=a:1@b:x",
+        ] {
+            assert!(bad.parse::<PeerSpec>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn default_timing_gives_150_to_300_ms_elections() {
+        let c = NodeConfig {
+            id: 1,
+            data_dir: "d".into(),
+            peer_listen: "127.0.0.1:1".parse().unwrap(),
+            api_listen: "127.0.0.1:2".parse().unwrap(),
+            peers: vec![],
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            election_ms: DEFAULT_ELECTION_MS,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+        };
+        let t = c.timing();
+        assert_eq!(t.tick, Duration::from_millis(25));
+        assert_eq!((t.heartbeat_tick, t.election_tick), (2, 6));
+        assert!(c.validate().is_ok());
+    }
+}

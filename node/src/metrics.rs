@@ -1,0 +1,216 @@
+//! Counters the node keeps and their Prometheus text exposition (written by hand: a dozen
+//! series do not justify a metrics framework).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the persist-latency histogram buckets.
+const FSYNC_BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Process-wide counters, updated with relaxed atomics from any task.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Client proposals accepted by the local Raft node (as leader).
+    pub proposals: AtomicU64,
+    /// Proposals refused locally (not leader, dropped).
+    pub proposals_refused: AtomicU64,
+    /// Proposals whose entry was replaced by another leader's.
+    pub proposals_lost: AtomicU64,
+    /// Writes forwarded to the leader.
+    pub forwarded: AtomicU64,
+    /// Campaigns started (pre-candidate or candidate).
+    pub elections: AtomicU64,
+    /// Times this node became leader.
+    pub became_leader: AtomicU64,
+    /// Reads served, any consistency.
+    pub reads: AtomicU64,
+    /// Entries made durable.
+    pub entries_persisted: AtomicU64,
+    /// Raft messages queued to peers.
+    pub messages_sent: AtomicU64,
+    /// Raft messages dropped because a peer's queue was full.
+    pub messages_dropped: AtomicU64,
+    /// Raft messages received.
+    pub messages_received: AtomicU64,
+    /// Snapshots taken locally.
+    pub snapshots: AtomicU64,
+    /// Peer connections dropped for a protocol error.
+    pub bad_frames: AtomicU64,
+    persists: AtomicU64,
+    persist_micros: AtomicU64,
+    persist_buckets: [AtomicU64; FSYNC_BUCKETS.len()],
+}
+
+/// Gauges read from the node's state when rendering.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gauges {
+    /// Node id.
+    pub id: u64,
+    /// Current term.
+    pub term: u64,
+    /// 0 follower, 1 pre-candidate, 2 candidate, 3 leader.
+    pub role: u8,
+    /// Commit index.
+    pub commit: u64,
+    /// Applied index.
+    pub applied: u64,
+    /// Last log index.
+    pub last_index: u64,
+    /// Snapshot index.
+    pub snapshot_index: u64,
+    /// Known leader, 0 if none.
+    pub leader: u64,
+}
+
+impl Metrics {
+    /// Records one persist (entries + fsync) of `elapsed` covering `entries` entries.
+    pub fn observe_persist(&self, elapsed: Duration, entries: usize) {
+        self.persists.fetch_add(1, Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.persist_micros.fetch_add(micros, Relaxed);
+        self.entries_persisted.fetch_add(entries as u64, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = FSYNC_BUCKETS.iter().position(|&b| secs <= b) {
+            self.persist_buckets[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition of every series.
+    pub fn render(&self, g: &Gauges) -> String {
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP raftorch_{name} {help}\n# TYPE raftorch_{name} gauge"
+            );
+            let _ = writeln!(out, "raftorch_{name} {v}");
+        };
+        gauge("node_id", "This node's id.", g.id);
+        gauge("term", "Current Raft term.", g.term);
+        gauge(
+            "role",
+            "0 follower, 1 pre-candidate, 2 candidate, 3 leader.",
+            u64::from(g.role),
+        );
+        gauge("leader_id", "Known leader (0: none).", g.leader);
+        gauge("commit_index", "Raft commit index.", g.commit);
+        gauge(
+            "applied_index",
+            "Index applied to the state machine.",
+            g.applied,
+        );
+        gauge("last_index", "Last log index.", g.last_index);
+        gauge(
+            "snapshot_index",
+            "Index of the newest snapshot.",
+            g.snapshot_index,
+        );
+        let counters: [(&str, &str, &AtomicU64); 13] = [
+            (
+                "proposals_total",
+                "Proposals accepted locally.",
+                &self.proposals,
+            ),
+            (
+                "proposals_refused_total",
+                "Proposals refused locally.",
+                &self.proposals_refused,
+            ),
+            (
+                "proposals_lost_total",
+                "Proposals overwritten by another leader.",
+                &self.proposals_lost,
+            ),
+            (
+                "forwarded_total",
+                "Writes forwarded to the leader.",
+                &self.forwarded,
+            ),
+            ("elections_total", "Campaigns started.", &self.elections),
+            (
+                "became_leader_total",
+                "Times this node became leader.",
+                &self.became_leader,
+            ),
+            ("reads_total", "Reads served.", &self.reads),
+            (
+                "entries_persisted_total",
+                "Entries made durable.",
+                &self.entries_persisted,
+            ),
+            (
+                "messages_sent_total",
+                "Raft messages queued to peers.",
+                &self.messages_sent,
+            ),
+            (
+                "messages_dropped_total",
+                "Raft messages dropped (queue full).",
+                &self.messages_dropped,
+            ),
+            (
+                "messages_received_total",
+                "Raft messages received.",
+                &self.messages_received,
+            ),
+            (
+                "snapshots_total",
+                "Snapshots taken locally.",
+                &self.snapshots,
+            ),
+            (
+                "bad_frames_total",
+                "Peer connections dropped for bad frames.",
+                &self.bad_frames,
+            ),
+        ];
+        for (name, help, c) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP raftorch_{name} {help}\n# TYPE raftorch_{name} counter"
+            );
+            let _ = writeln!(out, "raftorch_{name} {}", c.load(Relaxed));
+        }
+        let name = "raftorch_persist_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to make one Ready durable (log append + fsync).\n# TYPE {name} histogram"
+        );
+        let mut cumulative = 0;
+        for (bound, count) in FSYNC_BUCKETS.iter().zip(&self.persist_buckets) {
+            cumulative += count.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let total = self.persists.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = self.persist_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.observe_persist(Duration::from_micros(50), 3);
+        m.observe_persist(Duration::from_millis(3), 1);
+        m.observe_persist(Duration::from_secs(2), 1);
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("raftorch_persist_duration_seconds_bucket{le=\"0.0001\"} 1"));
+        assert!(text.contains("raftorch_persist_duration_seconds_bucket{le=\"0.005\"} 2"));
+        assert!(text.contains("raftorch_persist_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        assert!(text.contains("raftorch_entries_persisted_total 5"));
+    }
+}

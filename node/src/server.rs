@@ -1,0 +1,128 @@
+//! Running one node: bind the sockets, start the owner task, the peer transport and the API,
+//! and stop cleanly on SIGTERM or Ctrl-C.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, ApiState};
+use crate::config::NodeConfig;
+use crate::metrics::Metrics;
+use crate::runtime;
+use crate::transport::{self, Peers};
+
+/// How long in-flight HTTP requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Runs the node until a shutdown signal (Ok) or a fatal error (Err, e.g. a disk failure).
+pub async fn run(config: NodeConfig) -> Result<(), String> {
+    config.validate()?;
+    let metrics = Arc::new(Metrics::default());
+    let peer_listener = TcpListener::bind(config.peer_listen)
+        .await
+        .map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_listen))?;
+    let api_listener = TcpListener::bind(config.api_listen)
+        .await
+        .map_err(|e| format!("cannot listen for the API on {}: {e}", config.api_listen))?;
+    let api_local = api_listener
+        .local_addr()
+        .map_err(|e| format!("API listener: {e}"))?;
+    let peers = Peers::start(
+        config.peers.iter().map(|p| (p.id, p.peer_addr.clone())),
+        metrics.clone(),
+    );
+    let started = runtime::start(&config, peers, metrics.clone())
+        .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+    tokio::spawn(transport::serve(
+        peer_listener,
+        config.id,
+        started.messages.clone(),
+        metrics.clone(),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
+
+    let mut api_addrs: HashMap<u64, String> = config
+        .peers
+        .iter()
+        .map(|p| (p.id, p.api_addr.clone()))
+        .collect();
+    api_addrs.insert(config.id, api_local.to_string());
+    let app = api::router(ApiState::new(started.handle, config.id, api_addrs));
+    tracing::info!(
+        id = config.id,
+        api = %api_local,
+        peers = %config.peer_listen,
+        data = %config.data_dir.display(),
+        "raftorch node started"
+    );
+
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut server = tokio::spawn(async move {
+        let mut drain_rx = drain_rx;
+        axum::serve(api_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = drain_rx.changed().await;
+            })
+            .await
+    });
+
+    let (mut owner_done, mut server_done) = (false, false);
+    let result = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutdown signal received");
+            Ok(())
+        }
+        r = &mut owner => {
+            owner_done = true;
+            match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("fatal storage error, stopping: {e}")),
+                Err(e) => Err(format!("node task failed: {e}")),
+            }
+        }
+        r = &mut server => {
+            server_done = true;
+            match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("API server failed: {e}")),
+                Err(e) => Err(format!("API server task failed: {e}")),
+            }
+        }
+    };
+    let _ = drain_tx.send(true);
+    if !server_done {
+        let _ = tokio::time::timeout(DRAIN, &mut server).await;
+    }
+    let _ = stop_tx.send(true);
+    if !owner_done {
+        let _ = tokio::time::timeout(DRAIN, &mut owner).await;
+    }
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

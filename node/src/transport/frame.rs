@@ -1,0 +1,121 @@
+//! The peer wire format: `[u32 BE length][u8 version][postcard Message]`, where the length
+//! counts the version byte and the payload.
+
+use raftorch_core::raft::Message;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The only frame version this node speaks.
+pub const FRAME_VERSION: u8 = 1;
+/// Largest accepted frame (length field), so a garbage length cannot make us allocate gigabytes.
+pub const MAX_FRAME_LEN: u32 = 64 << 20;
+
+/// Why a connection's byte stream cannot be read as frames; the connection is then dropped.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The socket failed or closed mid-frame.
+    Io(std::io::Error),
+    /// The length field is over [`MAX_FRAME_LEN`] or zero.
+    BadLength(u32),
+    /// The version byte is not [`FRAME_VERSION`].
+    BadVersion(u8),
+    /// The payload is not a postcard `Message` (or has trailing bytes).
+    Decode(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "io: {e}"),
+            Self::BadLength(n) => write!(f, "frame length {n} outside 1..={MAX_FRAME_LEN}"),
+            Self::BadVersion(v) => write!(f, "unsupported frame version {v}"),
+            Self::Decode(e) => write!(f, "undecodable message: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Appends the frame of `message` to `out`.
+pub fn encode(message: &Message, out: &mut Vec<u8>) {
+    // Plain owned data: postcard cannot fail to serialize it.
+    let payload = postcard::to_allocvec(message).unwrap_or_default();
+    let len = u32::try_from(payload.len() + 1).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(FRAME_VERSION);
+    out.extend_from_slice(&payload);
+}
+
+/// Decodes one frame's body (version byte and payload).
+pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
+    let (&version, payload) = body.split_first().ok_or(FrameError::BadLength(0))?;
+    if version != FRAME_VERSION {
+        return Err(FrameError::BadVersion(version));
+    }
+    match postcard::take_from_bytes::<Message>(payload) {
+        Ok((message, [])) => Ok(message),
+        Ok((_, rest)) => Err(FrameError::Decode(format!("{} trailing bytes", rest.len()))),
+        Err(e) => Err(FrameError::Decode(e.to_string())),
+    }
+}
+
+/// Reads the next frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Message>, FrameError> {
+    let mut len = [0u8; 4];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(FrameError::Io(e)),
+    }
+    let len = u32::from_be_bytes(len);
+    if len == 0 || len > MAX_FRAME_LEN {
+        return Err(FrameError::BadLength(len));
+    }
+    let mut body = vec![0u8; len as usize];
+    reader.read_exact(&mut body).await.map_err(FrameError::Io)?;
+    decode_body(&body).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftorch_core::raft::MessageBody;
+
+    fn message() -> Message {
+        Message {
+            from: 1,
+            to: 2,
+            term: 3,
+            body: MessageBody::Heartbeat { commit: 4, seq: 5 },
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_back_to_back() {
+        let mut bytes = Vec::new();
+        encode(&message(), &mut bytes);
+        encode(&message(), &mut bytes);
+        let mut r = &bytes[..];
+        assert_eq!(read(&mut r).await.unwrap(), Some(message()));
+        assert_eq!(read(&mut r).await.unwrap(), Some(message()));
+        assert_eq!(read(&mut r).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn bad_frames_are_errors() {
+        let mut r = &[0xff, 0xff, 0xff, 0xff, 1][..];
+        assert!(matches!(read(&mut r).await, Err(FrameError::BadLength(_))));
+        let mut bytes = Vec::new();
+        encode(&message(), &mut bytes);
+        bytes[4] = 9;
+        assert!(matches!(
+            read(&mut &bytes[..]).await,
+            Err(FrameError::BadVersion(9))
+        ));
+        let mut r = &[0, 0, 0, 3, FRAME_VERSION, 0xff, 0xff][..];
+        assert!(matches!(read(&mut r).await, Err(FrameError::Decode(_))));
+        let mut torn = Vec::new();
+        encode(&message(), &mut torn);
+        torn.pop();
+        assert!(matches!(read(&mut &torn[..]).await, Err(FrameError::Io(_))));
+    }
+}

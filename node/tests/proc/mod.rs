@@ -1,0 +1,254 @@
+//! A cluster of real `raftorch node` processes on loopback ports, for end-to-end tests.
+//! Every child is killed when the cluster is dropped; every wait is bounded.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One node's addresses and process.
+pub struct NodeProc {
+    pub id: u64,
+    pub peer_addr: String,
+    pub api_addr: String,
+    child: Option<Child>,
+}
+
+/// A cluster of node processes sharing a temporary directory.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<NodeProc>,
+    extra: Vec<String>,
+}
+
+/// An HTTP answer: status, leader header, index header, JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub leader: Option<String>,
+    pub index: Option<u64>,
+    pub retry_after: Option<String>,
+    pub body: Value,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+}
+
+impl Cluster {
+    /// Starts `n` nodes with extra flags for each.
+    pub fn start(n: u64, extra: &[&str]) -> Cluster {
+        let nodes = (1..=n)
+            .map(|id| NodeProc {
+                id,
+                peer_addr: format!("127.0.0.1:{}", free_port()),
+                api_addr: format!("127.0.0.1:{}", free_port()),
+                child: None,
+            })
+            .collect();
+        let mut cluster = Cluster {
+            dir: tempfile::tempdir().expect("temp dir"),
+            nodes,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        for id in 1..=n {
+            cluster.spawn(id);
+        }
+        cluster
+    }
+
+    fn node(&self, id: u64) -> &NodeProc {
+        &self.nodes[id as usize - 1]
+    }
+
+    /// The log file of node `id`.
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("node-{id}.log"))
+    }
+
+    /// (Re)starts node `id` with its data directory.
+    pub fn spawn(&mut self, id: u64) {
+        let node = self.node(id);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftorch"));
+        cmd.arg("node")
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("data-{id}")))
+            .arg("--peer-listen")
+            .arg(&node.peer_addr)
+            .arg("--api-listen")
+            .arg(&node.api_addr)
+            .args(&self.extra);
+        for other in &self.nodes {
+            if other.id != id {
+                cmd.arg("--peer").arg(format!(
+                    "{}={}@{}",
+                    other.id, other.peer_addr, other.api_addr
+                ));
+            }
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("log file");
+        let err = log.try_clone().expect("log file");
+        cmd.stdout(Stdio::from(log)).stderr(Stdio::from(err));
+        cmd.env("RAFTORCH_LOG", "info");
+        let child = cmd.spawn().expect("spawn raftorch node");
+        self.nodes[id as usize - 1].child = Some(child);
+    }
+
+    /// `kill -9` node `id` and reap it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.nodes[id as usize - 1].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether node `id` is running.
+    pub fn is_up(&self, id: u64) -> bool {
+        self.node(id).child.is_some()
+    }
+
+    /// The API base URL of node `id`.
+    pub fn url(&self, id: u64) -> String {
+        format!("http://{}", self.node(id).api_addr)
+    }
+
+    /// Sends a request to node `id`; transport errors give `None`.
+    pub fn request(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Option<Answer> {
+        let req = agent().request(method, &format!("{}{path}", self.url(id)));
+        let result = match body {
+            Some(b) => req.send_bytes(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(_) => return None,
+        };
+        let status = resp.status();
+        let leader = resp.header("x-raftorch-leader").map(str::to_owned);
+        let index = resp.header("x-raftorch-index").and_then(|v| v.parse().ok());
+        let retry_after = resp.header("retry-after").map(str::to_owned);
+        let text = resp.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Some(Answer {
+            status,
+            leader,
+            index,
+            retry_after,
+            body,
+        })
+    }
+
+    /// GET, panicking on transport errors.
+    pub fn get(&self, id: u64, path: &str) -> Answer {
+        self.request(id, "GET", path, None)
+            .unwrap_or_else(|| panic!("node {id} did not answer GET {path}"))
+    }
+
+    /// PUT with a body, panicking on transport errors.
+    pub fn put(&self, id: u64, path: &str, body: &str) -> Answer {
+        self.request(id, "PUT", path, Some(body.as_bytes()))
+            .unwrap_or_else(|| panic!("node {id} did not answer PUT {path}"))
+    }
+
+    /// Waits until every running node reports the same leader, among the running nodes.
+    pub fn wait_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let up: Vec<u64> = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .map(|n| n.id)
+                .collect();
+            let leaders: Vec<Option<u64>> = up
+                .iter()
+                .map(|&id| {
+                    self.request(id, "GET", "/v1/status", None)
+                        .and_then(|a| a.body["leader"].as_u64())
+                })
+                .collect();
+            if let Some(Some(l)) = leaders.first() {
+                if leaders.iter().all(|x| *x == Some(*l)) && up.contains(l) {
+                    return *l;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader within {timeout:?}: {leaders:?}\n{}",
+                self.logs_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Retries `f` until it returns `Some`, for at most `timeout`.
+    pub fn eventually<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.logs_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last lines of every node's log, for failure messages.
+    pub fn logs_tail(&self) -> String {
+        let mut out = String::new();
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(self.log_path(n.id)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- node {} ---\n", n.id));
+            for l in &lines[lines.len().saturating_sub(15)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=self.nodes.len() as u64 {
+            self.kill(id);
+        }
+    }
+}
