@@ -7,7 +7,8 @@
 //! DIR/wal/            segments of the write-ahead log: one record per entry (postcard `Entry`)
 //! DIR/hardstate       postcard `HardState` (term, vote, commit)
 //! DIR/snapshot        newest snapshot; its configuration bytes are a postcard `ConfState`
-//! DIR/bootstrap       postcard `ConfState`: the voters the cluster was created with
+//! DIR/bootstrap       postcard `ConfState`: the founding voters, written once their bootstrap
+//!                     entries are in the log (a marker that the directory is initialized)
 //! ```
 //!
 //! Group commit: [`DiskStorage::persist`] appends every entry of a `Ready` and issues one
@@ -100,8 +101,6 @@ pub struct DiskStorage {
     hard_state: HardState,
     /// Term and vote as last written to the hard-state file.
     saved_term_vote: (Term, Option<NodeId>),
-    /// The membership the cluster was bootstrapped with (before any snapshot).
-    bootstrap: ConfState,
     snapshot: Option<Snapshot>,
 }
 
@@ -113,14 +112,7 @@ impl DiskStorage {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(StorageError::io("create directory", &dir))?;
         let bootstrap_file = HardStateFile::new(dir.join("bootstrap"));
-        let bootstrap = match bootstrap_file.load()? {
-            Some(bytes) => decode("bootstrap membership", &bytes)?,
-            None => {
-                let conf = ConfState::with_voters(voters);
-                bootstrap_file.save(&encode(&conf))?;
-                conf
-            }
-        };
+        let first_start = bootstrap_file.load()?.is_none();
         let hard_state_file = HardStateFile::new(dir.join("hardstate"));
         let hard_state: HardState = match hard_state_file.load()? {
             Some(bytes) => decode("hard state", &bytes)?,
@@ -149,9 +141,12 @@ impl DiskStorage {
             snapshot_file,
             saved_term_vote: (hard_state.term, hard_state.vote),
             hard_state,
-            bootstrap,
             snapshot: None,
         };
+        if first_start {
+            disk.bootstrap(voters)?;
+            bootstrap_file.save(&encode(&ConfState::with_voters(voters)))?;
+        }
         if let Some(snapshot) = snapshot {
             let meta = snapshot.meta.clone();
             disk.snapshot = Some(snapshot);
@@ -166,6 +161,24 @@ impl DiskStorage {
             })?;
         }
         Ok(disk)
+    }
+
+    /// Writes the founding membership into the log as committed `AddVoter` entries (the core's
+    /// [`raft::bootstrap_entries`], identical on every founding member), so members added later
+    /// learn it by replication. The caller writes the `bootstrap` marker afterwards: a crash
+    /// before it simply bootstraps again, overwriting the same entries.
+    fn bootstrap(&mut self, voters: &[NodeId]) -> Result<(), DiskError> {
+        if voters.is_empty() {
+            return Ok(()); // a joining node learns everything from the leader
+        }
+        let (hard_state, entries) = raft::bootstrap_entries(voters);
+        let ready = Ready {
+            hard_state: Some(hard_state),
+            entries,
+            ..Ready::default()
+        };
+        self.persist(&ready)?;
+        self.save_hard_state()
     }
 
     /// The data directory.
@@ -292,10 +305,11 @@ fn to_core(e: StorageError) -> raft::Error {
 
 impl Storage for DiskStorage {
     fn initial_state(&self) -> Result<(HardState, ConfState), raft::Error> {
+        // Without a snapshot the membership is in the log (bootstrap entries onwards).
         let conf = self
             .snapshot
             .as_ref()
-            .map_or_else(|| self.bootstrap.clone(), |s| s.meta.conf.clone());
+            .map_or_else(ConfState::default, |s| s.meta.conf.clone());
         Ok((self.hard_state, conf))
     }
 

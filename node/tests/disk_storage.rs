@@ -10,7 +10,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
         term,
-        payload: EntryPayload::Normal(format!("e{index}t{term}").into_bytes()),
+        payload: EntryPayload::Normal(format!("e{index}t{term}").into_bytes().into()),
     }
 }
 
@@ -42,24 +42,33 @@ fn entries_and_hard_state_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut disk = DiskStorage::open(dir.path(), &[1, 2, 3]).unwrap();
-        let entries: Vec<Entry> = (1..=5).map(|i| entry(i, 1)).collect();
+        // The founding membership is the log's first entries, committed in term 1.
+        assert_eq!(
+            disk.entries(1, 4).unwrap(),
+            raftorch_core::raft::bootstrap_entries(&[1, 2, 3]).1
+        );
+        let entries: Vec<Entry> = (4..=8).map(|i| entry(i, 2)).collect();
         let stats = disk
-            .persist(&ready_with(entries, Some(hs(1, Some(2), 3))))
+            .persist(&ready_with(entries, Some(hs(2, Some(2), 5))))
             .unwrap();
         assert_eq!(stats.entries, 5);
         assert!(stats.hard_state_written);
     }
     let disk = DiskStorage::open(dir.path(), &[9]).unwrap();
     let (hard, conf) = disk.initial_state().unwrap();
-    assert_eq!(hard, hs(1, Some(2), 3));
-    // The bootstrap membership is the one stored on the first start.
-    assert_eq!(conf, ConfState::with_voters(&[1, 2, 3]));
-    assert_eq!((disk.first_index(), disk.last_index()), (1, 5));
+    assert_eq!(hard, hs(2, Some(2), 5));
+    // Without a snapshot the membership comes from the log; a changed peer list is ignored.
+    assert_eq!(conf, ConfState::default());
+    assert_eq!((disk.first_index(), disk.last_index()), (1, 8));
     assert_eq!(
-        disk.entries(1, 6).unwrap(),
-        (1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>()
+        disk.entries(1, 4).unwrap(),
+        raftorch_core::raft::bootstrap_entries(&[1, 2, 3]).1
     );
-    assert_eq!(disk.term(4), Ok(1));
+    assert_eq!(
+        disk.entries(4, 9).unwrap(),
+        (4..=8).map(|i| entry(i, 2)).collect::<Vec<_>>()
+    );
+    assert_eq!(disk.term(6), Ok(2));
     assert_eq!(disk.term(0), Ok(0));
 }
 
@@ -187,6 +196,7 @@ fn a_single_node_raft_restarts_from_disk() {
     let (term, last) = {
         let mut disk = DiskStorage::open(dir.path(), &[1]).unwrap();
         let mut raw = RawNode::new(Config::new(1), &disk).unwrap();
+        drive(&mut raw, &mut disk); // apply the bootstrap membership
         raw.campaign().unwrap();
         drive(&mut raw, &mut disk);
         assert!(raw.is_leader());
@@ -208,5 +218,5 @@ fn a_single_node_raft_restarts_from_disk() {
     else {
         panic!("last entry is not the last proposal");
     };
-    assert_eq!(data, &vec![19u8]);
+    assert_eq!(data.as_ref(), [19u8]);
 }
