@@ -1,4 +1,5 @@
-//! Fault injection: crashes, restarts, pauses, partitions, link cuts, and leadership transfer.
+//! Operator actions on the cluster: fault injection (crashes, restarts, pauses, partitions, link
+//! cuts, network quality), leadership transfer and membership changes.
 
 use alloc::vec::Vec;
 
