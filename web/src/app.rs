@@ -19,7 +19,7 @@ const FRAME_MS: u32 = 33;
 /// The reducer's state. The model sits behind a shared `RefCell` and is changed in place: cloning
 /// a whole cluster on every frame would cost more than drawing it. `version` makes each action a
 /// new state, so yew re-renders.
-pub struct AppState {
+pub(crate) struct AppState {
     model: Rc<RefCell<Model>>,
     version: u64,
 }
