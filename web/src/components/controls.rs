@@ -75,11 +75,7 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
     let cut_targets = (1..=model.nodes).filter(|&id| Some(id) != selected).map(|id| {
         html! { <button onclick={send(on, Action::CutLink(id))} aria-label={format!("cut the link from the selected node to node {id}")}>{ format!("→{id}") }</button> }
     });
-    let pause_label = if model.paused {
-        "▶ play"
-    } else {
-        "⏸ pause"
-    };
+    let pause_label = if model.paused { "play" } else { "pause" };
     html! {
         <div class="panel controls">
             <h2>{ "Controls" }</h2>
