@@ -1,6 +1,6 @@
-//! `cargo xtask demo`: a simulated cluster in the terminal — election, writes, the leader
-//! crashing, a new election, a partition with a minority that cannot elect, healing — with the
-//! event trace printed as it happens. (The browser visualizer will replace this as the main job.)
+//! `cargo xtask demo --terminal`: a simulated cluster in the terminal — election, writes, the
+//! leader crashing, a new election, a partition with a minority that cannot elect, healing — with
+//! the event trace printed as it happens. (Plain `cargo xtask demo` serves the browser visualizer.)
 
 use raftorch_core::raft::NodeId;
 use raftorch_core::sim::{Cluster, KvApp, KvCommand, Outcome, Request, SimConfig, TraceEvent};

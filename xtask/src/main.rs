@@ -1,30 +1,44 @@
 //! `cargo xtask`: the project's one-command set-up, build, test and demo automation.
 //!
 //! - `cargo xtask test`: installs what a fresh machine lacks, then runs every check CI runs.
-//! - `cargo xtask demo`: runs the main job.
+//! - `cargo xtask demo`: builds the browser visualizer and serves it on 127.0.0.1
+//!   (`--terminal` for the text demo).
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)] // a host tool, std is fine
 
 mod demo;
+mod serve;
 mod setup;
 mod shell;
 mod test;
+mod web;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test    install missing tools, then run formatting, lints, no_std builds and every test
-  demo    run a simulated 5-node cluster through a leader crash, a partition and a heal,
+  test    install missing tools, then run formatting, lints, no_std builds, every test, the
+          in-browser tests and the browser end-to-end test
+  demo    build the browser visualizer and serve it at http://127.0.0.1:8080/ (--port N)
+  demo --terminal
+          run a simulated 5-node cluster through a leader crash, a partition and a heal,
           printing its event trace (options: --seed N, --nodes N, --verbose)
-  setup   only install the tools the other commands need";
+  setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-opt, Chromium)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
-        Some("demo") => demo::run(&args[1..]),
-        Some("setup") => setup::ensure_rust_targets(),
+        Some("demo") if args.iter().any(|a| a == "--terminal") => {
+            let rest: Vec<String> = args[1..]
+                .iter()
+                .filter(|a| *a != "--terminal")
+                .cloned()
+                .collect();
+            demo::run(&rest)
+        }
+        Some("demo") => serve::run(&args[1..]),
+        Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

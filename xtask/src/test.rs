@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, each failing loudly.
 
-use crate::{setup, shell};
+use crate::{setup, shell, web};
 
 /// Runs formatting, lints, the no_std builds and the whole test suite.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -41,6 +41,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     // Benchmarks must keep compiling and running; one quick iteration each, no measurement.
     shell::run("cargo", &["bench", "-p", "raftorch-core", "--", "--test"])?;
+    // The browser visualizer: wasm lints, in-browser tests, release build under the size
+    // budget, and the end-to-end test in headless Chromium.
+    web::test()?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }

@@ -173,6 +173,11 @@ impl<A: Application> Cluster<A> {
         &self.trace
     }
 
+    /// Takes the trace records kept so far (see [`Trace::take_records`]).
+    pub fn take_trace_records(&mut self) -> Vec<super::trace::TraceRecord> {
+        self.trace.take_records()
+    }
+
     /// Number of events processed.
     pub fn events_processed(&self) -> u64 {
         self.events_processed

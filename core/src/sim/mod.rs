@@ -24,7 +24,7 @@ pub use application::{Application, Consistency};
 pub use chaos::{run_chaos, ChaosConfig, ChaosReport};
 pub use cluster::{Cluster, Completion, Outcome};
 pub use config::SimConfig;
-pub use event::Packet;
+pub use event::{Packet, Payload};
 pub use host::Request;
 pub use invariants::Violation;
 pub use kv_app::{KvApp, KvCommand, KvOutput};

@@ -224,6 +224,12 @@ impl Trace {
         &self.records
     }
 
+    /// Takes the records kept so far, leaving none; the digest and count still cover them.
+    /// Long-running hosts (the browser visualizer) drain the trace so memory and clones stay small.
+    pub fn take_records(&mut self) -> Vec<TraceRecord> {
+        core::mem::take(&mut self.records)
+    }
+
     /// A digest of the whole trace (maintained even when records are not kept).
     pub fn digest(&self) -> u64 {
         self.digest.value

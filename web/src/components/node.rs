@@ -1,0 +1,78 @@
+//! One node in the ring: a circle colored by role (with the role written under the id), the
+//! election timer as an arc that empties toward the timeout, term and commit index.
+
+use std::fmt::Write;
+
+use yew::prelude::*;
+
+use crate::model::NodeView;
+
+/// Circle radius.
+pub const R: f64 = 46.0;
+
+/// An SVG arc path around `(cx, cy)` covering `fraction` of a circle, clockwise from the top.
+pub fn arc_path(cx: f64, cy: f64, r: f64, fraction: f64) -> String {
+    let mut d = String::new();
+    let f = fraction.clamp(0.0, 0.9999);
+    let end = core::f64::consts::TAU * f - core::f64::consts::FRAC_PI_2;
+    let (x, y) = (cx + r * end.cos(), cy + r * end.sin());
+    let large = u8::from(f > 0.5);
+    let _ = write!(
+        d,
+        "M {cx:.1} {:.1} A {r} {r} 0 {large} 1 {x:.1} {y:.1}",
+        cy - r
+    );
+    d
+}
+
+/// Draws a node at `(x, y)`; clicking it kills or restarts it.
+pub fn node(
+    view: &NodeView,
+    (x, y): (f64, f64),
+    selected: bool,
+    side_b: bool,
+    onclick: Callback<MouseEvent>,
+) -> Html {
+    let class = classes!(
+        "node",
+        view.role,
+        selected.then_some("selected"),
+        view.paused.then_some("paused")
+    );
+    let label = format!(
+        "node {}, {}, term {}, commit {}. Click to {}.",
+        view.id,
+        view.role,
+        view.term,
+        view.commit,
+        if view.role == "down" {
+            "restart"
+        } else {
+            "crash"
+        }
+    );
+    let timer = view.timer_left.map(|left| {
+        html! { <path class="timer" d={arc_path(x, y, R + 7.0, left)} /> }
+    });
+    let role_text = match view.role {
+        "precandidate" => "pre-candidate",
+        other => other,
+    };
+    html! {
+        <g class={class} data-testid={format!("node-{}", view.id)} data-role={view.role}
+           data-term={view.term.to_string()} data-commit={view.commit.to_string()}
+           role="button" tabindex="0" aria-label={label} onclick={onclick}>
+            <title>{ format!("node {} — {role_text}; click to {}", view.id, if view.role == "down" { "restart" } else { "crash" }) }</title>
+            <circle class="timer-track" cx={x.to_string()} cy={y.to_string()} r={(R + 7.0).to_string()} />
+            { for timer }
+            <circle class="body" cx={x.to_string()} cy={y.to_string()} r={R.to_string()} />
+            if side_b { <circle class="side-b" cx={x.to_string()} cy={y.to_string()} r={(R + 14.0).to_string()} /> }
+            <text class="id" x={x.to_string()} y={(y - 10.0).to_string()}>{ format!("N{}", view.id) }</text>
+            <text class="role" x={x.to_string()} y={(y + 8.0).to_string()}>{ role_text }</text>
+            <text class="term" x={x.to_string()} y={(y + 24.0).to_string()}>{ format!("T{} · c{}", view.term, view.commit) }</text>
+            if view.role == "down" {
+                <path class="cross" d={format!("M {} {} L {} {} M {} {} L {} {}", x - 20.0, y - 20.0, x + 20.0, y + 20.0, x + 20.0, y - 20.0, x - 20.0, y + 20.0)} />
+            }
+        </g>
+    }
+}

@@ -1,0 +1,43 @@
+//! Keyboard shortcuts: one key per action, listed on the page by `components::shortcuts`.
+
+use crate::model::{Action, Model};
+
+/// Every shortcut: (key, what it does), in the order the page lists them.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("1–7", "select node"),
+    ("k", "kill / restart selected node"),
+    ("space", "pause / resume"),
+    ("s", "step one event"),
+    ("← / →", "scrub 100 ms (shift: 1 s)"),
+    ("end", "jump to live"),
+    ("+ / −", "faster / slower"),
+    ("i", "isolate selected node"),
+    ("p", "apply the partition editor"),
+    ("h", "heal the network"),
+    ("t", "transfer leadership to selected"),
+    ("w", "write the key/value form"),
+    ("r", "route a burst of keys"),
+];
+
+/// The action for a key press, if any.
+pub fn key_action(key: &str, shift: bool, model: &Model) -> Option<Action> {
+    let step = if shift { 1_000 } else { 100 };
+    Some(match key {
+        "1" | "2" | "3" | "4" | "5" | "6" | "7" => Action::Select(key.parse().ok()?),
+        "k" | "K" => Action::ToggleNode(model.selected?),
+        " " => Action::TogglePause,
+        "s" | "S" => Action::Step,
+        "ArrowLeft" => Action::Scrub(-step),
+        "ArrowRight" => Action::Scrub(step),
+        "End" => Action::Seek(model.timeline.head()),
+        "+" | "=" => Action::SetSpeed(model.speed * 2.0),
+        "-" | "_" => Action::SetSpeed(model.speed / 2.0),
+        "i" | "I" => Action::IsolateSelected,
+        "p" | "P" => Action::ApplyPartition,
+        "h" | "H" => Action::Heal,
+        "t" | "T" => Action::TransferToSelected,
+        "w" | "W" => Action::KvPut,
+        "r" | "R" => Action::RouteBurst(model.burst_size),
+        _ => return None,
+    })
+}
