@@ -140,25 +140,58 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     );
     let value = "x".repeat(args.value_size);
     let mut times = Vec::new();
+    let mut elections = Vec::new();
     for round in 1..=args.rounds {
         let leader = procs.wait_leader(&agent)?;
         let survivor = (1..=NODES).find(|&id| id != leader).ok_or("no survivor")?;
         let url = format!("{}/v1/kv/bench/failover", procs.url(survivor));
         // The cluster takes writes before the kill.
         put_until_acked(&agent, &url, &value, Instant::now() + WAIT)?;
+        let status_url = format!("{}/v1/status", procs.url(survivor));
         procs.kill(leader);
         let killed = Instant::now();
+        // Watches the survivor's status for the new leader while the write is retried.
+        let watcher = std::thread::spawn(move || new_leader_seen(&status_url, leader, killed));
         put_until_acked(&agent, &url, &value, killed + WAIT)?;
         let took = killed.elapsed();
-        println!("  round {round}: killed leader {leader}, write acknowledged through {survivor} after {took:?}");
+        let elected = watcher.join().ok().flatten();
+        let seen = elected.map_or_else(|| "never".to_owned(), |d| format!("{d:?}"));
+        println!(
+            "  round {round}: killed leader {leader}; survivor {survivor} saw a new leader after \
+             {seen}, acknowledged a write after {took:?}"
+        );
         times.push(took);
+        if let Some(e) = elected {
+            elections.push(e);
+        }
         procs.spawn(leader)?;
     }
+    summarize("kill -9 to a new leader seen by a survivor", &mut elections);
+    summarize("kill -9 to first acknowledged write", &mut times);
+    Ok(())
+}
+
+fn summarize(what: &str, times: &mut [Duration]) {
     times.sort_unstable();
     if let (Some(median), Some(worst)) = (times.get(times.len() / 2), times.last()) {
-        println!("kill -9 to first acknowledged write: median {median:?}, worst {worst:?}");
+        println!("{what}: median {median:?}, worst {worst:?}");
     }
-    Ok(())
+}
+
+/// Polls `status_url` until it names a leader other than `old`; the time since `killed`.
+fn new_leader_seen(status_url: &str, old: u64, killed: Instant) -> Option<Duration> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .build();
+    while killed.elapsed() < WAIT {
+        if let Ok(s) = get_json(&agent, status_url) {
+            if s["leader"].as_u64().is_some_and(|l| l != old) {
+                return Some(killed.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
 }
 
 fn put_until_acked(
