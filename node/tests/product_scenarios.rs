@@ -273,6 +273,7 @@ fn test_routing_continues_during_orchestrator_failure() {
             (got - want).abs() <= TOLERANCE,
             "{name}: {got:.1}% of keys, weight share {want:.1}%"
         );
+        eprintln!("routing with node {leader} down: {name} {got:.1}% (weight share {want:.1}%)");
     }
 }
 
