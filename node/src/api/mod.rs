@@ -8,6 +8,7 @@ mod coord;
 mod error;
 mod input;
 mod kv;
+mod members;
 mod registry;
 mod reply;
 
@@ -19,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use raftorch_core::raft::NodeId;
 
@@ -80,6 +81,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(cluster::metrics))
         .route("/v1/status", get(cluster::status))
         .route("/v1/members", get(cluster::members))
+        .route("/v1/cluster/members", post(members::add))
+        .route("/v1/cluster/members/{id}", delete(members::remove))
         .route(
             "/v1/cluster/transfer-leader",
             post(cluster::transfer_leader),

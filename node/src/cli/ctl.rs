@@ -247,7 +247,7 @@ fn unreachable_status() -> (&'static str, String, Option<Vec<u8>>) {
     ("GET", "/v1/status".into(), None)
 }
 
-fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
+pub(super) fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
     let text = match agent.get(url).call() {
         Ok(r) => r.into_string().map_err(|e| e.to_string())?,
         Err(ureq::Error::Status(_, r)) => r.into_string().map_err(|e| e.to_string())?,
@@ -257,7 +257,7 @@ fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
 }
 
 /// The leader's API URL if some endpoint knows it, else the first endpoint that answers.
-fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<String> {
+pub(super) fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<String> {
     let mut first_alive = None;
     for e in endpoints {
         if let Ok(status) = get_json(agent, &format!("{e}/v1/status")) {

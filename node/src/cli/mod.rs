@@ -1,8 +1,10 @@
 //! The `raftorch` command line: `node` runs one node, `dev` a local cluster of real node
 //! processes, `ctl` talks to a cluster's API.
 
+mod bench;
 mod ctl;
 mod dev;
+mod sim;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +16,10 @@ use crate::config::{
     DEFAULT_SNAPSHOT_EVERY,
 };
 
+pub use bench::{BenchArgs, Target};
 pub use ctl::CtlArgs;
 pub use dev::DevArgs;
+pub use sim::SimArgs;
 
 /// raftorch: a highly available service orchestrator built on Raft.
 #[derive(Debug, Parser)]
@@ -35,6 +39,10 @@ pub enum CliCommand {
     Dev(DevArgs),
     /// Talk to a running cluster.
     Ctl(CtlArgs),
+    /// Run the core's randomized chaos checks (simulated cluster) over many seeds.
+    Sim(SimArgs),
+    /// Load a cluster's kv API (closed loop) or measure leader failover.
+    Bench(BenchArgs),
 }
 
 /// `raftorch node`: flags override `--config FILE.toml`; each flag also reads `RAFTORCH_*`.
@@ -159,6 +167,8 @@ pub fn run(cli: Cli) -> i32 {
         }
         CliCommand::Dev(args) => dev::run(&args),
         CliCommand::Ctl(args) => ctl::run(&args),
+        CliCommand::Sim(args) => sim::run(&args),
+        CliCommand::Bench(args) => bench::run(&args),
     }
 }
 

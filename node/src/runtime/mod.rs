@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftorch_core::orchestrator::{Command, Orchestrator, Output, RequestId};
-use raftorch_core::raft::{LogIndex, Message, NodeId, Role, Term};
+use raftorch_core::raft::{ConfChange, LogIndex, Message, NodeId, Role, Term};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -116,6 +116,13 @@ pub enum Request {
         /// The read.
         read: ReadFn,
     },
+    /// Propose a membership change (leader only).
+    ConfChange {
+        /// The change.
+        change: ConfChange,
+        /// Answered once proposed, with the entry's index (it applies once committed).
+        reply: oneshot::Sender<Result<LogIndex, RequestError>>,
+    },
     /// Hand leadership to another voter.
     TransferLeader {
         /// The new leader.
@@ -190,6 +197,16 @@ impl NodeHandle {
             Ok(Err(_)) => Err(RequestError::Aborted),
             Err(_) => Err(RequestError::Aborted),
         }
+    }
+
+    /// Proposes a membership change (leader only); the index of its entry.
+    pub async fn conf_change(&self, change: ConfChange) -> Result<LogIndex, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(Request::ConfChange { change, reply })
+            .await
+            .map_err(|_| RequestError::ShuttingDown)?;
+        rx.await.map_err(|_| RequestError::ShuttingDown)?
     }
 
     /// Asks the leader to hand leadership to `to`.

@@ -250,6 +250,10 @@ impl Owner {
                     Err(e) => read(Err(refusal(e))),
                 }
             }
+            Request::ConfChange { change, reply } => {
+                let proposed = self.raw.propose_conf_change(change).map_err(refusal);
+                let _ = reply.send(proposed.map(|p| p.index));
+            }
             Request::TransferLeader { to, reply } => {
                 let _ = reply.send(self.raw.transfer_leader(to).map_err(refusal));
             }

@@ -1,0 +1,100 @@
+//! `raftorch bench`: a closed-loop load generator (one thread and one keep-alive connection
+//! per client) for the kv API of raftorch, or of etcd through its v3 JSON gateway; and
+//! `--failover`, which measures recovery from `kill -9` of the leader of a cluster it starts.
+
+mod failover;
+mod load;
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Which server `raftorch bench` loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// raftorch: `PUT/GET /v1/kv/{key}`, sent to the leader (found through `/v1/status`).
+    Raftorch,
+    /// etcd v3 JSON gateway: `POST /v3/kv/put` and `POST /v3/kv/range`, base64 keys.
+    Etcd,
+}
+
+/// Options of `raftorch bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Comma-separated API base URLs (not needed with `--failover`).
+    #[arg(long, value_delimiter = ',')]
+    pub endpoints: Vec<String>,
+    /// Concurrent closed-loop clients.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// How long to run: `10s`, `500ms`, `1m` or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Bytes per written value.
+    #[arg(long, default_value_t = 256)]
+    pub value_size: usize,
+    /// Share of operations that are reads, 0.0..=1.0.
+    #[arg(long, default_value_t = 0.5)]
+    pub read_ratio: f64,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: u64,
+    /// The server kind.
+    #[arg(long, value_enum, default_value_t = Target::Raftorch)]
+    pub target: Target,
+    /// Start a 3-node cluster of this binary, kill -9 its leader ROUNDS times and measure the
+    /// time from each kill to the first acknowledged write through a survivor.
+    #[arg(long)]
+    pub failover: bool,
+    /// Rounds of `--failover`.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u32,
+}
+
+/// Parses `10s`, `250ms`, `2m` or a plain number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("bad duration {s:?} (e.g. 10s, 500ms, 1m)");
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(bad()),
+    }
+}
+
+/// Runs the benchmark; returns the exit code.
+pub(super) fn run(args: &BenchArgs) -> i32 {
+    let result = if args.failover {
+        failover::run(args)
+    } else {
+        load::run(args)
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("raftorch bench: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}
