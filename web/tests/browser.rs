@@ -80,7 +80,8 @@ async fn renders_every_node_with_test_hooks() {
         .query_selector("[data-testid='node-1']")
         .unwrap()
         .unwrap();
-    assert_eq!(node.get_attribute("data-term").as_deref(), Some("0"));
+    // Term 1 holds the bootstrap membership entries; the first election is for term 2.
+    assert_eq!(node.get_attribute("data-term").as_deref(), Some("1"));
     // The legend and the shortcut list are on the page.
     let text = root.text_content().unwrap_or_default();
     assert!(
