@@ -375,19 +375,4 @@ impl<A: Application> Cluster<A> {
     pub fn applied_index(&self, id: NodeId) -> LogIndex {
         self.node(id).applied
     }
-
-    /// Forgets reads a node can no longer confirm (it lost leadership or its leader), so the
-    /// client gets an answer instead of waiting forever.
-    pub fn expire_reads(&mut self, id: NodeId) {
-        let node = &mut self.nodes[id as usize - 1];
-        let expired: Vec<RequestId> = node.pending_reads.keys().copied().collect();
-        node.pending_reads.clear();
-        for request in expired {
-            self.complete(
-                request,
-                id,
-                Outcome::Rejected(Error::ProposalDropped("read timed out")),
-            );
-        }
-    }
 }
