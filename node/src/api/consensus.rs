@@ -24,6 +24,20 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// The leader-side endpoint a follower forwards writes to.
 pub const FORWARD_PATH: &str = "/internal/v1/propose";
+/// How long connecting to the leader's API may take before the forward is retried (the leader
+/// may be gone; a new one is then elected within an election timeout or two).
+const FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// The longest pause between two attempts of a write; a change of leader ends it early.
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The HTTP client a node forwards writes with: its connections to the leader are kept and
+/// reused.
+pub(super) fn forwarding_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(FORWARD_CONNECT_TIMEOUT)
+        .max_idle_connections_per_host(64)
+        .build()
+}
 
 /// A write forwarded by a follower.
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,9 +74,11 @@ impl ApiState {
     ) -> Result<Applied, ApiError> {
         let rid = request_id.unwrap_or_else(|| self.fresh_request_id());
         let deadline = Instant::now() + WRITE_TIMEOUT;
-        let mut delay = Duration::from_millis(20);
+        let mut delay = Duration::from_millis(10);
         let mut last = RequestError::NotLeader(None);
+        let mut status = self.node.watch_status();
         loop {
+            let leader_before = status.borrow_and_update().leader;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(ApiError::from(last));
@@ -88,8 +104,12 @@ impl ApiState {
                 }
                 Err(e) => last = e,
             }
-            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
+            let pause = delay.min(deadline.saturating_duration_since(Instant::now()));
+            let leader_changed =
+                status.wait_for(|s| s.leader.is_some() && s.leader != leader_before);
+            // Either way the write is tried again; a closed channel means shutdown, seen then.
+            let _ = tokio::time::timeout(pause, leader_changed).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
         }
     }
 
@@ -118,10 +138,11 @@ impl ApiState {
             ))
         })?;
         let url = format!("http://{addr}{FORWARD_PATH}");
+        let agent = self.forwarder.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let agent = ureq::AgentBuilder::new().timeout(timeout).build();
             match agent
                 .post(&url)
+                .timeout(timeout)
                 .set("content-type", "application/json")
                 .send_bytes(&body)
             {

@@ -45,6 +45,8 @@ pub struct ApiState {
     pub id: NodeId,
     /// Every member's API address (this node's included), for forwarding and `members`.
     pub api_addrs: Arc<HashMap<NodeId, String>>,
+    /// The HTTP client that forwards writes to the leader; it keeps connections open.
+    forwarder: ureq::Agent,
     rng: Arc<AtomicU64>,
 }
 
@@ -57,6 +59,7 @@ impl ApiState {
             node,
             id,
             api_addrs: Arc::new(api_addrs),
+            forwarder: consensus::forwarding_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
         }
     }
