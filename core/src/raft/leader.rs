@@ -66,8 +66,19 @@ impl Raft {
 
     /// Starts a heartbeat round; its acknowledgements confirm leadership for pending reads.
     pub(crate) fn broadcast_heartbeat(&mut self) {
+        self.start_heartbeat_round();
+        // A single-voter cluster confirms its reads on its own.
+        self.release_confirmed_reads();
+    }
+
+    /// Queues a heartbeat to every peer under a new round number, which it returns. Until the
+    /// host takes the outbox, reads join this round (see [`ReadOnly::unsent_round`]).
+    ///
+    /// [`ReadOnly::unsent_round`]: super::read_only::ReadOnly::unsent_round
+    pub(crate) fn start_heartbeat_round(&mut self) -> u64 {
         let keep = u64::from(self.config.election_tick) * 2;
         let seq = self.read_only.next_round(self.now_ticks, keep);
+        self.read_only.set_unsent_round(seq);
         if let Some(own) = self.progress.get_mut(&self.id) {
             own.acked_seq = seq;
         }
@@ -75,8 +86,7 @@ impl Raft {
             let commit = self.progress[&id].matched.min(self.log.committed);
             self.send(id, MessageBody::Heartbeat { commit, seq });
         }
-        // A single-voter cluster confirms its reads on its own.
-        self.release_confirmed_reads();
+        seq
     }
 
     /// Leader message handling (vote requests are handled in `step`).

@@ -153,6 +153,8 @@ impl RawNode {
         }
         let soft = raft.soft_state();
         let hard = raft.hard_state();
+        // The outbox is taken below: no read may join a round sent from here on.
+        raft.read_only.rounds_sent();
         let ready = Ready {
             soft_state: (soft != self.prev_soft).then_some(soft),
             hard_state: (hard != self.prev_hard).then_some(hard),

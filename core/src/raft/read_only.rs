@@ -50,6 +50,10 @@ pub(crate) struct ReadOnly {
     pub(crate) seq: u64,
     /// (round, leader tick when sent), for rounds still inside a lease window.
     rounds: VecDeque<(u64, u64)>,
+    /// A round started for reads whose heartbeats still wait in the outbox: reads arriving
+    /// before the host takes them join it instead of starting a round of their own, since
+    /// those heartbeats leave after they arrived.
+    unsent_round: Option<u64>,
 }
 
 impl ReadOnly {
@@ -65,6 +69,21 @@ impl ReadOnly {
             self.rounds.pop_front();
         }
         self.seq
+    }
+
+    /// The round that reads arriving now can join, if its heartbeats are not sent yet.
+    pub(crate) fn unsent_round(&self) -> Option<u64> {
+        self.unsent_round
+    }
+
+    /// Records that round `seq` was started for reads and is not sent yet.
+    pub(crate) fn set_unsent_round(&mut self, seq: u64) {
+        self.unsent_round = Some(seq);
+    }
+
+    /// The host took the outbox: every round started so far is on its way.
+    pub(crate) fn rounds_sent(&mut self) {
+        self.unsent_round = None;
     }
 
     /// The leader tick at which round `seq` was sent, if still remembered.

@@ -43,21 +43,18 @@ impl Raft {
             self.answer_read(ctx, from, index);
             return;
         }
-        let keep = u64::from(self.config.election_tick) * 2;
-        let seq = self.read_only.next_round(self.now_ticks, keep);
+        // Reads share a round whose heartbeats have not left yet: they leave after every
+        // read that joins, which is all ReadIndex needs.
+        let seq = match self.read_only.unsent_round() {
+            Some(seq) => seq,
+            None => self.start_heartbeat_round(),
+        };
         self.read_only.add(PendingRead {
             seq,
             index,
             ctx,
             from,
         });
-        if let Some(own) = self.progress.get_mut(&self.id) {
-            own.acked_seq = seq;
-        }
-        for id in self.peers() {
-            let commit = self.progress[&id].matched.min(self.log.committed);
-            self.send(id, MessageBody::Heartbeat { commit, seq });
-        }
     }
 
     /// Whether no other leader can have been elected: a quorum acknowledged a heartbeat sent

@@ -1,3 +1,4 @@
+use alloc::vec::Vec;
 use super::harness::Net;
 use crate::raft::{MessageKind, ReadMode};
 
@@ -19,6 +20,35 @@ fn read_index_confirms_leadership_with_a_quorum_round() {
         net.reads[&1].last().map(|r| (r.ctx, r.index)),
         Some((7, commit))
     );
+}
+
+#[test]
+fn reads_before_the_outbox_is_taken_share_one_heartbeat_round() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.elect(1);
+    let commit = net.node(1).commit_index();
+    for ctx in 1..=5 {
+        net.node(1).read_index(ctx, ReadMode::Linearizable).unwrap();
+    }
+    net.process(1);
+    let heartbeats = net
+        .queue
+        .iter()
+        .filter(|m| m.body.kind() == MessageKind::Heartbeat)
+        .count();
+    assert_eq!(heartbeats, 2, "one heartbeat per peer for all five reads");
+    net.stabilize();
+    let answered: Vec<(u64, u64)> = net.reads[&1].iter().map(|r| (r.ctx, r.index)).collect();
+    assert_eq!(answered, (1..=5).map(|c| (c, commit)).collect::<Vec<_>>());
+    // A read after the round left starts a new one.
+    net.node(1).read_index(6, ReadMode::Linearizable).unwrap();
+    net.process(1);
+    let heartbeats = net
+        .queue
+        .iter()
+        .filter(|m| m.body.kind() == MessageKind::Heartbeat)
+        .count();
+    assert_eq!(heartbeats, 2);
 }
 
 #[test]
