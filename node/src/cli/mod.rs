@@ -4,6 +4,7 @@
 mod bench;
 mod ctl;
 mod dev;
+mod progress;
 mod sim;
 
 use std::net::SocketAddr;

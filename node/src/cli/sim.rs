@@ -82,6 +82,7 @@ pub(super) fn run(args: &SimArgs) -> i32 {
     let done = AtomicU64::new(0);
     let totals = Mutex::new(Totals::default());
     let every = (args.seeds / 20).max(1);
+    let bar = super::progress::counter(args.seeds, "seeds");
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
@@ -91,9 +92,10 @@ pub(super) fn run(args: &SimArgs) -> i32 {
                 }
                 let seed = args.first_seed + i;
                 let report = run_chaos(ChaosConfig { seed, ..config });
-                record(&totals, &report);
+                record(&totals, &report, &bar);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if n % every == 0 || n == args.seeds {
+                bar.inc(1);
+                if bar.is_hidden() && (n % every == 0 || n == args.seeds) {
                     println!(
                         "  {n}/{} seeds, {:.1}s",
                         args.seeds,
@@ -103,6 +105,7 @@ pub(super) fn run(args: &SimArgs) -> i32 {
             });
         }
     });
+    bar.finish_and_clear();
     let totals = totals.into_inner().unwrap_or_else(|e| e.into_inner());
     println!(
         "summary: {} seeds in {:.1}s, {} events, {} operations completed, {} indeterminate, {} failed",
@@ -127,13 +130,14 @@ pub(super) fn run(args: &SimArgs) -> i32 {
     1
 }
 
-fn record(totals: &Mutex<Totals>, report: &ChaosReport) {
+fn record(totals: &Mutex<Totals>, report: &ChaosReport, bar: &indicatif::ProgressBar) {
     let mut t = totals.lock().unwrap_or_else(|e| e.into_inner());
     t.events += report.events;
     t.completed += report.completed;
     t.indeterminate += report.indeterminate;
     if let Some(failure) = &report.failure {
-        println!("seed {} FAILED: {failure}", report.seed);
+        // Printed above the bar (or plainly when there is none).
+        bar.suspend(|| println!("seed {} FAILED: {failure}", report.seed));
         t.failures.push((report.seed, failure.clone()));
     }
 }

@@ -1,6 +1,6 @@
-use alloc::vec::Vec;
 use super::harness::Net;
 use crate::raft::{MessageKind, ReadMode};
+use alloc::vec::Vec;
 
 #[test]
 fn read_index_confirms_leadership_with_a_quorum_round() {

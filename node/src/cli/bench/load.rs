@@ -8,8 +8,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hdrhistogram::Histogram;
 
+use super::procs::etcd_leader;
 use super::{BenchArgs, Target};
 use crate::cli::ctl::find_leader;
+use crate::cli::progress;
 
 /// What the clients measured.
 struct Outcome {
@@ -17,6 +19,39 @@ struct Outcome {
     reads: u64,
     writes: u64,
     errors: u64,
+}
+
+/// One load run's figures.
+#[derive(Debug, Clone)]
+pub(super) struct Summary {
+    /// Concurrent clients.
+    pub(super) clients: usize,
+    /// Completed operations per second.
+    pub(super) ops_per_sec: f64,
+    /// Completed reads.
+    pub(super) reads: u64,
+    /// Completed writes.
+    pub(super) writes: u64,
+    /// Failed requests.
+    pub(super) errors: u64,
+    /// Latency percentiles in milliseconds: p50, p90, p99, max.
+    pub(super) latency_ms: [f64; 4],
+}
+
+impl Summary {
+    /// Prints the two lines `raftorch bench` has always printed (tests parse them).
+    pub(super) fn print(&self, elapsed: f64) {
+        let [p50, p90, p99, max] = self.latency_ms;
+        println!(
+            "{} ops in {elapsed:.1}s: {:.0} ops/s ({} reads, {} writes, {} errors)",
+            self.reads + self.writes,
+            self.ops_per_sec,
+            self.reads,
+            self.writes,
+            self.errors
+        );
+        println!("latency ms: p50 {p50:.2}  p90 {p90:.2}  p99 {p99:.2}  max {max:.2}");
+    }
 }
 
 fn new_histogram() -> Result<Histogram<u64>, String> {
@@ -43,41 +78,66 @@ impl Rng {
     }
 }
 
-/// Runs the load and prints throughput and latency percentiles.
+/// Runs the load once per `--clients` figure and prints throughput and latency percentiles.
 pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
-    if args.endpoints.is_empty() {
-        return Err("--endpoints is required (or --failover)".into());
-    }
-    if !(0.0..=1.0).contains(&args.read_ratio) || args.clients == 0 {
-        return Err("--read-ratio must be within 0..=1 and --clients positive".into());
-    }
+    check(args)?;
     let endpoints: Vec<String> = args
         .endpoints
         .iter()
         .map(|e| e.trim_end_matches('/').to_owned())
         .collect();
-    let base = match args.target {
-        Target::Raftorch => find_leader(&agent(), &endpoints)
-            .ok_or_else(|| format!("no endpoint answered: {}", endpoints.join(",")))?,
-        Target::Etcd => endpoints[0].clone(),
+    for &clients in &args.clients {
+        let base = leader_of(args.target, &endpoints)?;
+        println!(
+            "raftorch bench: {:?} at {base}, {clients} clients, {:?}, {}-byte values, read ratio {}",
+            args.target, args.duration, args.value_size, args.read_ratio
+        );
+        let summary = measure(args, args.target, &base, &endpoints, clients)?;
+        summary.print(args.duration.as_secs_f64());
+    }
+    Ok(())
+}
+
+/// Rejects options no load can run with.
+pub(super) fn check(args: &BenchArgs) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&args.read_ratio) || args.clients.contains(&0) {
+        return Err("--read-ratio must be within 0..=1 and --clients positive".into());
+    }
+    Ok(())
+}
+
+/// The endpoint to load: the leader, as each system reports it (so both systems are measured
+/// the same way, without a follower's forwarding hop).
+pub(super) fn leader_of(target: Target, endpoints: &[String]) -> Result<String, String> {
+    let found = match target {
+        Target::Raftorch => find_leader(&agent(), endpoints),
+        Target::Etcd => etcd_leader(&agent(), endpoints).or_else(|| endpoints.first().cloned()),
     };
-    println!(
-        "raftorch bench: {:?} at {base}, {} clients, {:?}, {}-byte values, read ratio {}",
-        args.target, args.clients, args.duration, args.value_size, args.read_ratio
-    );
+    found.ok_or_else(|| format!("no endpoint answered: {}", endpoints.join(",")))
+}
+
+/// Runs `clients` closed-loop clients against `base` for `--duration`.
+pub(super) fn measure(
+    args: &BenchArgs,
+    target: Target,
+    base: &str,
+    endpoints: &[String],
+    clients: usize,
+) -> Result<Summary, String> {
     let total = Mutex::new(Outcome {
         histogram: new_histogram()?,
         reads: 0,
         writes: 0,
         errors: 0,
     });
+    let bar = progress::timed(args.duration, &format!("{target:?}, {clients} clients"));
     let started = Instant::now();
     let deadline = started + args.duration;
     std::thread::scope(|s| {
-        for client in 0..args.clients {
-            let (base, endpoints, total) = (&base, &endpoints, &total);
+        for client in 0..clients {
+            let total = &total;
             s.spawn(move || {
-                let outcome = client_loop(args, client as u64, base, endpoints, deadline);
+                let outcome = client_loop(args, target, client as u64, base, endpoints, deadline);
                 if let Ok(o) = outcome {
                     let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = t.histogram.add(&o.histogram);
@@ -87,31 +147,34 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
                 }
             });
         }
+        while Instant::now() < deadline && !bar.is_hidden() {
+            bar.set_position(started.elapsed().as_millis() as u64);
+            std::thread::sleep(Duration::from_millis(100));
+        }
     });
+    bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let t = total.into_inner().unwrap_or_else(|e| e.into_inner());
-    let ok = t.reads + t.writes;
     let h = &t.histogram;
     let ms = |v: u64| v as f64 / 1000.0;
-    println!(
-        "{ok} ops in {elapsed:.1}s: {:.0} ops/s ({} reads, {} writes, {} errors)",
-        ok as f64 / elapsed,
-        t.reads,
-        t.writes,
-        t.errors
-    );
-    println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.9)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max())
-    );
-    Ok(())
+    Ok(Summary {
+        clients,
+        ops_per_sec: (t.reads + t.writes) as f64 / elapsed,
+        reads: t.reads,
+        writes: t.writes,
+        errors: t.errors,
+        latency_ms: [
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.9)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max()),
+        ],
+    })
 }
 
 fn client_loop(
     args: &BenchArgs,
+    target: Target,
     client: u64,
     base: &str,
     endpoints: &[String],
@@ -131,7 +194,7 @@ fn client_loop(
         let key = format!("bench/{}", rng.next() % args.keys.max(1));
         let read = (rng.next() % 10_000) as f64 / 10_000.0 < args.read_ratio;
         let sent = Instant::now();
-        let result = match (args.target, read) {
+        let result = match (target, read) {
             (Target::Raftorch, true) => agent.get(&format!("{base}/v1/kv/{key}")).call(),
             (Target::Raftorch, false) => agent
                 .put(&format!("{base}/v1/kv/{key}"))
@@ -161,10 +224,8 @@ fn client_loop(
         } else {
             out.errors += 1;
             std::thread::sleep(Duration::from_millis(50));
-            if args.target == Target::Raftorch {
-                if let Some(b) = find_leader(&agent, endpoints) {
-                    base = b;
-                }
+            if let Ok(b) = leader_of(target, endpoints) {
+                base = b;
             }
         }
     }

@@ -1,9 +1,14 @@
 //! `raftorch bench`: a closed-loop load generator (one thread and one keep-alive connection
 //! per client) for the kv API of raftorch, or of etcd through its v3 JSON gateway; and
 //! `--failover`, which measures recovery from `kill -9` of the leader of a cluster it starts.
+//!
+//! Without `--endpoints` it starts what it measures itself: a local 3-node raftorch cluster, and
+//! with `--target etcd` also a local 3-node etcd cluster, loaded side by side.
 
+mod compare;
 mod failover;
 mod load;
+mod procs;
 
 use std::time::Duration;
 
@@ -14,19 +19,21 @@ use clap::{Args, ValueEnum};
 pub enum Target {
     /// raftorch: `PUT/GET /v1/kv/{key}`, sent to the leader (found through `/v1/status`).
     Raftorch,
-    /// etcd v3 JSON gateway: `POST /v3/kv/put` and `POST /v3/kv/range`, base64 keys.
+    /// etcd v3 JSON gateway: `POST /v3/kv/put` and `POST /v3/kv/range`, base64 keys. Without
+    /// `--endpoints`: a local etcd cluster and a local raftorch cluster, side by side.
     Etcd,
 }
 
 /// Options of `raftorch bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Comma-separated API base URLs (not needed with `--failover`).
+    /// Comma-separated API base URLs of a running cluster. Without them, the bench starts local
+    /// 3-node clusters itself (raftorch, and etcd too with `--target etcd`).
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
-    /// Concurrent closed-loop clients.
-    #[arg(long, default_value_t = 16)]
-    pub clients: usize,
+    /// Concurrent closed-loop clients; a comma-separated list runs the load once per figure.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub clients: Vec<usize>,
     /// How long to run: `10s`, `500ms`, `1m` or plain seconds.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -72,6 +79,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub(super) fn run(args: &BenchArgs) -> i32 {
     let result = if args.failover {
         failover::run(args)
+    } else if args.endpoints.is_empty() {
+        compare::run(args)
     } else {
         load::run(args)
     };

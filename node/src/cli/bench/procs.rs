@@ -1,0 +1,235 @@
+//! Local clusters the benchmarks start and tear down themselves: three processes of this
+//! binary (`raftorch node`), or three `etcd` processes, on free loopback ports with their data
+//! in a temporary directory. Every child is killed (SIGKILL) and the directory removed on drop.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::ctl::get_json;
+
+/// Members of every cluster started here.
+pub(super) const NODES: u64 = 3;
+/// How long a cluster may take to elect a leader.
+pub(super) const WAIT: Duration = Duration::from_secs(30);
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// `(peer address, client address)` for each of [`NODES`] members.
+fn free_addresses() -> Result<Vec<(String, String)>, String> {
+    (0..NODES)
+        .map(|_| {
+            Ok((
+                format!("127.0.0.1:{}", free_port()?),
+                format!("127.0.0.1:{}", free_port()?),
+            ))
+        })
+        .collect()
+}
+
+fn scratch_dir(kind: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("raftorch-bench-{kind}-{}", std::process::id()))
+}
+
+/// A running cluster of `raftorch node` processes.
+pub(super) struct RaftorchProcs {
+    exe: PathBuf,
+    dir: PathBuf,
+    addrs: Vec<(String, String)>,
+    children: Vec<Option<Child>>,
+}
+
+impl RaftorchProcs {
+    /// Starts [`NODES`] nodes of this binary.
+    pub(super) fn start() -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let mut procs = RaftorchProcs {
+            exe,
+            dir: scratch_dir("raftorch"),
+            addrs: free_addresses()?,
+            children: (0..NODES).map(|_| None).collect(),
+        };
+        for id in 1..=NODES {
+            procs.spawn(id)?;
+        }
+        Ok(procs)
+    }
+
+    /// (Re)starts node `id` on its addresses and data directory.
+    pub(super) fn spawn(&mut self, id: u64) -> Result<(), String> {
+        let i = id as usize - 1;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("node")
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("node-{id}")))
+            .arg("--peer-listen")
+            .arg(&self.addrs[i].0)
+            .arg("--api-listen")
+            .arg(&self.addrs[i].1)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (j, (peer, api)) in self.addrs.iter().enumerate() {
+            if j != i {
+                cmd.arg("--peer").arg(format!("{}={peer}@{api}", j + 1));
+            }
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start node {id}: {e}"))?;
+        self.children[i] = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL (`Child::kill` on Unix), then reap.
+    pub(super) fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.children[id as usize - 1].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Node `id`'s API base URL.
+    pub(super) fn url(&self, id: u64) -> String {
+        format!("http://{}", self.addrs[id as usize - 1].1)
+    }
+
+    /// Every member's API base URL.
+    pub(super) fn urls(&self) -> Vec<String> {
+        (1..=NODES).map(|id| self.url(id)).collect()
+    }
+
+    fn up(&self) -> Vec<u64> {
+        (1..=NODES)
+            .filter(|&id| self.children[id as usize - 1].is_some())
+            .collect()
+    }
+
+    /// Waits until every running node names the same running leader.
+    pub(super) fn wait_leader(&self, agent: &ureq::Agent) -> Result<u64, String> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let up = self.up();
+            let leaders: Vec<Option<u64>> = up
+                .iter()
+                .map(|&id| {
+                    get_json(agent, &format!("{}/v1/status", self.url(id)))
+                        .ok()
+                        .and_then(|s| s["leader"].as_u64())
+                })
+                .collect();
+            if let Some(Some(l)) = leaders.first() {
+                if leaders.iter().all(|x| *x == Some(*l)) && up.contains(l) {
+                    return Ok(*l);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("no agreed leader within {WAIT:?}"))
+    }
+}
+
+impl Drop for RaftorchProcs {
+    fn drop(&mut self) {
+        for id in 1..=NODES {
+            self.kill(id);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running cluster of `etcd` processes (etcd from `PATH`, e.g. Debian's `etcd-server`),
+/// configured as etcd's own docs do for a static cluster; fsync on, as shipped.
+pub(super) struct EtcdProcs {
+    dir: PathBuf,
+    client_urls: Vec<String>,
+    children: Vec<Child>,
+}
+
+impl EtcdProcs {
+    /// Starts [`NODES`] etcd members and waits until they have a leader.
+    pub(super) fn start(agent: &ureq::Agent) -> Result<Self, String> {
+        let addrs = free_addresses()?;
+        let dir = scratch_dir("etcd");
+        let initial_cluster: Vec<String> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, (peer, _))| format!("e{}=http://{peer}", i + 1))
+            .collect();
+        let mut procs = EtcdProcs {
+            dir,
+            client_urls: addrs.iter().map(|(_, c)| format!("http://{c}")).collect(),
+            children: Vec::new(),
+        };
+        for (i, (peer, client)) in addrs.iter().enumerate() {
+            let name = format!("e{}", i + 1);
+            let child = Command::new("etcd")
+                .args(["--name", &name])
+                .arg("--data-dir")
+                .arg(procs.dir.join(&name))
+                .args(["--listen-peer-urls", &format!("http://{peer}")])
+                .args(["--initial-advertise-peer-urls", &format!("http://{peer}")])
+                .args(["--listen-client-urls", &format!("http://{client}")])
+                .args(["--advertise-client-urls", &format!("http://{client}")])
+                .args(["--initial-cluster", &initial_cluster.join(",")])
+                .args(["--initial-cluster-state", "new"])
+                .args(["--initial-cluster-token", "raftorch-bench"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "cannot start etcd ({e}): install it (Debian: apt-get install \
+                         etcd-server) or put it on PATH"
+                    )
+                })?;
+            procs.children.push(child);
+        }
+        procs.leader_url(agent)?;
+        Ok(procs)
+    }
+
+    /// The client URL of the member that is leader, once one is.
+    pub(super) fn leader_url(&self, agent: &ureq::Agent) -> Result<String, String> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(url) = etcd_leader(agent, &self.client_urls) {
+                return Ok(url);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("etcd elected no leader within {WAIT:?}"))
+    }
+}
+
+impl Drop for EtcdProcs {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Which of `endpoints` (etcd client URLs) is the leader, by `POST /v3/maintenance/status`.
+pub(super) fn etcd_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<String> {
+    endpoints.iter().find_map(|e| {
+        let text = agent
+            .post(&format!("{e}/v3/maintenance/status"))
+            .send_string("{}")
+            .ok()?
+            .into_string()
+            .ok()?;
+        let status: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let leader = status["leader"].as_str()?;
+        (leader != "0" && status["header"]["member_id"].as_str() == Some(leader)).then(|| e.clone())
+    })
+}
