@@ -191,7 +191,7 @@ impl Cluster {
                 .iter()
                 .map(|&id| {
                     self.request(id, "GET", "/v1/status", None)
-                        .and_then(|a| a.body["leader"].as_u64())
+                        .and_then(|a| a.body["leader_id"].as_u64())
                 })
                 .collect();
             if let Some(Some(l)) = leaders.first() {

@@ -105,7 +105,7 @@ impl Procs {
                 .map(|&id| {
                     get_json(agent, &format!("{}/v1/status", self.url(id)))
                         .ok()
-                        .and_then(|s| s["leader"].as_u64())
+                        .and_then(|s| s["leader_id"].as_u64())
                 })
                 .collect();
             if let Some(Some(l)) = leaders.first() {
@@ -185,7 +185,7 @@ fn new_leader_seen(status_url: &str, old: u64, killed: Instant) -> Option<Durati
         .build();
     while killed.elapsed() < WAIT {
         if let Ok(s) = get_json(&agent, status_url) {
-            if s["leader"].as_u64().is_some_and(|l| l != old) {
+            if s["leader_id"].as_u64().is_some_and(|l| l != old) {
                 return Some(killed.elapsed());
             }
         }
