@@ -63,7 +63,7 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
         (!voters.contains(&gone) && voters.len() == 2 && ids(&s, false).is_empty()).then_some(())
     });
     // Two voters still make progress.
-    let w = c.put(other, "/v1/kv/after-removal", "yes");
+    let w = c.put_kv(other, "after-removal", "yes");
     assert_eq!(w.status, 200, "{w:?}");
 
     // Unknown peers are refused: the transport's addresses are fixed at start.

@@ -138,7 +138,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         "raftorch bench --failover: 3 nodes, {} rounds of kill -9 of the leader",
         args.rounds
     );
-    let value = "x".repeat(args.value_size);
+    // The kv body: `{"value": "xx.."}`.
+    let value = serde_json::json!({ "value": "x".repeat(args.value_size) }).to_string();
     let mut times = Vec::new();
     let mut elections = Vec::new();
     for round in 1..=args.rounds {
