@@ -1,7 +1,6 @@
-//! Coordination: leases, fenced locks, application elections, deployments and watch (long-poll).
+//! Coordination: leases, fenced locks and application elections.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -17,12 +16,6 @@ use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
-use crate::runtime::Consistency;
-
-/// Longest a watch waits for a new event.
-const MAX_WATCH: Duration = Duration::from_secs(30);
-/// Most events one watch answer carries.
-const WATCH_LIMIT: usize = 1000;
 
 /// The coordination routes.
 pub(super) fn routes() -> Router<ApiState> {
@@ -39,15 +32,6 @@ pub(super) fn routes() -> Router<ApiState> {
             "/v1/elections/{name}/{candidate}",
             axum::routing::delete(resign),
         )
-        .route(
-            "/v1/deployments/{service}",
-            get(get_deployment).put(start_deployment),
-        )
-        .route(
-            "/v1/deployments/{service}/{action}",
-            post(deployment_action),
-        )
-        .route("/v1/watch", get(watch))
 }
 
 #[derive(Deserialize)]
@@ -221,113 +205,4 @@ async fn get_election(
         .await?;
     let body = json!({"election": name, "leader": leader, "candidates": candidates});
     Ok(at_index(StatusCode::OK, &body, index))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeploymentBody {
-    stable_version: String,
-    canary_version: String,
-    steps: Vec<u8>,
-}
-
-async fn start_deployment(
-    State(state): State<ApiState>,
-    Path(service): Path<String>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    validate::name(Field::Service, &service)?;
-    let b: DeploymentBody = json(&body)?;
-    validate::version(&b.stable_version)?;
-    validate::version(&b.canary_version)?;
-    validate::steps(&b.steps)?;
-    let command = Command::StartDeployment {
-        service,
-        stable_version: b.stable_version,
-        canary_version: b.canary_version,
-        steps: b.steps,
-    };
-    written(state.write(command, request_id(&headers)?).await?)
-}
-
-async fn deployment_action(
-    State(state): State<ApiState>,
-    Path((service, action)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    validate::name(Field::Service, &service)?;
-    let command = match action.as_str() {
-        "advance" => Command::Advance { service },
-        "pause" => Command::Pause { service },
-        "resume" => Command::Resume { service },
-        "promote" => Command::Promote { service },
-        "rollback" => Command::Rollback { service },
-        other => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!(
-                "unknown deployment action {other:?} (advance, pause, resume, promote, rollback)"
-            ),
-            ))
-        }
-    };
-    written(state.write(command, request_id(&headers)?).await?)
-}
-
-async fn get_deployment(
-    State(state): State<ApiState>,
-    Path(service): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["consistency"])?;
-    validate::name(Field::Service, &service)?;
-    let s = service.clone();
-    let (deployment, index) = state
-        .read(params.consistency()?, move |sm| sm.deployment(&s).cloned())
-        .await?;
-    let deployment = deployment.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "deployment_not_found",
-            format!("service {service:?} has no deployment"),
-        )
-    })?;
-    Ok(at_index(StatusCode::OK, &deployment, index))
-}
-
-/// `GET /v1/watch?prefix=P&after=INDEX&timeout_ms=T`: events after `INDEX` under `P`; waits up
-/// to `T` (default 10 s, at most 30 s) for one when there is none yet. Served from this node's
-/// applied state; pass the last event's index as the next `after`.
-async fn watch(
-    State(state): State<ApiState>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["prefix", "after", "timeout_ms"])?;
-    let prefix = params.get("prefix").unwrap_or_default().to_owned();
-    let after = params.u64("after")?.unwrap_or(0);
-    let wait = Duration::from_millis(params.u64("timeout_ms")?.unwrap_or(10_000)).min(MAX_WATCH);
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut changes = state.node.watch_status();
-    loop {
-        let p = prefix.clone();
-        let (events, index) = state
-            .read(Consistency::Stale, move |sm| {
-                sm.events_after(&p, after, WATCH_LIMIT)
-            })
-            .await?;
-        let events = events?;
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(at_index(
-                StatusCode::OK,
-                &json!({"events": events, "index": index}),
-                index,
-            ));
-        }
-        // Wake when something is applied (or the wait ends).
-        if let Ok(Err(_)) = tokio::time::timeout_at(deadline, changes.changed()).await {
-            return Err(ApiError::from(crate::runtime::RequestError::ShuttingDown));
-        }
-    }
 }

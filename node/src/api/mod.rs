@@ -5,12 +5,14 @@
 mod cluster;
 mod consensus;
 mod coord;
+mod deployments;
 mod error;
 mod input;
 mod kv;
 mod members;
 mod registry;
 mod reply;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +114,8 @@ pub fn router(state: ApiState) -> Router {
             get(kv::get).put(kv::put).delete(kv::delete),
         )
         .merge(coord::routes())
+        .merge(deployments::routes())
+        .merge(watch::routes())
         .route(FORWARD_PATH, post(consensus::propose_forwarded))
         .fallback(|| async {
             ApiError::new(
