@@ -23,15 +23,14 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/v1/leases", post(grant_lease))
         .route("/v1/leases/{id}", get(get_lease).delete(revoke_lease))
         .route("/v1/leases/{id}/keepalive", post(keep_alive))
+        // PUT is the older spelling of acquire, kept as an alias.
         .route(
             "/v1/locks/{name}",
-            get(get_lock).put(acquire).delete(release),
+            get(get_lock).post(acquire).put(acquire).delete(release),
         )
-        .route("/v1/elections/{name}", get(get_election).put(campaign))
-        .route(
-            "/v1/elections/{name}/{candidate}",
-            axum::routing::delete(resign),
-        )
+        .route("/v1/elections/{name}", get(get_election))
+        .route("/v1/elections/{name}/campaign", post(campaign))
+        .route("/v1/elections/{name}/resign", post(resign))
 }
 
 #[derive(Deserialize)]
@@ -100,6 +99,8 @@ struct LockBody {
     lease_id: u64,
 }
 
+/// `POST /v1/locks/{name} {"lease_id"}`: `{"result": "lock_acquired", "fencing_token"}`, or
+/// `{"result": "lock_queued", "position"}` while another lease holds it.
 async fn acquire(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -115,17 +116,31 @@ async fn acquire(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
+/// `DELETE /v1/locks/{name}` with the holding (or waiting) lease as `{"lease_id"}` or
+/// `?lease_id=ID`.
 async fn release(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let params = Params::new(query, &["lease_id"])?;
     validate::name(Field::LockName, &name)?;
-    let lease_id = params
-        .u64("lease_id")?
-        .ok_or_else(|| ApiError::invalid("lease_id is required"))?;
+    let in_body = if body.is_empty() {
+        None
+    } else {
+        Some(json::<LockBody>(&body)?.lease_id)
+    };
+    let lease_id = match (in_body, params.u64("lease_id")?) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::invalid(format!(
+                "lease_id {a} in the body and {b} in the query differ"
+            )))
+        }
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => return Err(ApiError::invalid("lease_id is required")),
+    };
     let command = Command::ReleaseLock { name, lease_id };
     written(state.write(command, request_id(&headers)?).await?)
 }
@@ -154,6 +169,8 @@ struct CampaignBody {
     lease_id: u64,
 }
 
+/// `POST /v1/elections/{name}/campaign {"candidate", "lease_id"}`: `{"result": "elected",
+/// "term"}`, or `{"result": "campaign_queued", "position"}` behind the current leader.
 async fn campaign(
     State(state): State<ApiState>,
     Path(election): Path<String>,
@@ -171,20 +188,32 @@ async fn campaign(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResignBody {
+    candidate: String,
+}
+
+/// `POST /v1/elections/{name}/resign {"candidate"}`: the leader steps down (the next in line
+/// takes over: `next_leader`), or a queued candidate leaves the queue.
 async fn resign(
     State(state): State<ApiState>,
-    Path((election, candidate)): Path<(String, String)>,
+    Path(election): Path<String>,
     headers: HeaderMap,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     validate::name(Field::ElectionName, &election)?;
-    validate::name(Field::Candidate, &candidate)?;
+    let b: ResignBody = json(&body)?;
+    validate::name(Field::Candidate, &b.candidate)?;
     let command = Command::Resign {
         election,
-        candidate,
+        candidate: b.candidate,
     };
     written(state.write(command, request_id(&headers)?).await?)
 }
 
+/// `GET /v1/elections/{name}`: `{"election", "leader": {"candidate", "lease_id", "term",
+/// "since_index"} or null, "candidates": [queued, first in line first]}`.
 async fn get_election(
     State(state): State<ApiState>,
     Path(name): Path<String>,
