@@ -26,17 +26,17 @@ pub(super) fn routes() -> Router<ApiState> {
     Router::new().route("/v1/watch", get(watch))
 }
 
-/// `GET /v1/watch?prefix=P&after=INDEX&timeout_ms=T`: events after `INDEX` under `P`; waits up
-/// to `T` (default 10 s, at most 30 s) for one when there is none yet. Served from this node's
+/// `GET /v1/watch?prefix=P&after=INDEX&wait_ms=W`: events after `INDEX` under `P`; waits up
+/// to `W` ms (default 10 s, at most 30 s) for one when there is none yet. Served from this node's
 /// applied state; pass the last event's index as the next `after`.
 async fn watch(
     State(state): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["prefix", "after", "timeout_ms"])?;
+    let params = Params::new(query, &["prefix", "after", "wait_ms"])?;
     let prefix = params.get("prefix").unwrap_or_default().to_owned();
     let after = params.u64("after")?.unwrap_or(0);
-    let wait = Duration::from_millis(params.u64("timeout_ms")?.unwrap_or(10_000)).min(MAX_WATCH);
+    let wait = Duration::from_millis(params.u64("wait_ms")?.unwrap_or(10_000)).min(MAX_WATCH);
     let deadline = tokio::time::Instant::now() + wait;
     let mut changes = state.node.watch_status();
     loop {
