@@ -41,11 +41,11 @@ fn a_cluster_elects_a_leader_and_every_node_discovers_a_registration_made_at_a_f
         // Linearizable by default: every node answers with the write, forwarded or not.
         let a = c.get(id, "/v1/services/web");
         assert_eq!(a.status, 200, "node {id}: {a:?}");
-        assert_eq!(a.body["instances"][0]["instance_id"], "web-1");
+        assert_eq!(a.body["instances"][0]["id"], "web-1");
         assert_eq!(a.leader.as_deref(), Some(leader.to_string().as_str()));
         assert!(a.index.is_some_and(|i| i > 0));
         let route = c.get(id, "/v1/route/web?key=user-42");
-        assert_eq!(route.body["instance"]["instance_id"], "web-1", "node {id}");
+        assert_eq!(route.body["instance"]["id"], "web-1", "node {id}");
     }
     // Stale reads converge too.
     for id in 1..=3 {
@@ -70,10 +70,7 @@ fn after_kill_9_of_the_leader_a_survivor_takes_writes_and_the_killed_node_catche
     assert_eq!(w.status, 200, "{w:?}");
     for id in [new, survivor] {
         let a = c.get(id, "/v1/services/api");
-        assert_eq!(
-            a.body["instances"][0]["instance_id"], "api-1",
-            "node {id}: {a:?}"
-        );
+        assert_eq!(a.body["instances"][0]["id"], "api-1", "node {id}: {a:?}");
     }
     // More writes while the old leader is down, then bring it back.
     for i in 0..30 {

@@ -53,7 +53,7 @@ fn instance_ids(body: &Value) -> Vec<String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|i| i["instance_id"].as_str().map(str::to_owned))
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
@@ -91,7 +91,7 @@ impl Client {
                 let v = self
                     .get_json(&format!("/v1/route/{service}?key=user-{k}"))
                     .unwrap_or_else(|| panic!("route key user-{k} via {}", self.base));
-                let id = v["instance"]["instance_id"].as_str().unwrap_or_default();
+                let id = v["instance"]["id"].as_str().unwrap_or_default();
                 let version = v["version"].as_str().unwrap_or_default();
                 (id.to_owned(), version.to_owned())
             })
