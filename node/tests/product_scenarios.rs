@@ -277,6 +277,7 @@ fn test_routing_continues_during_orchestrator_failure() {
     }
 }
 
+/// The deployment's `canary_percent`, checked against its current step.
 fn canary_percent(deployment: &Value) -> Option<u64> {
     let steps = deployment["steps"].as_array()?;
     let state = &deployment["state"];
@@ -285,7 +286,13 @@ fn canary_percent(deployment: &Value) -> Option<u64> {
         .or_else(|| state.get("Paused"))?
         .get("step")?
         .as_u64()?;
-    steps.get(step as usize)?.as_u64()
+    let percent = deployment["canary_percent"].as_u64()?;
+    assert_eq!(
+        steps.get(step as usize)?.as_u64(),
+        Some(percent),
+        "{deployment}"
+    );
+    Some(percent)
 }
 
 #[test]

@@ -10,6 +10,7 @@ use axum::Router;
 use raftorch_core::orchestrator::validate::{self, Field};
 use raftorch_core::orchestrator::Command;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
@@ -82,6 +83,9 @@ async fn deployment_action(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
+/// `GET /v1/deployments/{service}`: the deployment as stored (`service`, `stable_version`,
+/// `canary_version`, `steps`, `state`, `started_index`, `percent_changed_index`) plus
+/// `canary_percent`, the share of request keys the canary version gets now.
 async fn get_deployment(
     State(state): State<ApiState>,
     Path(service): Path<String>,
@@ -100,5 +104,8 @@ async fn get_deployment(
             format!("service {service:?} has no deployment"),
         )
     })?;
-    Ok(at_index(StatusCode::OK, &deployment, index))
+    let mut body = serde_json::to_value(&deployment)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    body["canary_percent"] = Value::from(deployment.canary_percent());
+    Ok(at_index(StatusCode::OK, &body, index))
 }
