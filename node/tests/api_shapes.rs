@@ -314,12 +314,15 @@ fn watch_waits_up_to_wait_ms_and_wakes_on_a_write() {
     let url = c.url(via);
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
-        ureq::put(&format!("{url}/v1/kv/watched/second")).send_string(r#"{"value": "2"}"#)
+        ureq::put(&format!("{url}/v1/kv/watched/second"))
+            .send_string(r#"{"value": "2"}"#)
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
     });
     let asked = Instant::now();
     let path = format!("/v1/watch?prefix=kv/watched/&after={after}&wait_ms=20000");
     let a = c.get(via, &path);
     assert!(asked.elapsed() < Duration::from_secs(10), "{a:?}");
     assert_eq!(a.body["events"][0]["key"], "kv/watched/second", "{a:?}");
-    assert!(writer.join().expect("the writer").is_ok());
+    assert_eq!(writer.join().expect("the writer"), Ok(200));
 }
