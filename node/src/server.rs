@@ -1,7 +1,6 @@
 //! Running one node: bind the sockets, start the owner task, the peer transport and the API,
 //! and stop cleanly on SIGTERM or Ctrl-C.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, ApiState};
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, PeerSpec};
 use crate::metrics::Metrics;
 use crate::runtime;
 use crate::transport::{self, Peers};
@@ -30,6 +29,9 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let api_local = api_listener
         .local_addr()
         .map_err(|e| format!("API listener: {e}"))?;
+    let peer_local = peer_listener
+        .local_addr()
+        .map_err(|e| format!("peer listener: {e}"))?;
     let peers = Peers::start(
         config.peers.iter().map(|p| (p.id, p.peer_addr.clone())),
         metrics.clone(),
@@ -45,13 +47,14 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
 
-    let mut api_addrs: HashMap<u64, String> = config
-        .peers
-        .iter()
-        .map(|p| (p.id, p.api_addr.clone()))
-        .collect();
-    api_addrs.insert(config.id, api_local.to_string());
-    let app = api::router(ApiState::new(started.handle, config.id, api_addrs));
+    // Every node this one knows: its configured peers and itself (at the bound addresses).
+    let mut known = config.peers.clone();
+    known.push(PeerSpec {
+        id: config.id,
+        peer_addr: peer_local.to_string(),
+        api_addr: api_local.to_string(),
+    });
+    let app = api::router(ApiState::new(started.handle, config.id, &known));
     tracing::info!(
         id = config.id,
         api = %api_local,

@@ -53,6 +53,20 @@ fn bad_requests_get_json_errors() {
         .expect("an answer");
     assert_eq!((a.status, code(&a)), (413, "payload_too_large"), "{a:?}");
 
+    // A kv value is a JSON body `{"value": "..."}`, nothing else.
+    for (body, want) in [
+        ("blue", "malformed_json"),
+        ("", "malformed_json"),
+        (r#"{"value": "v", "ttl": 5}"#, "unknown_field"),
+        (r#"{"value": 5}"#, "invalid_argument"),
+        ("{}", "invalid_argument"),
+    ] {
+        let a = c.put(leader, "/v1/kv/json-only", body);
+        assert_eq!((a.status, code(&a)), (400, want), "{body:?}: {a:?}");
+    }
+    let a = c.put_kv(leader, "too-long", &"x".repeat(100 * 1024));
+    assert_eq!((a.status, code(&a)), (413, "payload_too_large"), "{a:?}");
+
     let a = c.get(leader, "/v1/kv/k?consistency=sometimes");
     assert_eq!((a.status, code(&a)), (400, "invalid_argument"), "{a:?}");
 
@@ -60,7 +74,7 @@ fn bad_requests_get_json_errors() {
     assert_eq!((a.status, code(&a)), (404, "not_found"), "{a:?}");
     assert!(a.leader.is_some(), "every answer names the leader: {a:?}");
 
-    let a = c.put(leader, "/v1/kv/cas-key?cas=5", "v");
+    let a = c.put_kv(leader, "cas-key?cas=5", "v");
     assert_eq!((a.status, code(&a)), (409, "cas_failed"), "{a:?}");
 
     let a = c.get(leader, "/v1/services/nothing-here");
@@ -90,7 +104,7 @@ fn garbage_on_the_peer_port_drops_that_connection_and_the_node_keeps_serving() {
         }
     }
     assert_eq!(c.get(victim, "/healthz").status, 200);
-    let a = c.put(victim, "/v1/kv/after-garbage", "still-here");
+    let a = c.put_kv(victim, "after-garbage", "still-here");
     assert_eq!(a.status, 200, "{a:?}");
     let a = c.get(victim, "/v1/kv/after-garbage");
     assert_eq!(a.body["value"], "still-here", "{a:?}");

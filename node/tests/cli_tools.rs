@@ -1,4 +1,4 @@
-//! `raftorch sim` and `raftorch bench`, run as the real binary.
+//! `raftorch sim`, `raftorch bench` and `raftorch ctl`, run as the real binary.
 
 // A std host's tests: the core's no_std lints do not apply.
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
@@ -7,6 +7,8 @@ mod proc;
 
 use std::process::{Command, Output};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use proc::Cluster;
 
@@ -134,4 +136,89 @@ fn bench_failover_kills_the_leader_and_times_the_recovery() {
     );
     assert!(text.contains("round 2: killed leader"), "{text}");
     assert!(text.contains("median"), "{text}");
+}
+
+/// Runs `raftorch ctl --endpoints ENDPOINTS ARGS..`: its exit code and its stdout as JSON.
+fn ctl(endpoints: &str, args: &[&str]) -> (Option<i32>, Value) {
+    let mut all = vec!["ctl", "--endpoints", endpoints];
+    all.extend_from_slice(args);
+    let o = raftorch(&all);
+    let text = stdout(&o);
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (o.status.code(), json)
+}
+
+#[test]
+fn ctl_subcommands_speak_the_api() {
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_leader(Duration::from_secs(15));
+    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
+    // A follower first: ctl finds the leader itself.
+    let e = format!("{},{}", c.url(follower), c.url(leader));
+
+    let (code, statuses) = ctl(&e, &["status"]);
+    assert_eq!(code, Some(0), "{statuses}");
+    for s in statuses.as_array().expect("one status per endpoint") {
+        assert_eq!(s["leader_id"], leader, "{s}");
+        assert_eq!(s["members"].as_array().map(Vec::len), Some(3), "{s}");
+    }
+
+    let (code, put) = ctl(&e, &["kv", "put", "config/mode", "blue"]);
+    assert_eq!(
+        (code, &put["result"]),
+        (Some(0), &Value::from("kv_put")),
+        "{put}"
+    );
+    let (_, got) = ctl(&e, &["kv", "get", "config/mode"]);
+    assert_eq!(got["value"], "blue", "{got}");
+    let stale = format!("--cas={}", got["mod_revision"].as_u64().unwrap_or(0) + 100);
+    let (code, refused) = ctl(&e, &["kv", "put", "config/mode", "green", &stale]);
+    assert_eq!(code, Some(1), "{refused}");
+    assert_eq!(refused["error"]["code"], "cas_failed", "{refused}");
+    let (_, list) = ctl(&e, &["kv", "list", "--prefix", "config/"]);
+    assert_eq!(list["items"][0]["key"], "config/mode", "{list}");
+    let (code, del) = ctl(&e, &["kv", "del", "config/mode"]);
+    assert_eq!(
+        (code, &del["deleted"]),
+        (Some(0), &Value::from(true)),
+        "{del}"
+    );
+
+    let register = [
+        "register",
+        "web",
+        "web-1",
+        "--address",
+        "10.0.0.7",
+        "--port",
+        "8080",
+        "--ttl-ms",
+        "60000",
+    ];
+    let (code, reg) = ctl(&e, &register);
+    assert_eq!(
+        (code, &reg["result"]),
+        (Some(0), &Value::from("registered")),
+        "{reg}"
+    );
+    let (code, hb) = ctl(&e, &["heartbeat", "web", "web-1"]);
+    assert_eq!(code, Some(0), "{hb}");
+    let (_, services) = ctl(&e, &["services"]);
+    assert_eq!(
+        services["services"],
+        serde_json::json!(["web"]),
+        "{services}"
+    );
+    let (_, svc) = ctl(&e, &["service", "web", "--healthy"]);
+    assert_eq!(svc["instances"][0]["id"], "web-1", "{svc}");
+    let (_, route) = ctl(&e, &["route", "web", "--key", "user-42"]);
+    assert_eq!(route["instance"]["id"], "web-1", "{route}");
+    let (code, gone) = ctl(&e, &["deregister", "web", "web-1"]);
+    assert_eq!(code, Some(0), "{gone}");
+
+    let (code, moved) = ctl(&e, &["transfer-leader", &follower.to_string()]);
+    assert_eq!(code, Some(0), "{moved}");
+    c.eventually(Duration::from_secs(15), "the new leader", || {
+        (c.wait_leader(Duration::from_secs(15)) == follower).then_some(())
+    });
 }

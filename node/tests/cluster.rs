@@ -41,11 +41,11 @@ fn a_cluster_elects_a_leader_and_every_node_discovers_a_registration_made_at_a_f
         // Linearizable by default: every node answers with the write, forwarded or not.
         let a = c.get(id, "/v1/services/web");
         assert_eq!(a.status, 200, "node {id}: {a:?}");
-        assert_eq!(a.body["instances"][0]["instance_id"], "web-1");
+        assert_eq!(a.body["instances"][0]["id"], "web-1");
         assert_eq!(a.leader.as_deref(), Some(leader.to_string().as_str()));
         assert!(a.index.is_some_and(|i| i > 0));
         let route = c.get(id, "/v1/route/web?key=user-42");
-        assert_eq!(route.body["instance"]["instance_id"], "web-1", "node {id}");
+        assert_eq!(route.body["instance"]["id"], "web-1", "node {id}");
     }
     // Stale reads converge too.
     for id in 1..=3 {
@@ -66,18 +66,15 @@ fn after_kill_9_of_the_leader_a_survivor_takes_writes_and_the_killed_node_catche
     let new = c.wait_leader(ELECT);
     assert_ne!(new, old);
     let survivor = follower_of(&c, new);
-    let w = c.put(survivor, "/v1/kv/config/mode", "blue");
+    let w = c.put_kv(survivor, "config/mode", "blue");
     assert_eq!(w.status, 200, "{w:?}");
     for id in [new, survivor] {
         let a = c.get(id, "/v1/services/api");
-        assert_eq!(
-            a.body["instances"][0]["instance_id"], "api-1",
-            "node {id}: {a:?}"
-        );
+        assert_eq!(a.body["instances"][0]["id"], "api-1", "node {id}: {a:?}");
     }
     // More writes while the old leader is down, then bring it back.
     for i in 0..30 {
-        let a = c.put(survivor, &format!("/v1/kv/k{i}"), &format!("v{i}"));
+        let a = c.put_kv(survivor, &format!("k{i}"), &format!("v{i}"));
         assert_eq!(a.status, 200, "{a:?}");
     }
     c.spawn(old);
@@ -111,7 +108,7 @@ fn acknowledged_writes_survive_kill_9_of_every_node() {
     let follower = follower_of(&c, leader);
     for i in 0..40 {
         let via = if i % 2 == 0 { leader } else { follower };
-        let a = c.put(via, &format!("/v1/kv/durable/{i}"), &format!("value-{i}"));
+        let a = c.put_kv(via, &format!("durable/{i}"), &format!("value-{i}"));
         assert_eq!(a.status, 200, "write {i}: {a:?}");
     }
     for id in 1..=3 {
@@ -147,7 +144,7 @@ fn without_a_quorum_requests_get_503_with_retry_after() {
             c.kill(id);
         }
     }
-    let a = c.put(follower, "/v1/kv/x", "1");
+    let a = c.put_kv(follower, "x", "1");
     assert_eq!(a.status, 503, "{a:?}");
     assert_eq!(a.retry_after.as_deref(), Some("1"));
     assert!(a.body["error"]["code"].is_string(), "{a:?}");
@@ -167,7 +164,7 @@ fn a_retried_request_id_applies_once_even_through_a_follower() {
     let put = |via: u64| {
         let resp = ureq::put(&format!("{}/v1/kv/once", c.url(via)))
             .set("x-raftorch-request-id", "4242:1")
-            .send_string("first");
+            .send_string(r#"{"value": "first"}"#);
         match resp {
             Ok(r) => r.into_string().unwrap_or_default(),
             Err(e) => panic!("put via {via}: {e}"),

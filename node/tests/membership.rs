@@ -13,9 +13,16 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn ids(v: &Value) -> Vec<u64> {
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+/// The ids of the voters (`voter: true`) or learners (`false`) in a status's `members`.
+fn ids(status: &Value, voter: bool) -> Vec<u64> {
+    status["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|m| m["voter"] == voter)
+                .filter_map(|m| m["id"].as_u64())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -52,10 +59,11 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
     assert_eq!(a.status, 202, "{a:?}");
     c.eventually(WAIT, "the removal to apply", || {
         let s = c.get(leader, "/v1/status").body;
-        (!ids(&s["voters"]).contains(&gone) && ids(&s["voters"]).len() == 2).then_some(())
+        let voters = ids(&s, true);
+        (!voters.contains(&gone) && voters.len() == 2 && ids(&s, false).is_empty()).then_some(())
     });
     // Two voters still make progress.
-    let w = c.put(other, "/v1/kv/after-removal", "yes");
+    let w = c.put_kv(other, "after-removal", "yes");
     assert_eq!(w.status, 200, "{w:?}");
 
     // Unknown peers are refused: the transport's addresses are fixed at start.
@@ -76,18 +84,28 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
             .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
             .expect("answer");
         assert_eq!(a.status, 202, "voter={voter}: {a:?}");
-        let field = if voter { "voters" } else { "learners" };
-        c.eventually(WAIT, field, || {
+        let what = if voter { "a voter" } else { "a learner" };
+        c.eventually(WAIT, what, || {
             let s = c.get(leader, "/v1/status").body;
-            ids(&s[field]).contains(&gone).then_some(())
+            ids(&s, voter).contains(&gone).then_some(())
         });
     }
+    // `/v1/members` shows the same member objects as the status, addresses included.
     let members = c.get(leader, "/v1/members").body;
+    let status = c.get(leader, "/v1/status").body;
     assert_eq!(
-        members["members"].as_array().map(Vec::len),
-        Some(3),
-        "{members}"
+        members["members"], status["members"],
+        "{members} vs {status}"
     );
+    assert_eq!(ids(&status, true).len(), 3, "{status}");
+    for n in &c.nodes {
+        let m = status["members"]
+            .as_array()
+            .and_then(|a| a.iter().find(|m| m["id"] == n.id))
+            .unwrap_or_else(|| panic!("node {} missing: {status}", n.id));
+        assert_eq!(m["peer_addr"], n.peer_addr.as_str(), "{m}");
+        assert_eq!(m["api_addr"], n.api_addr.as_str(), "{m}");
+    }
     // The re-added node has the write made while it was out.
     c.eventually(WAIT, "the re-added node to catch up", || {
         let a = c.get(gone, "/v1/kv/after-removal?consistency=stale");

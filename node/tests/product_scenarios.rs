@@ -53,7 +53,7 @@ fn instance_ids(body: &Value) -> Vec<String> {
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|i| i["instance_id"].as_str().map(str::to_owned))
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
@@ -91,7 +91,7 @@ impl Client {
                 let v = self
                     .get_json(&format!("/v1/route/{service}?key=user-{k}"))
                     .unwrap_or_else(|| panic!("route key user-{k} via {}", self.base));
-                let id = v["instance"]["instance_id"].as_str().unwrap_or_default();
+                let id = v["instance"]["id"].as_str().unwrap_or_default();
                 let version = v["version"].as_str().unwrap_or_default();
                 (id.to_owned(), version.to_owned())
             })
@@ -277,6 +277,7 @@ fn test_routing_continues_during_orchestrator_failure() {
     }
 }
 
+/// The deployment's `canary_percent`, checked against its current step.
 fn canary_percent(deployment: &Value) -> Option<u64> {
     let steps = deployment["steps"].as_array()?;
     let state = &deployment["state"];
@@ -285,7 +286,13 @@ fn canary_percent(deployment: &Value) -> Option<u64> {
         .or_else(|| state.get("Paused"))?
         .get("step")?
         .as_u64()?;
-    steps.get(step as usize)?.as_u64()
+    let percent = deployment["canary_percent"].as_u64()?;
+    assert_eq!(
+        steps.get(step as usize)?.as_u64(),
+        Some(percent),
+        "{deployment}"
+    );
+    Some(percent)
 }
 
 #[test]

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::input::{json, Body};
+use super::members;
 use super::reply::at_index;
 use super::ApiState;
 use crate::metrics::Gauges;
@@ -60,7 +61,8 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-/// `GET /v1/status`: this node's view of the cluster.
+/// `GET /v1/status`: this node's view of the cluster: who it is, who leads, how far its log
+/// is, and every member of the configuration (`{"id","peer_addr","api_addr","voter"}`).
 pub(super) async fn status(State(state): State<ApiState>) -> Response {
     let s = state.node.status();
     let leader_api = s.leader.and_then(|l| state.api_addrs.get(&l).cloned());
@@ -68,29 +70,22 @@ pub(super) async fn status(State(state): State<ApiState>) -> Response {
         "id": s.id,
         "role": s.role.as_str(),
         "term": s.term,
-        "leader": s.leader,
+        "leader_id": s.leader,
         "leader_api": leader_api,
         "commit_index": s.commit,
         "applied_index": s.applied,
         "last_index": s.last_index,
         "snapshot_index": s.snapshot_index,
-        "voters": s.voters,
-        "learners": s.learners,
+        "members": members::list(&state, &s),
     });
     at_index(StatusCode::OK, &body, s.applied)
 }
 
-/// `GET /v1/members`: voters and learners with their API addresses.
+/// `GET /v1/members`: the same member objects as `/v1/status`.
 pub(super) async fn members(State(state): State<ApiState>) -> Response {
     let s = state.node.status();
-    let describe = |id: &u64, role: &str| json!({"id": id, "role": role, "api": state.api_addrs.get(id), "leader": s.leader == Some(*id)});
-    let members: Vec<_> = s
-        .voters
-        .iter()
-        .map(|id| describe(id, "voter"))
-        .chain(s.learners.iter().map(|id| describe(id, "learner")))
-        .collect();
-    at_index(StatusCode::OK, &json!({"members": members}), s.applied)
+    let body = json!({"members": members::list(&state, &s)});
+    at_index(StatusCode::OK, &body, s.applied)
 }
 
 /// The body of `POST /v1/cluster/transfer-leader`.

@@ -71,11 +71,13 @@ impl IntoResponse for ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        let status = match (e.field, e.rule) {
-            (Field::Value, Rule::TooLong { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
+        let (status, code) = match (e.field, e.rule) {
+            (Field::Value, Rule::TooLong { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            _ => (StatusCode::BAD_REQUEST, "invalid_argument"),
         };
-        ApiError::new(status, "invalid_argument", e.to_string())
+        ApiError::new(status, code, e.to_string())
     }
 }
 

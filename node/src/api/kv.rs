@@ -1,5 +1,5 @@
-//! The key-value store: `PUT/GET/DELETE /v1/kv/{key}` (body = raw value, `?cas=REV`,
-//! `?lease=ID`), and `GET /v1/kv?prefix=P`.
+//! The key-value store: `PUT /v1/kv/{key}` with `{"value": "..."}` (`?cas=REV`, `?lease=ID`),
+//! `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`.
 
 use std::collections::HashMap;
 
@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use raftorch_core::orchestrator::validate;
 use raftorch_core::orchestrator::{Command, KeyValue};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::input::{request_id, Body, Params};
+use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
 
@@ -53,7 +54,15 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// `PUT /v1/kv/{key}?cas=REV&lease=ID`.
+/// The body of `PUT /v1/kv/{key}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutBody {
+    /// The new value (UTF-8 text).
+    pub(super) value: String,
+}
+
+/// `PUT /v1/kv/{key}?cas=REV&lease=ID` with `{"value": "..."}`; a failed CAS is 409.
 pub(super) async fn put(
     State(state): State<ApiState>,
     Path(key): Path<String>,
@@ -63,10 +72,11 @@ pub(super) async fn put(
 ) -> Result<Response, ApiError> {
     let params = Params::new(query, &["cas", "lease"])?;
     validate::key(&key)?;
-    validate::value(&body)?;
+    let b: PutBody = json(&body)?;
+    validate::value(b.value.as_bytes())?;
     let command = Command::Put {
         key,
-        value: body.to_vec(),
+        value: b.value.into_bytes(),
         lease: params.u64("lease")?,
         expected_revision: params.u64("cas")?,
     };

@@ -1,5 +1,6 @@
-//! Membership changes at the leader, one server at a time: `POST /v1/cluster/members` adds a
-//! learner or voter, `DELETE /v1/cluster/members/{id}` removes one.
+//! The members of the Raft configuration as the API shows them, and membership changes at the
+//! leader, one server at a time: `POST /v1/cluster/members` adds a learner or voter,
+//! `DELETE /v1/cluster/members/{id}` removes one.
 //!
 //! The peer transport's address table is fixed at start, so a member can only be (re)added if
 //! it is one of the configured peers (`--peer`), with the same addresses: e.g. a node removed
@@ -9,14 +10,42 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use raftorch_core::raft::ConfChange;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::ApiError;
 use super::input::{json, Body};
 use super::reply::at_index;
 use super::ApiState;
-use crate::runtime::RequestError;
+use crate::runtime::{NodeStatus, RequestError};
+
+/// One member of the current Raft configuration, as `/v1/status` and `/v1/members` show it.
+#[derive(Debug, Serialize)]
+pub(super) struct Member<'a> {
+    /// Its node id.
+    pub(super) id: u64,
+    /// Its Raft peer address; `None` (JSON `null`) when this node does not know it.
+    pub(super) peer_addr: Option<&'a str>,
+    /// Its HTTP API address; `None` when this node does not know it.
+    pub(super) api_addr: Option<&'a str>,
+    /// Voter (true) or learner (false).
+    pub(super) voter: bool,
+}
+
+/// Every voter, then every learner, of the configuration in `status`, with the addresses
+/// from this node's peer table.
+pub(super) fn list<'a>(state: &'a ApiState, status: &NodeStatus) -> Vec<Member<'a>> {
+    let member = |id: u64, voter: bool| Member {
+        id,
+        peer_addr: state.peer_addrs.get(&id).map(String::as_str),
+        api_addr: state.api_addrs.get(&id).map(String::as_str),
+        voter,
+    };
+    let voters = status.voters.iter().map(|&id| member(id, true));
+    voters
+        .chain(status.learners.iter().map(|&id| member(id, false)))
+        .collect()
+}
 
 /// The body of `POST /v1/cluster/members`.
 #[derive(Debug, Deserialize)]

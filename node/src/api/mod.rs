@@ -5,12 +5,14 @@
 mod cluster;
 mod consensus;
 mod coord;
+mod deployments;
 mod error;
 mod input;
 mod kv;
 mod members;
 mod registry;
 mod reply;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,7 @@ use raftorch_core::raft::NodeId;
 pub use consensus::{Forwarded, FORWARD_PATH, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
 
+use crate::config::PeerSpec;
 use crate::runtime::NodeHandle;
 
 /// The leader header.
@@ -43,22 +46,29 @@ pub struct ApiState {
     pub node: NodeHandle,
     /// This node's id.
     pub id: NodeId,
-    /// Every member's API address (this node's included), for forwarding and `members`.
+    /// Every known node's API address (this node's included), for forwarding and `members`.
     pub api_addrs: Arc<HashMap<NodeId, String>>,
+    /// Every known node's Raft peer address (this node's included), for `members`.
+    pub peer_addrs: Arc<HashMap<NodeId, String>>,
     /// The HTTP client that forwards writes to the leader; it keeps connections open.
     forwarder: ureq::Agent,
     rng: Arc<AtomicU64>,
 }
 
 impl ApiState {
-    /// State for a node with the given API addresses.
-    pub fn new(node: NodeHandle, id: NodeId, api_addrs: HashMap<NodeId, String>) -> Self {
+    /// State for node `id`, given the address table of every node it knows: its configured
+    /// peers and itself.
+    pub fn new(node: NodeHandle, id: NodeId, known: &[PeerSpec]) -> Self {
         let seed =
             crate::runtime::Clock::new().now_ms() ^ (u64::from(std::process::id()) << 32) ^ id;
+        let table = |addr: fn(&PeerSpec) -> &String| {
+            Arc::new(known.iter().map(|p| (p.id, addr(p).clone())).collect())
+        };
         ApiState {
             node,
             id,
-            api_addrs: Arc::new(api_addrs),
+            api_addrs: table(|p| &p.api_addr),
+            peer_addrs: table(|p| &p.peer_addr),
             forwarder: consensus::forwarding_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
         }
@@ -107,6 +117,8 @@ pub fn router(state: ApiState) -> Router {
             get(kv::get).put(kv::put).delete(kv::delete),
         )
         .merge(coord::routes())
+        .merge(deployments::routes())
+        .merge(watch::routes())
         .route(FORWARD_PATH, post(consensus::propose_forwarded))
         .fallback(|| async {
             ApiError::new(

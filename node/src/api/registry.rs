@@ -6,9 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use raftorch_core::orchestrator::validate::{self, Field};
-use raftorch_core::orchestrator::{Command, ServiceInstance};
+use raftorch_core::orchestrator::{Command, RouteDecision, ServiceInstance};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
@@ -46,6 +46,43 @@ fn default_version() -> String {
 
 fn default_weight() -> u16 {
     100
+}
+
+/// An instance's JSON: `{"id", "address", "port", "version", "weight", "tags", "metadata",
+/// "healthy"}`, plus what else the registry keeps (`service`, `ttl_ms`,
+/// `heartbeat_deadline_ms`, `registered_index`, `updated_index`).
+fn render(instance: &ServiceInstance) -> Value {
+    // Destructured in full, so a field added to `ServiceInstance` must be placed here.
+    let ServiceInstance {
+        service,
+        instance_id,
+        address,
+        port,
+        version,
+        weight,
+        tags,
+        metadata,
+        ttl_ms,
+        healthy,
+        heartbeat_deadline_ms,
+        registered_index,
+        updated_index,
+    } = instance;
+    json!({
+        "id": instance_id,
+        "service": service,
+        "address": address,
+        "port": port,
+        "version": version,
+        "weight": weight,
+        "tags": tags,
+        "metadata": metadata,
+        "healthy": healthy,
+        "ttl_ms": ttl_ms,
+        "heartbeat_deadline_ms": heartbeat_deadline_ms,
+        "registered_index": registered_index,
+        "updated_index": updated_index,
+    })
 }
 
 fn names(service: &str, instance: &str) -> Result<(), ApiError> {
@@ -133,7 +170,7 @@ pub(super) async fn list_services(
     ))
 }
 
-/// `GET /v1/services/{service}?healthy=true`: its instances.
+/// `GET /v1/services/{service}?healthy=true`: `{"service", "instances": [..], "index"}`.
 pub(super) async fn get_service(
     State(state): State<ApiState>,
     Path(service): Path<String>,
@@ -147,10 +184,10 @@ pub(super) async fn get_service(
         .read(params.consistency()?, move |sm| {
             let all = sm.instances(&name, false);
             let any = !all.is_empty();
-            let shown: Vec<ServiceInstance> = all
+            let shown: Vec<Value> = all
                 .into_iter()
                 .filter(|i| i.healthy || !healthy)
-                .cloned()
+                .map(render)
                 .collect();
             (shown, any)
         })
@@ -166,7 +203,8 @@ pub(super) async fn get_service(
     Ok(at_index(StatusCode::OK, &body, index))
 }
 
-/// `GET /v1/route/{service}?key=K`: where a request with key `K` goes.
+/// `GET /v1/route/{service}?key=K`: where a request with key `K` goes: `{"instance": {..},
+/// "version", "canary", "bucket", "index"}`.
 pub(super) async fn route(
     State(state): State<ApiState>,
     Path(service): Path<String>,
@@ -178,6 +216,19 @@ pub(super) async fn route(
     let (decision, index) = state
         .read(params.consistency()?, move |sm| sm.route(&service, &key))
         .await?;
-    let decision = decision?;
-    Ok(at_index(StatusCode::OK, &decision, index))
+    let RouteDecision {
+        instance,
+        version,
+        canary,
+        bucket,
+        index: decided_at,
+    } = decision?;
+    let body = json!({
+        "instance": render(&instance),
+        "version": version,
+        "canary": canary,
+        "bucket": bucket,
+        "index": decided_at,
+    });
+    Ok(at_index(StatusCode::OK, &body, index))
 }

@@ -210,7 +210,7 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
                     "/v1/kv/{key}{}",
                     cas.map_or(String::new(), |c| format!("?cas={c}"))
                 ),
-                Some(value.clone().into_bytes()),
+                Some(json!({ "value": value }).to_string().into_bytes()),
             ),
             KvOp::Del { key } => ("DELETE", format!("/v1/kv/{key}"), None),
             KvOp::List { prefix } => ("GET", format!("/v1/kv?prefix={}", enc(prefix)), None),

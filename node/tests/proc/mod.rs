@@ -177,6 +177,12 @@ impl Cluster {
             .unwrap_or_else(|| panic!("node {id} did not answer PUT {path}"))
     }
 
+    /// `PUT /v1/kv/{path}` with the body `{"value": value}` (`path` may carry a query).
+    pub fn put_kv(&self, id: u64, path: &str, value: &str) -> Answer {
+        let body = serde_json::json!({ "value": value }).to_string();
+        self.put(id, &format!("/v1/kv/{path}"), &body)
+    }
+
     /// Waits until every running node reports the same leader, among the running nodes.
     pub fn wait_leader(&self, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
@@ -191,7 +197,7 @@ impl Cluster {
                 .iter()
                 .map(|&id| {
                     self.request(id, "GET", "/v1/status", None)
-                        .and_then(|a| a.body["leader"].as_u64())
+                        .and_then(|a| a.body["leader_id"].as_u64())
                 })
                 .collect();
             if let Some(Some(l)) = leaders.first() {

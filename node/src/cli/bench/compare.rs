@@ -39,7 +39,13 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         let theirs = match &etcd {
             Some(etcd) => {
                 let base = etcd.leader_url(&agent)?;
-                let s = load::measure(args, Target::Etcd, &base, &[base.clone()], clients)?;
+                let s = load::measure(
+                    args,
+                    Target::Etcd,
+                    &base,
+                    std::slice::from_ref(&base),
+                    clients,
+                )?;
                 print_run("etcd", &s);
                 Some(s)
             }

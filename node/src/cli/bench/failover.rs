@@ -18,7 +18,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         "raftorch bench --failover: 3 nodes, {} rounds of kill -9 of the leader",
         args.rounds
     );
-    let value = "x".repeat(args.value_size);
+    // The kv body: `{"value": "xx.."}`.
+    let value = serde_json::json!({ "value": "x".repeat(args.value_size) }).to_string();
     let mut times = Vec::new();
     let mut elections = Vec::new();
     for round in 1..=args.rounds {
@@ -65,7 +66,7 @@ fn new_leader_seen(status_url: &str, old: u64, killed: Instant) -> Option<Durati
         .build();
     while killed.elapsed() < WAIT {
         if let Ok(s) = get_json(&agent, status_url) {
-            if s["leader"].as_u64().is_some_and(|l| l != old) {
+            if s["leader_id"].as_u64().is_some_and(|l| l != old) {
                 return Some(killed.elapsed());
             }
         }

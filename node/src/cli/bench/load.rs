@@ -183,6 +183,7 @@ fn client_loop(
     let agent = agent();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let value = "x".repeat(args.value_size);
+    let put_body = serde_json::json!({ "value": value }).to_string();
     let mut base = base.to_owned();
     let mut out = Outcome {
         histogram: new_histogram()?,
@@ -198,7 +199,7 @@ fn client_loop(
             (Target::Raftorch, true) => agent.get(&format!("{base}/v1/kv/{key}")).call(),
             (Target::Raftorch, false) => agent
                 .put(&format!("{base}/v1/kv/{key}"))
-                .send_string(&value),
+                .send_string(&put_body),
             (Target::Etcd, true) => agent
                 .post(&format!("{base}/v3/kv/range"))
                 .send_string(&serde_json::json!({"key": STANDARD.encode(&key)}).to_string()),

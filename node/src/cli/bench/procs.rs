@@ -122,7 +122,7 @@ impl RaftorchProcs {
                 .map(|&id| {
                     get_json(agent, &format!("{}/v1/status", self.url(id)))
                         .ok()
-                        .and_then(|s| s["leader"].as_u64())
+                        .and_then(|s| s["leader_id"].as_u64())
                 })
                 .collect();
             if let Some(Some(l)) = leaders.first() {
