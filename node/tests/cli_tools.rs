@@ -125,6 +125,61 @@ fn bench_loads_a_cluster_and_prints_percentiles() {
     );
 }
 
+/// Whether an `etcd` binary can be run. `cargo xtask test` installs one and sets
+/// `RAFTORCH_REQUIRE_ETCD`, so there a missing etcd fails the test instead of skipping it.
+fn etcd_available() -> bool {
+    let found = Command::new("etcd")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("RAFTORCH_REQUIRE_ETCD").is_none(),
+            "etcd is not on PATH (Debian: apt-get install etcd-server)"
+        );
+        eprintln!("skipped: etcd is not on PATH (cargo xtask test installs it)");
+    }
+    found
+}
+
+#[test]
+fn bench_against_etcd_starts_both_clusters_and_compares_side_by_side() {
+    if !etcd_available() {
+        return;
+    }
+    let o = raftorch(&[
+        "bench",
+        "--target",
+        "etcd",
+        "--clients",
+        "1,4",
+        "--duration",
+        "1s",
+        "--value-size",
+        "64",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // One table row per client count, each with both systems' throughput and the ratio.
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| 1 |") || l.starts_with("| 4 |"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in rows {
+        let ours: f64 = row[2].parse().expect("raftorch ops/s");
+        let etcd: f64 = row[5].parse().expect("etcd ops/s");
+        assert!(ours > 0.0 && etcd > 0.0, "{text}");
+        assert!(row[8].ends_with('x'), "{text}");
+    }
+    assert!(text.contains("raftorch   4 clients") && text.contains("etcd       4 clients"));
+}
+
 #[test]
 fn bench_failover_kills_the_leader_and_times_the_recovery() {
     let o = raftorch(&["bench", "--failover", "--rounds", "2"]);

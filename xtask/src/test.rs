@@ -34,10 +34,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // CI's floor is 2,000 randomized 5-node seeds; `--quick` runs 200 for local iteration.
     let seeds = if quick { "200" } else { "2000" };
     let seeds = std::env::var("RAFTORCH_SEEDS").unwrap_or_else(|_| seeds.to_string());
+    // `raftorch bench --target etcd` is tested side by side with a real etcd cluster.
+    ensure_etcd()?;
     shell::run_with_env(
         "cargo",
         &["test", "--workspace"],
-        &[("RAFTORCH_SEEDS", &seeds)],
+        &[("RAFTORCH_SEEDS", &seeds), ("RAFTORCH_REQUIRE_ETCD", "1")],
     )?;
     // Benchmarks must keep compiling and running; one quick iteration each, no measurement.
     shell::run("cargo", &["bench", "-p", "raftorch-core", "--", "--test"])?;
@@ -45,5 +47,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // budget, and the end-to-end test in headless Chromium.
     web::test()?;
     eprintln!("xtask: all checks passed");
+    Ok(())
+}
+
+/// Installs etcd (Debian's `etcd-server`, 3.4) when it is not on `PATH`.
+fn ensure_etcd() -> Result<(), String> {
+    if shell::output("etcd", &["--version"]).is_ok_and(|v| v.contains("etcd Version")) {
+        return Ok(());
+    }
+    web::apt_get(&["update"])?;
+    web::apt_get(&["install", "-y", "etcd-server"])?;
+    // The package enables a system service on the default ports; the tests start their own.
+    let _ = shell::run("systemctl", &["disable", "--now", "etcd"]);
     Ok(())
 }

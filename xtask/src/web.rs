@@ -70,7 +70,7 @@ fn is_root() -> bool {
 }
 
 /// Runs `apt-get args`, through sudo unless already root.
-fn apt_get(args: &[&str]) -> Result<(), String> {
+pub(crate) fn apt_get(args: &[&str]) -> Result<(), String> {
     if is_root() {
         shell::run("apt-get", args)
     } else {
