@@ -40,13 +40,13 @@ impl StateMachine for Orchestrator {
         }
         self.expire(index);
         if let Some(id) = envelope.request_id {
-            if let Some(output) = self.dedup.seen(id, index) {
+            if let Some(output) = self.dedup.seen(id, index, self.now_ms) {
                 return output;
             }
         }
         let output = self.execute(envelope.command, index);
         if let Some(id) = envelope.request_id {
-            self.dedup.record(id, output.clone(), index);
+            self.dedup.record(id, output.clone(), index, self.now_ms);
         }
         output
     }

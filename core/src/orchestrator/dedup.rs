@@ -8,8 +8,16 @@ use super::envelope::RequestId;
 use super::error::OrchestratorError;
 use super::response::Output;
 
-/// How many clients the table remembers; past that, the least recently used is forgotten.
+/// The table always remembers at least this many of the most recently used clients, however
+/// old they are.
 pub const DEDUP_CLIENTS: usize = 4096;
+/// Beyond [`DEDUP_CLIENTS`], a client is remembered while it was used within this much state
+/// machine time: longer than any host retries a request (a node's write gives up after 5 s),
+/// so a retry is answered from the table even when thousands of other requests came between.
+pub const DEDUP_RETAIN_MS: u64 = 10_000;
+/// The hard bound on the table, whatever the load: past it the least recently used client is
+/// forgotten even inside [`DEDUP_RETAIN_MS`].
+pub const DEDUP_CLIENTS_MAX: usize = 65_536;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LastRequest {
@@ -17,6 +25,8 @@ struct LastRequest {
     output: Output,
     /// Index of the last entry that applied or repeated it: the eviction order.
     last_used: u64,
+    /// The state machine's clock at that entry.
+    last_used_ms: u64,
 }
 
 /// What a snapshot holds of the table: the eviction order is rebuilt from it.
@@ -60,12 +70,13 @@ impl From<Dedup> for DedupWire {
 impl Dedup {
     /// `Some(output)` when `id` was applied already (the cached output) or is older than the last
     /// applied request of its client (an error); `None` when it is new.
-    pub(crate) fn seen(&mut self, id: RequestId, index: u64) -> Option<Output> {
+    pub(crate) fn seen(&mut self, id: RequestId, index: u64, now_ms: u64) -> Option<Output> {
         let last = self.clients.get_mut(&id.client_id)?;
         if id.seq == last.seq {
             self.by_use.remove(&(last.last_used, id.client_id));
             self.by_use.insert((index, id.client_id));
             last.last_used = index;
+            last.last_used_ms = now_ms;
             return Some(last.output.clone());
         }
         if id.seq < last.seq {
@@ -78,18 +89,10 @@ impl Dedup {
         None
     }
 
-    /// Remembers the output of a newly applied request.
-    pub(crate) fn record(&mut self, id: RequestId, output: Output, index: u64) {
-        match self.clients.get(&id.client_id) {
-            Some(known) => {
-                self.by_use.remove(&(known.last_used, id.client_id));
-            }
-            None if self.clients.len() >= DEDUP_CLIENTS => {
-                if let Some((_, oldest)) = self.by_use.pop_first() {
-                    self.clients.remove(&oldest);
-                }
-            }
-            None => {}
+    /// Remembers the output of a newly applied request, then forgets clients past the bounds.
+    pub(crate) fn record(&mut self, id: RequestId, output: Output, index: u64, now_ms: u64) {
+        if let Some(known) = self.clients.get(&id.client_id) {
+            self.by_use.remove(&(known.last_used, id.client_id));
         }
         self.by_use.insert((index, id.client_id));
         self.clients.insert(
@@ -98,8 +101,28 @@ impl Dedup {
                 seq: id.seq,
                 output,
                 last_used: index,
+                last_used_ms: now_ms,
             },
         );
+        self.evict(now_ms);
+    }
+
+    /// Forgets the least recently used clients while the table is over its hard bound, or over
+    /// its floor with clients unused for longer than [`DEDUP_RETAIN_MS`]. The clock never goes
+    /// back, so the least recently used client is also the one unused for longest.
+    fn evict(&mut self, now_ms: u64) {
+        while let Some(&(_, oldest)) = self.by_use.first() {
+            let len = self.clients.len();
+            let stale = self
+                .clients
+                .get(&oldest)
+                .is_none_or(|l| l.last_used_ms.saturating_add(DEDUP_RETAIN_MS) < now_ms);
+            if len <= DEDUP_CLIENTS || (len <= DEDUP_CLIENTS_MAX && !stale) {
+                break;
+            }
+            self.by_use.pop_first();
+            self.clients.remove(&oldest);
+        }
     }
 }
 
@@ -115,36 +138,70 @@ mod tests {
     #[test]
     fn repeats_stale_and_new() {
         let mut d = Dedup::default();
-        assert_eq!(d.seen(id(1, 1), 1), None);
-        d.record(id(1, 1), Ok(Response::Ticked), 1);
-        assert_eq!(d.seen(id(1, 1), 2), Some(Ok(Response::Ticked)));
-        assert_eq!(d.seen(id(1, 2), 3), None);
-        d.record(id(1, 2), Ok(Response::Deregistered), 3);
+        assert_eq!(d.seen(id(1, 1), 1, 0), None);
+        d.record(id(1, 1), Ok(Response::Ticked), 1, 0);
+        assert_eq!(d.seen(id(1, 1), 2, 0), Some(Ok(Response::Ticked)));
+        assert_eq!(d.seen(id(1, 2), 3, 0), None);
+        d.record(id(1, 2), Ok(Response::Deregistered), 3, 0);
         assert!(matches!(
-            d.seen(id(1, 1), 4),
+            d.seen(id(1, 1), 4, 0),
             Some(Err(OrchestratorError::StaleRequest { last_seq: 2, .. }))
         ));
-        assert_eq!(d.seen(id(2, 1), 5), None);
+        assert_eq!(d.seen(id(2, 1), 5, 0), None);
     }
 
     #[test]
-    fn evicts_least_recently_used() {
+    fn evicts_least_recently_used_once_unused_for_the_retention_time() {
         let mut d = Dedup::default();
         for c in 0..DEDUP_CLIENTS as u64 {
-            d.record(id(c, 1), Ok(Response::Ticked), c + 1);
+            d.record(id(c, 1), Ok(Response::Ticked), c + 1, 0);
         }
-        d.seen(id(0, 1), 10_000); // client 0 is fresh again; client 1 is now the oldest
-        d.record(id(99_999, 1), Ok(Response::Ticked), 10_001);
+        d.seen(id(0, 1), 10_000, 0); // client 0 is fresh again; client 1 is now the oldest
+                                     // Within the retention time nobody is forgotten, past the floor too.
+        d.record(id(99_999, 1), Ok(Response::Ticked), 10_001, DEDUP_RETAIN_MS);
+        assert_eq!(d.clients.len(), DEDUP_CLIENTS + 1);
+        // Later, the table shrinks back to its floor, least recently used first.
+        d.record(
+            id(100_000, 1),
+            Ok(Response::Ticked),
+            10_002,
+            DEDUP_RETAIN_MS + 1,
+        );
         assert_eq!(d.clients.len(), DEDUP_CLIENTS);
         assert_eq!(d.by_use.len(), DEDUP_CLIENTS);
         assert!(d.clients.contains_key(&0) && !d.clients.contains_key(&1));
+        assert!(
+            !d.clients.contains_key(&2),
+            "unused for longer than the retention time"
+        );
+        assert!(d.clients.contains_key(&99_999) && d.clients.contains_key(&100_000));
+    }
+
+    #[test]
+    fn a_retry_is_answered_after_many_other_clients_within_the_retention_time() {
+        let mut d = Dedup::default();
+        d.record(id(7, 1), Ok(Response::Ticked), 1, 0);
+        for c in 0..(2 * DEDUP_CLIENTS as u64) {
+            d.record(id(1_000 + c, 1), Ok(Response::Deregistered), c + 2, 1_000);
+        }
+        assert_eq!(d.seen(id(7, 1), 100_000, 5_000), Some(Ok(Response::Ticked)));
+    }
+
+    #[test]
+    fn the_hard_bound_holds_under_any_load() {
+        let mut d = Dedup::default();
+        for c in 0..(DEDUP_CLIENTS_MAX as u64 + 10) {
+            d.record(id(c, 1), Ok(Response::Ticked), c + 1, 0);
+        }
+        assert_eq!(d.clients.len(), DEDUP_CLIENTS_MAX);
+        assert!(!d.clients.contains_key(&9) && d.clients.contains_key(&10));
     }
 
     #[test]
     fn a_snapshot_round_trip_keeps_the_eviction_order() {
         let mut d = Dedup::default();
         for c in 0..10 {
-            d.record(id(c, 1), Ok(Response::Ticked), 100 - c);
+            d.record(id(c, 1), Ok(Response::Ticked), 100 - c, 0);
         }
         let bytes = postcard::to_allocvec(&d).unwrap();
         let back: Dedup = postcard::from_bytes(&bytes).unwrap();

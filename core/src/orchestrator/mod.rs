@@ -45,7 +45,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use command::Command;
-pub use dedup::DEDUP_CLIENTS;
+pub use dedup::{DEDUP_CLIENTS, DEDUP_CLIENTS_MAX, DEDUP_RETAIN_MS};
 pub use deployment::{Deployment, DeploymentAction, DeploymentState};
 pub use election::ElectionLeader;
 pub use envelope::{Envelope, RequestId};
