@@ -5,10 +5,45 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the persist-latency histogram buckets.
-const FSYNC_BUCKETS: [f64; 12] = [
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const LATENCY_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
+
+/// A latency histogram in Prometheus' cumulative form, over [`LATENCY_BUCKETS`].
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    count: AtomicU64,
+    micros: AtomicU64,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+}
+
+impl LatencyHistogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        self.count.fetch_add(1, Relaxed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|&b| secs <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Appends the series `name` (with its help text) to `out`.
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += count.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let total = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = self.micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+    }
+}
 
 /// Process-wide counters, updated with relaxed atomics from any task.
 #[derive(Debug, Default)]
@@ -39,9 +74,10 @@ pub struct Metrics {
     pub snapshots: AtomicU64,
     /// Peer connections dropped for a protocol error.
     pub bad_frames: AtomicU64,
-    persists: AtomicU64,
-    persist_micros: AtomicU64,
-    persist_buckets: [AtomicU64; FSYNC_BUCKETS.len()],
+    /// Time to make one `Ready` durable (log append + fsync).
+    pub persist: LatencyHistogram,
+    /// Leader-measured heartbeat round trips to peers.
+    pub peer_round_trip: LatencyHistogram,
 }
 
 /// Gauges read from the node's state when rendering.
@@ -68,14 +104,8 @@ pub struct Gauges {
 impl Metrics {
     /// Records one persist (entries + fsync) of `elapsed` covering `entries` entries.
     pub fn observe_persist(&self, elapsed: Duration, entries: usize) {
-        self.persists.fetch_add(1, Relaxed);
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.persist_micros.fetch_add(micros, Relaxed);
+        self.persist.observe(elapsed);
         self.entries_persisted.fetch_add(entries as u64, Relaxed);
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = FSYNC_BUCKETS.iter().position(|&b| secs <= b) {
-            self.persist_buckets[i].fetch_add(1, Relaxed);
-        }
     }
 
     /// Adds one to a counter.
@@ -179,20 +209,16 @@ impl Metrics {
             );
             let _ = writeln!(out, "raftorch_{name} {}", c.load(Relaxed));
         }
-        let name = "raftorch_persist_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time to make one Ready durable (log append + fsync).\n# TYPE {name} histogram"
+        self.persist.render(
+            &mut out,
+            "raftorch_persist_duration_seconds",
+            "Time to make one Ready durable (log append + fsync).",
         );
-        let mut cumulative = 0;
-        for (bound, count) in FSYNC_BUCKETS.iter().zip(&self.persist_buckets) {
-            cumulative += count.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let total = self.persists.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let sum = self.persist_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
+        self.peer_round_trip.render(
+            &mut out,
+            "raftorch_peer_round_trip_seconds",
+            "Leader heartbeat to a peer until its answer is stepped.",
+        );
         out
     }
 }
@@ -212,5 +238,9 @@ mod tests {
         assert!(text.contains("raftorch_persist_duration_seconds_bucket{le=\"0.005\"} 2"));
         assert!(text.contains("raftorch_persist_duration_seconds_bucket{le=\"+Inf\"} 3"));
         assert!(text.contains("raftorch_entries_persisted_total 5"));
+        m.peer_round_trip.observe(Duration::from_micros(300));
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("raftorch_peer_round_trip_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("raftorch_peer_round_trip_seconds_count 1"));
     }
 }

@@ -99,6 +99,16 @@ fn after_kill_9_of_the_leader_a_survivor_takes_writes_and_the_killed_node_catche
         .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(snapshots > 0, "the leader compacted its log: {metrics}");
+    // The leader times its heartbeats' round trips.
+    let round_trips = metrics
+        .as_str()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("raftorch_peer_round_trip_seconds_count "))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(round_trips > 0, "peer round trips measured: {metrics}");
 }
 
 #[test]

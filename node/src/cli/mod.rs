@@ -72,7 +72,7 @@ pub struct NodeArgs {
     #[arg(long, env = "RAFTORCH_HEARTBEAT_MS")]
     pub heartbeat_ms: Option<u64>,
     /// Minimum election timeout in ms (actual: random in [T, 2T)). Default 150.
-    #[arg(long, env = "RAFTORCH_ELECTION_MS")]
+    #[arg(long, alias = "election-timeout-ms", env = "RAFTORCH_ELECTION_MS")]
     pub election_ms: Option<u64>,
     /// Snapshot and compact the log every N applied entries (0: never). Default 10000.
     #[arg(long, env = "RAFTORCH_SNAPSHOT_EVERY")]

@@ -3,6 +3,7 @@
 
 mod clock;
 mod owner;
+mod round_trips;
 
 use std::fmt;
 use std::sync::Arc;

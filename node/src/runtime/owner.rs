@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
 use raftorch_core::raft::{
-    Config, Entry, EntryPayload, Error as RaftError, LogIndex, RawNode, ReadMode, Role, Term,
+    Config, Entry, EntryPayload, Error as RaftError, LogIndex, Message, RawNode, ReadMode, Role,
+    Term,
 };
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::round_trips::RoundTrips;
 use super::{
     Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
 };
@@ -91,6 +93,7 @@ pub fn start(
         announce_leadership: false,
         status: watch::channel(placeholder_status(config.id)).0,
         metrics: metrics.clone(),
+        round_trips: RoundTrips::default(),
         tick: timing.tick,
     };
     let handle = NodeHandle {
@@ -147,6 +150,8 @@ pub struct Owner {
     announce_leadership: bool,
     status: watch::Sender<NodeStatus>,
     metrics: Arc<Metrics>,
+    /// Heartbeats awaiting an answer, for the peer round-trip histogram.
+    round_trips: RoundTrips,
     tick: Duration,
 }
 
@@ -164,13 +169,13 @@ impl Owner {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = ticker.tick() => self.on_tick(),
-                Some(m) = inputs.messages.recv() => self.raw.step(m),
+                Some(m) = inputs.messages.recv() => self.step(m),
                 Some(r) = inputs.requests.recv() => self.on_request(r),
             }
             // Everything that queued meanwhile (e.g. during the last fsync) joins this round.
             for _ in 0..MAX_INPUTS_PER_ROUND {
                 match inputs.messages.try_recv() {
-                    Ok(m) => self.raw.step(m),
+                    Ok(m) => self.step(m),
                     Err(_) => break,
                 }
             }
@@ -184,6 +189,14 @@ impl Owner {
         }
         tracing::info!("node loop stopped");
         Ok(())
+    }
+
+    /// Steps a peer's message, timing it if it answers one of our heartbeats.
+    fn step(&mut self, m: Message) {
+        if let Some(rtt) = self.round_trips.on_receive(&m) {
+            self.metrics.peer_round_trip.observe(rtt);
+        }
+        self.raw.step(m);
     }
 
     fn on_tick(&mut self) {
@@ -275,6 +288,7 @@ impl Owner {
                 self.on_soft_state(soft.role, soft.leader);
             }
             for m in mem::take(&mut ready.messages) {
+                self.round_trips.on_send(&m);
                 self.peers.send(m);
             }
             let disk = &mut self.disk;
