@@ -186,3 +186,28 @@ fn a_retried_request_id_applies_once_even_through_a_follower() {
     let a = c.get(follower, "/v1/kv/once");
     assert_eq!(a.body["version"], 1, "applied once: {a:?}");
 }
+
+#[test]
+fn sigterm_stops_a_node_cleanly_and_it_restarts_with_its_data() {
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.wait_leader(ELECT);
+    let a = c.put_kv(leader, "before/term", "kept");
+    assert_eq!(a.status, 200, "{a:?}");
+    // The leader itself: its successor must take over after a clean exit too.
+    let status = c
+        .terminate(leader, Duration::from_secs(10))
+        .expect("the node exits within 10 s of SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    let log = std::fs::read_to_string(c.log_path(leader)).unwrap_or_default();
+    assert!(log.contains("shutdown signal received"), "{log}");
+    let new = c.wait_leader(ELECT);
+    assert_ne!(new, leader);
+    let a = c.put_kv(new, "after/term", "written");
+    assert_eq!(a.status, 200, "{a:?}");
+    c.spawn(leader);
+    c.eventually(CONVERGE, "the restarted node to serve both keys", || {
+        let before = c.request(leader, "GET", "/v1/kv/before/term?consistency=stale", None)?;
+        let after = c.request(leader, "GET", "/v1/kv/after/term?consistency=stale", None)?;
+        (before.body["value"] == "kept" && after.body["value"] == "written").then_some(())
+    });
+}

@@ -122,6 +122,28 @@ impl Cluster {
         }
     }
 
+    /// Sends SIGTERM to node `id` (with the `kill` command: no unsafe here) and waits up to
+    /// `timeout` for it to exit; its exit status, or `None` if it did not exit in time (it is
+    /// then killed).
+    pub fn terminate(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.nodes[id as usize - 1].child.take()?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// Whether node `id` is running.
     pub fn is_up(&self, id: u64) -> bool {
         self.node(id).child.is_some()
