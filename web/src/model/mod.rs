@@ -10,7 +10,7 @@ mod timeline;
 mod view;
 
 pub use client::{outcome_text, Burst, ClientState};
-pub use events::{Drop, EventLog, LineKind, LogLine};
+pub use events::{Drop, EventLog, LineKind, LogLine, LogMark};
 pub use input::{command_name, describe_groups, Input};
 pub use params::{Params, NODES, SPEED};
 pub use scenario::{Scenario, SCENARIOS};

@@ -6,7 +6,7 @@ use raftorch_core::orchestrator::Orchestrator;
 use raftorch_core::sim::{Cluster, SimConfig};
 
 use super::client::ClientState;
-use super::events::{EventLog, LineKind};
+use super::events::{EventLog, LineKind, LogMark};
 use super::input::Input;
 
 /// The simulated cluster the visualizer runs.
@@ -30,7 +30,7 @@ struct Recorded {
 struct Checkpoint {
     cluster: Sim,
     inputs_applied: usize,
-    log_len: usize,
+    log: LogMark,
     client: ClientState,
 }
 
@@ -164,7 +164,7 @@ impl Timeline {
         self.cluster = cp.cluster;
         self.client = cp.client;
         self.next_input = cp.inputs_applied;
-        self.log.truncate(cp.log_len);
+        self.log.rewind(&cp.log);
         self.advance_to(target);
     }
 
@@ -245,7 +245,7 @@ impl Timeline {
         self.checkpoints.push(Checkpoint {
             cluster: self.cluster.clone(),
             inputs_applied: self.next_input,
-            log_len: self.log.lines.len(),
+            log: self.log.mark(),
             client: self.client.clone(),
         });
         if self.checkpoints.len() > MAX_CHECKPOINTS {
