@@ -63,6 +63,9 @@ pub enum Input {
         /// How fresh the answers must be.
         consistency: Consistency,
     },
+    /// Scenario step `.0` (an index into its steps) fired here; its inputs follow it. Replaying
+    /// it does nothing: it marks the step as done so that it never fires twice on one run.
+    ScenarioStep(usize),
     /// Grant a lease, then take lock `name` with it (two writes).
     AcquireLock {
         /// Where the client sends the writes.
@@ -89,6 +92,7 @@ impl Input {
             }
             Input::Heal => "network healed".into(),
             Input::DropRate(pm) => format!("message loss set to {:.1}%", *pm as f64 / 10.0),
+            Input::ScenarioStep(i) => format!("scenario step {}", i + 1),
             Input::Latency(lo, hi) => format!("latency set to {lo}–{hi} ms"),
             Input::Transfer { from, to } => format!("leadership transfer {from} → {to} requested"),
             Input::Write { node, command } => {

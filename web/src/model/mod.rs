@@ -13,7 +13,7 @@ pub use client::{outcome_text, Burst, ClientState};
 pub use events::{Drop, EventLog, LineKind, LogLine, LogMark};
 pub use input::{command_name, describe_groups, Input};
 pub use params::{Params, NODES, SPEED};
-pub use scenario::{Scenario, SCENARIOS};
+pub use scenario::{Scenario, Step, SCENARIOS};
 pub use timeline::{Sim, Timeline};
 pub use view::{node_position, packet_view, NodeView, PacketKind, PacketView, RING};
 
@@ -46,7 +46,7 @@ pub enum Action {
     Frame(f64),
     /// Pause or resume.
     TogglePause,
-    /// Process exactly one event (pauses).
+    /// Process exactly one event, or fire the scenario step due before it (pauses).
     Step,
     /// Set the speed (simulated per real time).
     SetSpeed(f64),
@@ -198,18 +198,32 @@ impl Model {
         match action {
             Action::Frame(real_ms) => {
                 if !self.paused {
-                    self.run_to(self.view_time + real_ms.max(0.0) * self.speed);
+                    let view_time = self.view_time + real_ms.max(0.0) * self.speed;
+                    self.advance(view_time as u64);
+                    self.view_time = view_time.max(self.timeline.now() as f64);
                 }
             }
             Action::TogglePause => self.paused = !self.paused,
             Action::Step => {
                 self.paused = true;
-                self.timeline.step();
+                match self.step_due_before_next_event() {
+                    Some((index, step)) => {
+                        self.timeline.advance_to(step.at);
+                        self.fire(index, step);
+                        let text = format!("{} ms: scenario step {}", step.at, index + 1);
+                        self.timeline.set_last_event(text);
+                    }
+                    None => self.timeline.step(),
+                }
                 self.view_time = self.timeline.now() as f64;
             }
             Action::SetSpeed(speed) => self.speed = speed.clamp(SPEED.0, SPEED.1),
             Action::Seek(t) => {
-                self.timeline.seek(t);
+                if t >= self.timeline.now() {
+                    self.advance(t);
+                } else {
+                    self.timeline.seek(t);
+                }
                 self.view_time = self.timeline.now() as f64;
             }
             Action::Scrub(delta) => {
@@ -339,27 +353,38 @@ impl Model {
         }
     }
 
-    /// Plays forward to `view_time`, firing scenario steps that fall in between.
-    fn run_to(&mut self, view_time: f64) {
-        let target = view_time as u64;
-        if let Some(scenario) = self.scenario {
-            let now = self.timeline.now();
-            for step in scenario
-                .steps
-                .iter()
-                .filter(|s| s.at > now && s.at <= target)
-            {
-                // Steps before the furthest point reached are already on the timeline.
-                if step.at >= self.timeline.head() {
-                    self.timeline.advance_to(step.at);
-                    for input in step.act.resolve(self.timeline.cluster()) {
-                        self.timeline.record(input);
-                    }
-                }
-            }
+    /// Runs forward to simulated time `target`, firing the scenario's steps on the way. However
+    /// time moves forward (playing, stepping, scrubbing, seeking), a step fires right after the
+    /// last event at its time, once: the run is the same whichever way it was reached.
+    fn advance(&mut self, target: u64) {
+        while let Some((index, step)) = self.next_step().filter(|(_, s)| s.at <= target) {
+            self.timeline.advance_to(step.at);
+            self.fire(index, step);
         }
         self.timeline.advance_to(target);
-        self.view_time = view_time.max(self.timeline.now() as f64);
+    }
+
+    /// The scenario's first step that has not fired on this run.
+    fn next_step(&self) -> Option<(usize, &'static Step)> {
+        let index = self.timeline.scenario_steps_fired();
+        self.scenario?.steps.get(index).map(|step| (index, step))
+    }
+
+    /// The next step, if it is due before the cluster's next event (and no recorded input
+    /// comes first): single-stepping fires it instead of processing that event.
+    fn step_due_before_next_event(&self) -> Option<(usize, &'static Step)> {
+        let next_event = self.timeline.next_event_time();
+        self.next_step().filter(|(_, step)| {
+            self.timeline.all_inputs_applied() && next_event.is_none_or(|t| step.at < t)
+        })
+    }
+
+    /// Records scenario step `index` and what it does, now.
+    fn fire(&mut self, index: usize, step: &Step) {
+        self.timeline.record(Input::ScenarioStep(index));
+        for input in step.act.resolve(self.timeline.cluster()) {
+            self.timeline.record(input);
+        }
     }
 
     /// The narration in force, if a scenario runs.

@@ -244,3 +244,112 @@ fn split_vote_seed_splits_a_vote() {
         panic!("SPLIT_VOTE_SEED no longer splits a vote; try {found:?}");
     }
 }
+
+/// Everything a run shows at its current moment.
+fn snapshot(model: &Model) -> (u64, Vec<NodeView>, Vec<LogLine>, usize) {
+    (
+        model.timeline.now(),
+        model.node_views(),
+        model.timeline.log().lines.clone(),
+        model.timeline.scenario_steps_fired(),
+    )
+}
+
+fn scenario_model(id: &str) -> Model {
+    Model::from_params(&Params::parse(&format!("?scenario={id}&speed=1")))
+}
+
+#[test]
+fn scenario_steps_fire_the_same_whether_played_stepped_or_scrubbed() {
+    // Past the leader crash (2.5 s) and the write at a follower (5 s).
+    const END: u64 = 5_300;
+    let mut seeked = scenario_model("leader-crash");
+    seeked.apply(Action::Seek(END));
+    let expected = snapshot(&seeked);
+    assert_eq!(expected.3, 4, "the steps up to 5 s fired");
+
+    let mut played = scenario_model("leader-crash");
+    while played.timeline.now() < END - 100 {
+        played.apply(Action::Frame(30.0));
+    }
+    played.apply(Action::Seek(END));
+
+    let mut stepped = scenario_model("leader-crash");
+    while stepped.timeline.now() < END - 100 {
+        stepped.apply(Action::Step);
+    }
+    assert!(stepped.paused);
+    stepped.apply(Action::Seek(END));
+
+    let mut scrubbed = scenario_model("leader-crash");
+    while scrubbed.timeline.now() + 100 <= END {
+        scrubbed.apply(Action::Scrub(100));
+    }
+    scrubbed.apply(Action::Seek(END));
+
+    for (how, model) in [
+        ("played", &played),
+        ("stepped", &stepped),
+        ("scrubbed", &scrubbed),
+    ] {
+        assert!(snapshot(model) == expected, "{how} differs from one seek");
+    }
+    let crashes = |m: &Model| {
+        m.timeline
+            .log()
+            .lines
+            .iter()
+            .filter(|l| l.text.ends_with(" crashed"))
+            .count()
+    };
+    assert_eq!(crashes(&stepped), 1, "the leader crash fired once");
+}
+
+#[test]
+fn single_stepping_fires_a_step_before_the_next_event() {
+    let mut model = scenario_model("leader-crash");
+    let crash_step = scenario::find("leader-crash").unwrap().steps[2];
+    assert_eq!(crash_step.act, scenario::Act::CrashLeader);
+    while model.timeline.scenario_steps_fired() < 3 {
+        model.apply(Action::Step);
+    }
+    // The step that fired the crash stopped exactly at its time and says so.
+    assert_eq!(model.timeline.now(), crash_step.at);
+    let last = model.timeline.log().last_event.clone().unwrap_or_default();
+    assert!(last.contains("scenario step 3"), "{last}");
+    assert!(model.node_views().iter().any(|v| v.role == "down"));
+    assert_eq!(model.narration(), crash_step.say);
+}
+
+#[test]
+fn scrubbing_back_and_forth_never_fires_a_step_twice() {
+    let mut model = scenario_model("leader-crash");
+    model.apply(Action::Seek(3_000));
+    let once = snapshot(&model);
+    for _ in 0..3 {
+        model.apply(Action::Scrub(-1_000));
+        model.apply(Action::Scrub(-1_000));
+        for _ in 0..20 {
+            model.apply(Action::Scrub(100));
+        }
+        let again = snapshot(&model);
+        assert_eq!((again.0, again.3), (once.0, once.3));
+        assert_eq!(again.1, once.1);
+        assert_eq!(again.2, once.2);
+    }
+    // A new input before a step's time replaces the future: the step fires again, once, on the
+    // new run.
+    model.apply(Action::Seek(2_000));
+    model.apply(Action::SetDropRate(0));
+    assert_eq!(model.timeline.scenario_steps_fired(), 2);
+    model.apply(Action::Seek(3_000));
+    assert_eq!(model.timeline.scenario_steps_fired(), 3);
+    let crashes = model
+        .timeline
+        .log()
+        .lines
+        .iter()
+        .filter(|l| l.text.ends_with(" crashed"))
+        .count();
+    assert_eq!(crashes, 1);
+}
