@@ -1,11 +1,14 @@
 //! Keyboard shortcuts: one key per action, listed on the page by `components::shortcuts`.
 
+use raftorch_core::raft::NodeId;
+
 use crate::model::{Action, Model};
 
 /// Every shortcut: (key, what it does), in the order the page lists them.
 pub const SHORTCUTS: &[(&str, &str)] = &[
     ("1–7", "select node"),
     ("k", "kill / restart selected node"),
+    ("enter / space", "kill / restart the focused node (tab)"),
     ("space", "pause / resume"),
     ("s", "step one event"),
     ("← / →", "scrub 100 ms (shift: 1 s)"),
@@ -18,6 +21,12 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("w", "write the key/value form"),
     ("r", "route a burst of keys"),
 ];
+
+/// The action for a key press on a focused node: Enter and Space kill or restart it, as a click
+/// does (the key then goes no further, so Space does not also pause the page).
+pub fn node_key_action(key: &str, node: NodeId) -> Option<Action> {
+    matches!(key, "Enter" | " ").then_some(Action::ToggleNode(node))
+}
 
 /// The action for a key press, if any.
 pub fn key_action(key: &str, shift: bool, model: &Model) -> Option<Action> {
@@ -40,4 +49,25 @@ pub fn key_action(key: &str, shift: bool, model: &Model) -> Option<Action> {
         "r" | "R" => Action::RouteBurst(model.burst_size),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enter_and_space_on_a_node_toggle_it() {
+        assert_eq!(node_key_action("Enter", 3), Some(Action::ToggleNode(3)));
+        assert_eq!(node_key_action(" ", 5), Some(Action::ToggleNode(5)));
+        assert_eq!(node_key_action("k", 5), None);
+        assert_eq!(node_key_action("Tab", 5), None);
+    }
+
+    #[test]
+    fn every_shortcut_key_is_listed() {
+        let listed: String = SHORTCUTS.iter().map(|(k, _)| *k).collect();
+        for key in ["k", "enter / space"] {
+            assert!(listed.contains(key), "{key} is not in SHORTCUTS");
+        }
+    }
 }

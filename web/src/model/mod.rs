@@ -15,7 +15,10 @@ pub use input::{command_name, describe_groups, Input};
 pub use params::{Params, NODES, SPEED};
 pub use scenario::{Scenario, Step, SCENARIOS};
 pub use timeline::{Sim, Timeline};
-pub use view::{node_position, packet_view, NodeView, PacketKind, PacketView, RING};
+pub use view::{
+    node_position, packet_view, role_label, NodeView, PacketKind, PacketView, NODE_RADIUS, RING,
+    ROLE_LABEL_MAX,
+};
 
 use raftorch_core::orchestrator::Command;
 use raftorch_core::raft::NodeId;

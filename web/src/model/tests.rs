@@ -245,6 +245,41 @@ fn split_vote_seed_splits_a_vote() {
     }
 }
 
+#[test]
+fn role_labels_fit_inside_a_node() {
+    let roles = [
+        Role::Leader,
+        Role::Follower,
+        Role::Candidate,
+        Role::PreCandidate,
+    ];
+    for role in roles.iter().map(|r| r.as_str()).chain(["down"]) {
+        let label = role_label(role);
+        assert!(
+            label.chars().count() <= ROLE_LABEL_MAX,
+            "{role}: {label:?} is longer than {ROLE_LABEL_MAX} characters"
+        );
+    }
+    assert_eq!(role_label("precandidate"), "pre-cand.");
+}
+
+#[test]
+fn nodes_have_room_on_the_ring_at_every_size() {
+    // The outermost ring drawn around a node (the partition side marker) is R + 14.
+    let outer = NODE_RADIUS + 14.0;
+    for n in NODES.0..=NODES.1 {
+        for id in 1..=n {
+            let (x, y) = node_position(id, n);
+            let (nx, ny) = node_position(id % n + 1, n);
+            let gap = ((nx - x).powi(2) + (ny - y).powi(2)).sqrt();
+            assert!(gap > 2.0 * outer, "{n} nodes: {id} and its neighbour touch");
+            // Inside the cluster's viewBox (600 × 580).
+            assert!(x - outer >= 0.0 && x + outer <= 600.0, "{n} nodes: {id}");
+            assert!(y - outer >= 0.0 && y + outer <= 580.0, "{n} nodes: {id}");
+        }
+    }
+}
+
 /// Everything a run shows at its current moment.
 fn snapshot(model: &Model) -> (u64, Vec<NodeView>, Vec<LogLine>, usize) {
     (
