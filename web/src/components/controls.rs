@@ -5,8 +5,8 @@ use yew::prelude::*;
 
 use crate::model::{Action, Model, SPEED};
 
-use super::send;
 use super::status::fmt_speed;
+use super::{icon, send};
 
 fn slider(label: &str, min: f64, max: f64, step: f64, value: f64, on: Callback<f64>) -> Html {
     let oninput = Callback::from(move |e: InputEvent| {
@@ -75,13 +75,19 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
     let cut_targets = (1..=model.nodes).filter(|&id| Some(id) != selected).map(|id| {
         html! { <button onclick={send(on, Action::CutLink(id))} aria-label={format!("cut the link from the selected node to node {id}")}>{ format!("→{id}") }</button> }
     });
-    let pause_label = if model.paused { "play" } else { "pause" };
+    let (pause_icon, pause_label) = if model.paused {
+        (icon::play(), "play")
+    } else {
+        (icon::pause(), "pause")
+    };
     html! {
         <div class="panel controls">
             <h2>{ "Controls" }</h2>
             <div class="row">
-                <button onclick={send(on, Action::TogglePause)} data-testid="pause">{ pause_label }</button>
-                <button onclick={send(on, Action::Step)} title="process the next event (s)">{ "step" }</button>
+                <button class="icon-button" onclick={send(on, Action::TogglePause)} data-testid="pause"
+                        aria-label={pause_label} title={format!("{pause_label} (space)")}>{ pause_icon }{ pause_label }</button>
+                <button class="icon-button" onclick={send(on, Action::Step)} aria-label="step"
+                        title="process the next event (s)">{ icon::step() }{ "step" }</button>
             </div>
             { model.timeline.log().last_event.clone().filter(|_| model.paused).map(|e| html! { <p class="last-event">{ e }</p> }) }
             <label class="slider">{ format!("speed {}×", fmt_speed(model.speed)) }{ speed }</label>
