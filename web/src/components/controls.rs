@@ -1,9 +1,9 @@
-//! Playback and fault controls: pause, step, speed, loss, latency, partitions, one-way cuts,
-//! heal, leadership transfer.
+//! Playback and fault controls: pause, step, speed, loss, duplication, latency, node crashes and
+//! pauses, partitions, one-way cuts, heal, leadership transfer.
 
 use yew::prelude::*;
 
-use crate::model::{Action, Model, SPEED};
+use crate::model::{Action, Model, DUPLICATE_MAX, SPEED};
 
 use super::status::fmt_speed;
 use super::{icon, send};
@@ -48,6 +48,17 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
             Callback::from(move |v: f64| on.emit(Action::SetDropRate(v as u32))),
         )
     };
+    let duplicate = {
+        let on = on.clone();
+        slider(
+            "message duplication",
+            0.0,
+            DUPLICATE_MAX as f64,
+            10.0,
+            config.duplicate_per_mille as f64,
+            Callback::from(move |v: f64| on.emit(Action::SetDuplicateRate(v as u32))),
+        )
+    };
     let max_latency = config.max_latency_ms;
     let latency = {
         let on = on.clone();
@@ -80,6 +91,10 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
     } else {
         (icon::pause(), "pause")
     };
+    // The selected node's pause button: "resume" while it is paused; nothing to do while down.
+    let selected_node = selected.map(|id| c.node(id));
+    let node_paused = selected_node.is_some_and(|n| n.paused);
+    let node_up = selected_node.is_some_and(|n| n.is_up());
     html! {
         <div class="panel controls">
             <h2>{ "Controls" }</h2>
@@ -92,6 +107,7 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
             { model.timeline.log().last_event.clone().filter(|_| model.paused).map(|e| html! { <p class="last-event">{ e }</p> }) }
             <label class="slider">{ format!("speed {}×", fmt_speed(model.speed)) }{ speed }</label>
             <label class="slider">{ format!("message loss {:.0}%", config.drop_per_mille as f64 / 10.0) }{ drop }</label>
+            <label class="slider">{ format!("message duplication {:.0}%", config.duplicate_per_mille as f64 / 10.0) }{ duplicate }</label>
             <label class="slider">{ format!("latency {}–{} ms", config.min_latency_ms, max_latency) }{ latency }</label>
             <h3>{ "Selected node" }</h3>
             <div class="row">
@@ -102,6 +118,8 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
             </div>
             <div class="row">
                 <button disabled={selected.is_none()} onclick={selected.map(|id| send(on, Action::ToggleNode(id)))}>{ "kill / restart" }</button>
+                <button disabled={!node_up} onclick={selected.map(|id| send(on, Action::TogglePauseNode(id)))} data-testid="pause-node"
+                        aria-pressed={node_paused.to_string()} title="freeze the node: alive, processing nothing (f)">{ if node_paused { "resume node" } else { "pause node" } }</button>
                 <button disabled={selected.is_none()} onclick={send(on, Action::TransferToSelected)}>{ "make leader" }</button>
                 <button disabled={selected.is_none()} onclick={send(on, Action::IsolateSelected)}>{ "isolate" }</button>
             </div>

@@ -55,9 +55,10 @@ pub fn node(
         view.paused.then_some("paused")
     );
     let label = format!(
-        "node {}, {}, term {}, commit {}. Click or press Enter to {}.",
+        "node {}, {}{}, term {}, commit {}. Click or press Enter to {}.",
         view.id,
         view.role,
+        if view.paused { " (paused)" } else { "" },
         view.term,
         view.commit,
         if view.role == "down" {
@@ -73,16 +74,22 @@ pub fn node(
         "precandidate" => "pre-candidate",
         other => other,
     };
+    // Two bars over the id: the node is frozen (alive, processing nothing).
+    let paused = view.paused.then(|| {
+        let bar = |dx: f64| html! { <rect class="pause-bar" x={(x + dx).to_string()} y={(y - 40.0).to_string()} width="4" height="11" rx="1" /> };
+        html! { <g class="paused-mark">{ bar(-6.0) }{ bar(2.0) }</g> }
+    });
     html! {
         <g class={class} data-testid={format!("node-{}", view.id)} data-role={view.role}
            data-term={view.term.to_string()} data-commit={view.commit.to_string()}
            role="button" tabindex="0" aria-label={label} onclick={onclick} onkeydown={onkeydown}>
-            <title>{ format!("node {} — {role_text}; click to {}", view.id, if view.role == "down" { "restart" } else { "crash" }) }</title>
+            <title>{ format!("node {} — {role_text}{}; click to {}", view.id, if view.paused { ", paused" } else { "" }, if view.role == "down" { "restart" } else { "crash" }) }</title>
             <circle class="timer-track" cx={x.to_string()} cy={y.to_string()} r={(R + 7.0).to_string()} />
             { for timer }
             <circle class="body" cx={x.to_string()} cy={y.to_string()} r={R.to_string()} />
             if side_b { <circle class="side-b" cx={x.to_string()} cy={y.to_string()} r={(R + 14.0).to_string()} /> }
             <text class="id" x={x.to_string()} y={(y - 10.0).to_string()}>{ format!("N{}", view.id) }</text>
+            { for paused }
             <text class="role" x={x.to_string()} y={(y + 8.0).to_string()}>{ role_label(view.role) }</text>
             <text class="term" x={x.to_string()} y={(y + 24.0).to_string()}>{ format!("T{} · c{}", view.term, view.commit) }</text>
             if view.role == "down" {

@@ -42,6 +42,9 @@ pub fn demo_config(nodes: u64, seed: u64) -> SimConfig {
 /// Default playback speed: one simulated second takes ten real seconds.
 pub const DEFAULT_SPEED: f64 = 0.1;
 
+/// The top of the loss and duplication sliders, per mille: past half, a run is mostly faults.
+pub const DUPLICATE_MAX: u32 = 500;
+
 /// Everything a person can do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -61,6 +64,8 @@ pub enum Action {
     Select(NodeId),
     /// Crash the node if up, else restart it.
     ToggleNode(NodeId),
+    /// Pause the node if running, else resume it (a down node stays down).
+    TogglePauseNode(NodeId),
     /// Move a node between partition sides A and B in the partition editor.
     ToggleSide(NodeId),
     /// Apply the partition editor's sides.
@@ -75,6 +80,8 @@ pub enum Action {
     TransferToSelected,
     /// Message loss, per mille.
     SetDropRate(u32),
+    /// Message duplication, per mille.
+    SetDuplicateRate(u32),
     /// Latency range.
     SetLatency(u64, u64),
     /// Which node client requests go to (`None`: the leader).
@@ -250,6 +257,14 @@ impl Model {
                     self.timeline.record(input);
                 }
             }
+            Action::TogglePauseNode(id) => {
+                let node = (id >= 1 && id <= self.nodes).then(|| self.timeline.cluster().node(id));
+                if let Some(node) = node.filter(|n| n.is_up()) {
+                    let paused = !node.paused;
+                    self.selected = Some(id);
+                    self.timeline.record(Input::Pause { node: id, paused });
+                }
+            }
             Action::ToggleSide(id) => {
                 if let Some(side) = self.sides.get_mut(id as usize - 1) {
                     *side ^= 1;
@@ -283,6 +298,9 @@ impl Model {
                 }
             }
             Action::SetDropRate(pm) => self.timeline.record(Input::DropRate(pm.min(1000))),
+            Action::SetDuplicateRate(pm) => {
+                self.timeline.record(Input::DuplicateRate(pm.min(1000)))
+            }
             Action::SetLatency(lo, hi) => self.timeline.record(Input::Latency(lo, hi.max(lo))),
             Action::SetVia(via) => self.via = via.filter(|&id| id >= 1 && id <= self.nodes),
             Action::SetConsistency(c) => self.consistency = c,

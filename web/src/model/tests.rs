@@ -388,3 +388,58 @@ fn scrubbing_back_and_forth_never_fires_a_step_twice() {
         .count();
     assert_eq!(crashes, 1);
 }
+
+#[test]
+fn a_paused_leader_is_replaced_and_resumes_as_follower() {
+    let mut model = Model::new(9, 5, None);
+    run(&mut model, 2_000);
+    let old = leader(&model).unwrap();
+    model.apply(Action::TogglePauseNode(old));
+    assert_eq!(model.selected, Some(old));
+    let view = &model.node_views()[old as usize - 1];
+    assert!(view.paused && view.role == "leader", "{view:?}");
+    run(&mut model, 3_000);
+    let others: Vec<_> = model
+        .node_views()
+        .into_iter()
+        .filter(|v| v.id != old && v.role == "leader")
+        .collect();
+    assert_eq!(others.len(), 1, "the others elect a leader");
+    model.apply(Action::TogglePauseNode(old));
+    run(&mut model, 1_000);
+    let view = &model.node_views()[old as usize - 1];
+    assert!(!view.paused && view.role == "follower", "{view:?}");
+    assert!(model.timeline.cluster().violation().is_none());
+    let log = &model.timeline.log().lines;
+    assert!(log.iter().any(|l| l.text == format!("node {old} paused")));
+    assert!(log.iter().any(|l| l.text == format!("node {old} resumed")));
+}
+
+#[test]
+fn a_down_node_cannot_be_paused() {
+    let mut model = Model::new(9, 3, None);
+    model.apply(Action::ToggleNode(2));
+    model.apply(Action::TogglePauseNode(2));
+    assert!(!model.timeline.cluster().node(2).paused);
+    assert_eq!(model.node_views()[1].role, "down");
+}
+
+#[test]
+fn the_duplication_rate_is_on_the_timeline() {
+    let mut model = Model::new(10, 5, None);
+    run(&mut model, 1_000);
+    model.apply(Action::SetDuplicateRate(300));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 300);
+    run(&mut model, 2_000);
+    assert!(model.timeline.cluster().violation().is_none());
+    assert!(leader(&model).is_some(), "duplicates do not stop Raft");
+    let log = &model.timeline.log().lines;
+    assert!(log
+        .iter()
+        .any(|l| l.text == "message duplication set to 30.0%"));
+    // Scrubbing back before the change shows the rate of that moment.
+    model.apply(Action::Seek(500));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 0);
+    model.apply(Action::Seek(2_500));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 300);
+}

@@ -235,6 +235,8 @@ impl Timeline {
                     self.log.push(c.now(), LineKind::Election, text);
                 }
             }
+            Input::Pause { node, paused } => c.set_paused(*node, *paused),
+            Input::DuplicateRate(pm) => c.set_duplicate_rate(*pm),
             Input::ScenarioStep(_) => {}
             Input::Write { .. }
             | Input::Read { .. }
@@ -250,6 +252,7 @@ impl Timeline {
                 | Input::Partition(_)
                 | Input::SetLink { .. }
                 | Input::Heal
+                | Input::Pause { .. }
                 // The narration banner tells what a scenario step does.
                 | Input::ScenarioStep(_)
         );
