@@ -386,3 +386,27 @@ async fn scrubbing_forward_fires_a_scenario_step() {
         .collect();
     assert_eq!(down.len(), 1, "the scenario crashed the leader once");
 }
+
+#[wasm_bindgen_test]
+async fn a_new_event_line_leaves_the_rows_below_it_alone() {
+    let root = mount("?seed=7&nodes=3&speed=1").await;
+    press(" ", false);
+    // Past the 150 rows shown: from then on each new line also pushes the oldest row out.
+    for i in 0..160 {
+        press(if i % 2 == 0 { "d" } else { "D" }, i % 2 == 1);
+    }
+    TimeoutFuture::new(100).await;
+    let newest = find(&root, ".event-list li");
+    let text = newest.text_content();
+    press("d", false);
+    TimeoutFuture::new(100).await;
+    // The row is the same element with the same text, now below the new one: one row was
+    // inserted, not every row rewritten.
+    assert!(newest.is_connected());
+    assert_eq!(newest.text_content(), text);
+    let above = newest.previous_element_sibling().expect("a new row above");
+    assert!(above
+        .text_content()
+        .unwrap_or_default()
+        .contains("message duplication set to 5.0%"));
+}
