@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_events::EventListener;
+use gloo_events::{EventListener, EventListenerOptions};
 use gloo_timers::callback::Interval;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -78,30 +78,33 @@ pub fn app() -> Html {
         });
     }
 
-    // Keyboard shortcuts anywhere on the page, except while typing in a field.
+    // Keyboard shortcuts anywhere on the page, except while typing in a field. Not passive (gloo's
+    // default): a handled key's default must be prevented, or Space also scrolls the page.
     {
         let dispatch = dispatch.clone();
         let model = Rc::clone(&state.model);
         use_effect_with((), move |_| {
-            let listener = EventListener::new(&window(), "keydown", move |event| {
-                let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
-                    return;
-                };
-                let typing = event
-                    .target()
-                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                    .is_some_and(|el| {
-                        matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
-                    });
-                if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
-                    return;
-                }
-                let action = key_action(&event.key(), event.shift_key(), &model.borrow());
-                if let Some(action) = action {
-                    event.prevent_default();
-                    dispatch.dispatch(action);
-                }
-            });
+            let options = EventListenerOptions::enable_prevent_default();
+            let listener =
+                EventListener::new_with_options(&window(), "keydown", options, move |event| {
+                    let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                        return;
+                    };
+                    let typing = event
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .is_some_and(|el| {
+                            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                        });
+                    if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
+                        return;
+                    }
+                    let action = key_action(&event.key(), event.shift_key(), &model.borrow());
+                    if let Some(action) = action {
+                        event.prevent_default();
+                        dispatch.dispatch(action);
+                    }
+                });
             move || drop(listener)
         });
     }

@@ -6,6 +6,10 @@ use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::{Element, KeyboardEvent, KeyboardEventInit};
+use yew::prelude::*;
+
+use raftorch_web::components::node::node;
+use raftorch_web::model::{node_position, Action, NodeView, NODES};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -36,6 +40,48 @@ async fn mount(query: &str) -> Element {
     yew::Renderer::<raftorch_web::App>::with_root(root.clone()).render();
     TimeoutFuture::new(100).await;
     root
+}
+
+/// The page's stylesheet, once: sizes and fonts come from it.
+fn add_stylesheet() {
+    let document = document();
+    if document.get_element_by_id("app-style").is_some() {
+        return;
+    }
+    let style = document.create_element("style").expect("a style element");
+    style.set_id("app-style");
+    style.set_text_content(Some(include_str!("../style.css")));
+    document
+        .head()
+        .expect("a head")
+        .append_child(&style)
+        .expect("append");
+}
+
+/// Presses `key` on `target` (bubbling, as a real key press does).
+fn press_on(target: &web_sys::EventTarget, key: &str, shift: bool) {
+    let init = KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_shift_key(shift);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+/// Presses `key` with nothing focused: the page's shortcuts.
+fn press(key: &str, shift: bool) {
+    press_on(&web_sys::window().unwrap(), key, shift);
+}
+
+fn find(root: &Element, selector: &str) -> Element {
+    root.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
+}
+
+fn text(root: &Element, selector: &str) -> String {
+    find(root, selector).text_content().unwrap_or_default()
 }
 
 fn roles(root: &Element) -> Vec<(String, String)> {
@@ -123,14 +169,7 @@ async fn clicking_the_leader_kills_it() {
 #[wasm_bindgen_test]
 async fn space_pauses_and_s_steps() {
     let root = mount("?seed=3&nodes=3&speed=1").await;
-    let press = |key: &str| {
-        let init = KeyboardEventInit::new();
-        init.set_key(key);
-        init.set_bubbles(true);
-        let event = KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
-        web_sys::window().unwrap().dispatch_event(&event).unwrap();
-    };
-    press(" ");
+    press(" ", false);
     TimeoutFuture::new(100).await;
     let time = || {
         root.query_selector("[data-testid='sim-time']")
@@ -144,7 +183,7 @@ async fn space_pauses_and_s_steps() {
     TimeoutFuture::new(300).await;
     assert_eq!(time(), paused_at, "time stands still while paused");
     for _ in 0..50 {
-        press("s");
+        press("s", false);
     }
     TimeoutFuture::new(100).await;
     assert_ne!(time(), paused_at, "stepping moves time");
@@ -161,4 +200,213 @@ async fn a_scenario_narrates() {
         .text_content()
         .unwrap_or_default()
         .contains("election timer"));
+}
+
+#[derive(Properties, PartialEq)]
+struct RingProps {
+    nodes: u64,
+}
+
+/// A ring of `nodes` nodes drawn as the page draws them, cycling through every role.
+#[function_component(Ring)]
+fn ring(props: &RingProps) -> Html {
+    const ROLES: [&str; 5] = ["precandidate", "candidate", "follower", "leader", "down"];
+    let n = props.nodes;
+    let on = Callback::from(|_: Action| ());
+    let views = (1..=n).map(|id| NodeView {
+        id,
+        role: ROLES[(id as usize - 1) % ROLES.len()],
+        paused: id == 2,
+        term: 12,
+        commit: 345,
+        applied: 345,
+        last_index: 345,
+        snapshot_index: 0,
+        timer_left: Some(0.5),
+        leader: None,
+        vote: None,
+        entries: vec![],
+    });
+    html! {
+        <svg class="cluster" viewBox="0 0 600 580" style="width: 600px">
+            { for views.map(|v| node(&v, node_position(v.id, n), false, false, &on)) }
+        </svg>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn every_role_label_fits_inside_its_circle_at_every_size() {
+    add_stylesheet();
+    for n in NODES.0..=NODES.1 {
+        let root = document().create_element("div").unwrap();
+        document().body().unwrap().append_child(&root).unwrap();
+        yew::Renderer::<Ring>::with_root_and_props(root.clone(), RingProps { nodes: n }).render();
+        TimeoutFuture::new(50).await;
+        let nodes = root.query_selector_all("g.node").unwrap();
+        assert_eq!(nodes.length() as u64, n);
+        for i in 0..nodes.length() {
+            let g: Element = nodes.item(i).unwrap().dyn_into().unwrap();
+            let circle = find(&g, "circle.body").get_bounding_client_rect();
+            let (cx, cy) = (
+                circle.x() + circle.width() / 2.0,
+                circle.y() + circle.height() / 2.0,
+            );
+            let r = circle.width() / 2.0;
+            for selector in ["text.id", "text.role", "text.term"] {
+                let label = find(&g, selector);
+                let b = label.get_bounding_client_rect();
+                assert!(b.width() > 0.0, "{selector} is drawn");
+                // Every corner of the text's box lies inside the circle.
+                for (x, y) in [
+                    (b.left(), b.top()),
+                    (b.right(), b.top()),
+                    (b.left(), b.bottom()),
+                    (b.right(), b.bottom()),
+                ] {
+                    let d = ((x - cx).powi(2) + (y - cy).powi(2)).sqrt();
+                    assert!(
+                        d <= r + 0.5,
+                        "{n} nodes, {:?} {selector} {:?} overflows its circle ({d:.1} > {r:.1})",
+                        g.get_attribute("data-role"),
+                        label.text_content()
+                    );
+                }
+            }
+        }
+        root.remove();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn enter_or_space_on_a_focused_node_toggles_it() {
+    let root = mount("?seed=4&nodes=3&speed=0.5").await;
+    let node: web_sys::SvgElement = find(&root, "[data-testid='node-2']").dyn_into().unwrap();
+    node.focus().unwrap();
+    let focused = document().active_element().expect("a focused element");
+    assert_eq!(
+        focused.get_attribute("data-testid").as_deref(),
+        Some("node-2"),
+        "a node takes the keyboard focus"
+    );
+    press_on(&focused, "Enter", false);
+    TimeoutFuture::new(100).await;
+    let node = find(&root, "[data-testid='node-2']");
+    assert_eq!(node.get_attribute("data-role").as_deref(), Some("down"));
+    // Space restarts it, and does not also pause the run (the key stops at the node).
+    press_on(&node, " ", false);
+    TimeoutFuture::new(100).await;
+    let node = find(&root, "[data-testid='node-2']");
+    assert_ne!(node.get_attribute("data-role").as_deref(), Some("down"));
+    assert_eq!(
+        find(&root, "[data-testid='pause']")
+            .get_attribute("aria-label")
+            .as_deref(),
+        Some("pause"),
+        "still playing"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_pause_button_has_an_icon_and_says_what_it_does() {
+    let root = mount("?seed=5&nodes=3&speed=0.5").await;
+    let button = find(&root, "[data-testid='pause']");
+    assert_eq!(button.get_attribute("aria-label").as_deref(), Some("pause"));
+    assert!(
+        button.query_selector("svg path").unwrap().is_some(),
+        "an SVG icon"
+    );
+    button.dyn_ref::<web_sys::HtmlElement>().unwrap().click();
+    TimeoutFuture::new(100).await;
+    let button = find(&root, "[data-testid='pause']");
+    assert_eq!(button.get_attribute("aria-label").as_deref(), Some("play"));
+    assert!(button.text_content().unwrap_or_default().contains("play"));
+}
+
+#[wasm_bindgen_test]
+async fn f_pauses_the_selected_node_and_d_duplicates_messages() {
+    let root = mount("?seed=6&nodes=3&speed=0.5").await;
+    press("2", false);
+    press("f", false);
+    TimeoutFuture::new(100).await;
+    let node = find(&root, "[data-testid='node-2']");
+    let class = node.get_attribute("class").unwrap_or_default();
+    assert!(class.contains("paused"), "{class}");
+    assert!(node.query_selector(".paused-mark").unwrap().is_some());
+    let button = find(&root, "[data-testid='pause-node']");
+    assert_eq!(button.text_content().as_deref(), Some("resume node"));
+    button.dyn_ref::<web_sys::HtmlElement>().unwrap().click();
+    TimeoutFuture::new(100).await;
+    let class = find(&root, "[data-testid='node-2']")
+        .get_attribute("class")
+        .unwrap_or_default();
+    assert!(!class.contains("paused"), "{class}");
+
+    let slider = || find(&root, "input[aria-label='message duplication']");
+    assert_eq!(
+        slider()
+            .dyn_into::<web_sys::HtmlInputElement>()
+            .unwrap()
+            .value(),
+        "0"
+    );
+    press("d", false);
+    press("d", false);
+    TimeoutFuture::new(100).await;
+    assert_eq!(
+        slider()
+            .dyn_into::<web_sys::HtmlInputElement>()
+            .unwrap()
+            .value(),
+        "100"
+    );
+    assert!(root
+        .text_content()
+        .unwrap_or_default()
+        .contains("message duplication 10%"));
+}
+
+#[wasm_bindgen_test]
+async fn scrubbing_forward_fires_a_scenario_step() {
+    let root = mount("?scenario=leader-crash&speed=0.05").await;
+    press(" ", false);
+    // Three seconds forward with the keyboard, paused: past the leader crash at 2.5 s.
+    for _ in 0..3 {
+        press("ArrowRight", true);
+    }
+    TimeoutFuture::new(100).await;
+    assert!(text(&root, "[data-testid='sim-time']").contains("3.0"));
+    assert!(
+        text(&root, "[data-testid='narration']").contains("The leader crashes"),
+        "{}",
+        text(&root, "[data-testid='narration']")
+    );
+    let down: Vec<_> = roles(&root)
+        .into_iter()
+        .filter(|(_, role)| role == "down")
+        .collect();
+    assert_eq!(down.len(), 1, "the scenario crashed the leader once");
+}
+
+#[wasm_bindgen_test]
+async fn a_new_event_line_leaves_the_rows_below_it_alone() {
+    let root = mount("?seed=7&nodes=3&speed=1").await;
+    press(" ", false);
+    // Past the 150 rows shown: from then on each new line also pushes the oldest row out.
+    for i in 0..160 {
+        press(if i % 2 == 0 { "d" } else { "D" }, i % 2 == 1);
+    }
+    TimeoutFuture::new(100).await;
+    let newest = find(&root, ".event-list li");
+    let text = newest.text_content();
+    press("d", false);
+    TimeoutFuture::new(100).await;
+    // The row is the same element with the same text, now below the new one: one row was
+    // inserted, not every row rewritten.
+    assert!(newest.is_connected());
+    assert_eq!(newest.text_content(), text);
+    let above = newest.previous_element_sibling().expect("a new row above");
+    assert!(above
+        .text_content()
+        .unwrap_or_default()
+        .contains("message duplication set to 5.0%"));
 }

@@ -1,7 +1,8 @@
 //! End to end in a real browser: the built page is served from `RAFTORCH_E2E_DIST` on
-//! 127.0.0.1, Chromium is driven through a chromedriver this test starts, a person's click kills
-//! the leader, and another node takes over. `cargo xtask test` builds `dist/` and sets the
-//! variable; a plain `cargo test` skips this test and says so.
+//! 127.0.0.1, Chromium is driven through a chromedriver each test starts. A person's click kills
+//! the leader and another node takes over; seven nodes with messages in flight keep a usable
+//! frame rate. `cargo xtask test` builds `dist/` and sets the variable; a plain `cargo test`
+//! skips these tests and says so.
 #![cfg(not(target_family = "wasm"))]
 #![allow(clippy::std_instead_of_core)] // a std test
 
@@ -151,16 +152,25 @@ async fn wait_for<T>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clicking_the_leader_kills_it_and_another_node_leads() {
+/// One browser at a time: the tests run in parallel threads, and two Chromiums on a small
+/// machine would slow each other (the frame-rate figure most of all).
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Serves the built page, starts chromedriver and Chromium, runs `body` with the client and the
+/// page's port, and closes the browser. Without `RAFTORCH_E2E_DIST`, says it skipped and returns.
+async fn with_browser<F>(test: &str, body: F)
+where
+    F: AsyncFnOnce(&Client, u16) -> Result<(), fantoccini::error::CmdError>,
+{
     let Some(dist) = std::env::var_os("RAFTORCH_E2E_DIST") else {
         // Written to stderr directly: the test harness captures `println!` of passing tests.
         let _ = writeln!(
             std::io::stderr(),
-            "SKIPPED browser end-to-end test: RAFTORCH_E2E_DIST is not set (`cargo xtask test` builds dist/ and sets it)"
+            "SKIPPED browser end-to-end test {test}: RAFTORCH_E2E_DIST is not set (`cargo xtask test` builds dist/ and sets it)"
         );
         return;
     };
+    let _one_at_a_time = BROWSER.lock().await;
     let dist = PathBuf::from(dist);
     assert!(
         dist.join("index.html").exists(),
@@ -189,12 +199,17 @@ async fn clicking_the_leader_kills_it_and_another_node_leads() {
         .await
         .expect("a WebDriver session");
 
-    let result = scenario(&client, site).await;
+    let result = body(&client, site).await;
     let _ = client.close().await;
-    result.expect("the end-to-end scenario");
+    result.unwrap_or_else(|e| panic!("{test}: {e}"));
 }
 
-async fn scenario(client: &Client, site: u16) -> Result<(), fantoccini::error::CmdError> {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicking_the_leader_kills_it_and_another_node_leads() {
+    with_browser("leader kill", kill_the_leader).await;
+}
+
+async fn kill_the_leader(client: &Client, site: u16) -> Result<(), fantoccini::error::CmdError> {
     // Faster than the default slow motion so the test takes seconds.
     client
         .goto(&format!("http://127.0.0.1:{site}/?seed=3&nodes=5&speed=1"))
@@ -242,5 +257,54 @@ async fn scenario(client: &Client, site: u16) -> Result<(), fantoccini::error::C
     std::fs::create_dir_all(&out).expect("create target/e2e");
     std::fs::write(out.join("leader-killed.png"), png).expect("write the screenshot");
     println!("e2e: screenshot at target/e2e/leader-killed.png");
+    Ok(())
+}
+
+/// Counts `requestAnimationFrame` callbacks for three seconds (what the browser managed to
+/// draw), how often the app re-rendered (the simulated clock's text changing), and the messages
+/// in flight on average.
+const FRAME_COUNTER: &str = r#"
+const done = arguments[arguments.length - 1];
+const clock = document.querySelector("[data-testid='sim-time']");
+let frames = 0, renders = 0, packets = 0, samples = 0;
+const observer = new MutationObserver(() => renders++);
+observer.observe(clock, { characterData: true, childList: true, subtree: true });
+const start = performance.now();
+function frame(now) {
+  frames++;
+  if (frames % 5 === 0) { packets += document.querySelectorAll("g.packet").length; samples++; }
+  if (now - start < 3000) { requestAnimationFrame(frame); return; }
+  observer.disconnect();
+  const seconds = (now - start) / 1000;
+  done({ fps: frames / seconds, renders: renders / seconds, packets: packets / Math.max(samples, 1) });
+}
+requestAnimationFrame(frame);
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seven_nodes_with_messages_in_flight_keep_a_usable_frame_rate() {
+    with_browser("frame rate", frame_rate).await;
+}
+
+async fn frame_rate(client: &Client, site: u16) -> Result<(), fantoccini::error::CmdError> {
+    client
+        .goto(&format!("http://127.0.0.1:{site}/?seed=1&nodes=7&speed=1"))
+        .await?;
+    wait_for(client, 30, "a leader among 7 nodes", |roles| {
+        (roles.len() == 7 && roles.iter().any(|(_, role)| role == "leader")).then_some(())
+    })
+    .await;
+    let measured = client.execute_async(FRAME_COUNTER, vec![]).await?;
+    let number = |key: &str| measured.get(key).and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let (fps, renders, packets) = (number("fps"), number("renders"), number("packets"));
+    println!(
+        "e2e: 7 nodes at speed 1: {fps:.1} frames/s (requestAnimationFrame), the app re-rendered \
+         {renders:.1} times/s, {packets:.1} messages in flight on average (headless Chromium, \
+         --disable-gpu)"
+    );
+    assert!(packets > 0.0, "messages were in flight: {measured}");
+    // Headless with --disable-gpu on a shared 2-core machine is no real display: only a floor
+    // that a render stuck doing too much per frame would break.
+    assert!(fps >= 20.0, "{fps:.1} frames/s is below 20: {measured}");
     Ok(())
 }

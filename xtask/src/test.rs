@@ -2,8 +2,12 @@
 
 use crate::{setup, shell, web};
 
-/// Runs formatting, lints, the no_std builds and the whole test suite.
+/// Runs formatting, lints, the no_std builds and the whole test suite. `--web` runs only the
+/// browser visualizer's checks (the last step).
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "--web") {
+        return web::test();
+    }
     let quick = args.iter().any(|a| a == "--quick");
     setup::ensure_rust_targets()?;
     shell::run("cargo", &["fmt", "--all", "--", "--check"])?;

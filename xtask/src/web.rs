@@ -1,6 +1,7 @@
 //! The browser visualizer's tool chain, build, size check, local server and browser tests,
-//! following shared/TOOLCHAIN.md exactly: trunk and wasm-bindgen-cli from crates.io, wasm-opt
-//! from npm's binaryen 132 (Debian's is too old), Chromium and its driver from Debian.
+//! following shared/TOOLCHAIN.md exactly: trunk and wasm-bindgen-cli from crates.io, wasm-pack
+//! from crates.io into `.tools/`, wasm-opt from npm's binaryen 132 (Debian's is too old),
+//! Chromium and its driver from Debian.
 
 use std::path::{Path, PathBuf};
 
@@ -8,19 +9,27 @@ use crate::shell;
 
 /// The trunk release that builds with this toolchain (0.22 needs a newer rustc).
 const TRUNK_VERSION: &str = "0.21.14";
+/// The wasm-pack release that runs the in-browser tests the way users of wasm crates do.
+const WASM_PACK_VERSION: &str = "0.15.1";
 /// binaryen from npm: the first that parses what wasm-bindgen 0.2.130 emits.
 const BINARYEN: &str = "binaryen@132.0.0";
 /// The gzipped .wasm must stay under this many bytes.
 pub(crate) const WASM_GZIP_BUDGET: u64 = 300 * 1024;
 
-/// `PATH` with the project's npm tools and cargo's binaries first, so that an old Debian
-/// `wasm-opt` is never picked.
+/// `PATH` with the project's tools (`.tools/bin`, npm's) and cargo's binaries first, so that
+/// an old Debian `wasm-opt` is never picked.
 pub(crate) fn tool_path() -> String {
     let root = shell::workspace_root();
+    let tools_bin = root.join(".tools/bin");
     let npm_bin = root.join(".tools/npm/node_modules/.bin");
     let cargo_bin = home().join(".cargo/bin");
     let old = std::env::var("PATH").unwrap_or_default();
-    format!("{}:{}:{old}", npm_bin.display(), cargo_bin.display())
+    format!(
+        "{}:{}:{}:{old}",
+        tools_bin.display(),
+        npm_bin.display(),
+        cargo_bin.display()
+    )
 }
 
 fn home() -> PathBuf {
@@ -99,6 +108,22 @@ pub(crate) fn ensure_tools(browser: bool) -> Result<(), String> {
         )?;
     }
     let root = shell::workspace_root();
+    if browser && !version_of("wasm-pack", &path).contains(WASM_PACK_VERSION) {
+        // Into the project's .tools, not ~/.cargo: only the tests use it.
+        let tools = root.join(".tools");
+        shell::run(
+            "cargo",
+            &[
+                "install",
+                "--locked",
+                "wasm-pack",
+                "--version",
+                WASM_PACK_VERSION,
+                "--root",
+                &tools.to_string_lossy(),
+            ],
+        )?;
+    }
     if !root.join(".tools/npm/node_modules/.bin/wasm-opt").exists() {
         if shell::output("npm", &["--version"]).map_or(true, |v| v.trim().is_empty()) {
             apt_get(&["update"])?;
@@ -155,7 +180,8 @@ pub(crate) fn build() -> Result<PathBuf, String> {
 }
 
 /// Lints the browser code (host builds compile only the model), runs the in-browser
-/// wasm-bindgen tests in headless Chromium, builds `dist/`, and drives it end to end.
+/// wasm-bindgen tests in headless Chromium through wasm-pack, builds `dist/`, and drives it end
+/// to end.
 pub(crate) fn test() -> Result<(), String> {
     ensure_tools(true)?;
     let path = tool_path();
@@ -175,19 +201,19 @@ pub(crate) fn test() -> Result<(), String> {
         ],
         &env,
     )?;
-    env.push((
-        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-        "wasm-bindgen-test-runner".into(),
-    ));
     env.push(("WASM_BINDGEN_TEST_TIMEOUT", "120".into()));
+    // As users of wasm crates run them. wasm-pack takes the wasm-bindgen matching Cargo.lock
+    // from PATH (without one it would download its own); only the browser tests, since the
+    // model's unit tests run on the host.
     run(
-        "cargo",
+        "wasm-pack",
         &[
             "test",
-            "-p",
-            "raftorch-web",
-            "--target",
-            "wasm32-unknown-unknown",
+            "--headless",
+            "--chrome",
+            "--chromedriver",
+            "/usr/bin/chromedriver",
+            "web",
             "--test",
             "browser",
         ],

@@ -178,6 +178,12 @@ impl<A: Application> Cluster<A> {
         self.trace.take_records()
     }
 
+    /// When the next scheduled event happens (`None` when nothing is scheduled): a host that
+    /// injects something "at time t" between events uses it to know whether `t` comes first.
+    pub fn next_event_time(&self) -> Option<u64> {
+        self.queue.peek_time()
+    }
+
     /// Number of events processed.
     pub fn events_processed(&self) -> u64 {
         self.events_processed

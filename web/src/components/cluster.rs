@@ -56,13 +56,12 @@ pub fn cluster(model: &Model, on: &Callback<Action>) -> Html {
     let nodes = model.node_views().into_iter().map(|view| {
         let id = view.id;
         let side_b = groups.get(id as usize - 1).is_some_and(|&g| g != 0);
-        let onclick = super::send(on, Action::ToggleNode(id));
         node(
             &view,
             node_position(id, n),
             model.selected == Some(id),
             side_b,
-            onclick,
+            on,
         )
     });
     html! {

@@ -1,12 +1,12 @@
-//! Playback and fault controls: pause, step, speed, loss, latency, partitions, one-way cuts,
-//! heal, leadership transfer.
+//! Playback and fault controls: pause, step, speed, loss, duplication, latency, node crashes and
+//! pauses, partitions, one-way cuts, heal, leadership transfer.
 
 use yew::prelude::*;
 
-use crate::model::{Action, Model, SPEED};
+use crate::model::{Action, Model, DUPLICATE_MAX, SPEED};
 
-use super::send;
 use super::status::fmt_speed;
+use super::{icon, send};
 
 fn slider(label: &str, min: f64, max: f64, step: f64, value: f64, on: Callback<f64>) -> Html {
     let oninput = Callback::from(move |e: InputEvent| {
@@ -48,6 +48,17 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
             Callback::from(move |v: f64| on.emit(Action::SetDropRate(v as u32))),
         )
     };
+    let duplicate = {
+        let on = on.clone();
+        slider(
+            "message duplication",
+            0.0,
+            DUPLICATE_MAX as f64,
+            10.0,
+            config.duplicate_per_mille as f64,
+            Callback::from(move |v: f64| on.emit(Action::SetDuplicateRate(v as u32))),
+        )
+    };
     let max_latency = config.max_latency_ms;
     let latency = {
         let on = on.clone();
@@ -75,17 +86,28 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
     let cut_targets = (1..=model.nodes).filter(|&id| Some(id) != selected).map(|id| {
         html! { <button onclick={send(on, Action::CutLink(id))} aria-label={format!("cut the link from the selected node to node {id}")}>{ format!("→{id}") }</button> }
     });
-    let pause_label = if model.paused { "play" } else { "pause" };
+    let (pause_icon, pause_label) = if model.paused {
+        (icon::play(), "play")
+    } else {
+        (icon::pause(), "pause")
+    };
+    // The selected node's pause button: "resume" while it is paused; nothing to do while down.
+    let selected_node = selected.map(|id| c.node(id));
+    let node_paused = selected_node.is_some_and(|n| n.paused);
+    let node_up = selected_node.is_some_and(|n| n.is_up());
     html! {
         <div class="panel controls">
             <h2>{ "Controls" }</h2>
             <div class="row">
-                <button onclick={send(on, Action::TogglePause)} data-testid="pause">{ pause_label }</button>
-                <button onclick={send(on, Action::Step)} title="process the next event (s)">{ "step" }</button>
+                <button class="icon-button" onclick={send(on, Action::TogglePause)} data-testid="pause"
+                        aria-label={pause_label} title={format!("{pause_label} (space)")}>{ pause_icon }{ pause_label }</button>
+                <button class="icon-button" onclick={send(on, Action::Step)} aria-label="step"
+                        title="process the next event (s)">{ icon::step() }{ "step" }</button>
             </div>
             { model.timeline.log().last_event.clone().filter(|_| model.paused).map(|e| html! { <p class="last-event">{ e }</p> }) }
             <label class="slider">{ format!("speed {}×", fmt_speed(model.speed)) }{ speed }</label>
             <label class="slider">{ format!("message loss {:.0}%", config.drop_per_mille as f64 / 10.0) }{ drop }</label>
+            <label class="slider">{ format!("message duplication {:.0}%", config.duplicate_per_mille as f64 / 10.0) }{ duplicate }</label>
             <label class="slider">{ format!("latency {}–{} ms", config.min_latency_ms, max_latency) }{ latency }</label>
             <h3>{ "Selected node" }</h3>
             <div class="row">
@@ -96,6 +118,8 @@ pub fn controls(model: &Model, on: &Callback<Action>) -> Html {
             </div>
             <div class="row">
                 <button disabled={selected.is_none()} onclick={selected.map(|id| send(on, Action::ToggleNode(id)))}>{ "kill / restart" }</button>
+                <button disabled={!node_up} onclick={selected.map(|id| send(on, Action::TogglePauseNode(id)))} data-testid="pause-node"
+                        aria-pressed={node_paused.to_string()} title="freeze the node: alive, processing nothing (f)">{ if node_paused { "resume node" } else { "pause node" } }</button>
                 <button disabled={selected.is_none()} onclick={send(on, Action::TransferToSelected)}>{ "make leader" }</button>
                 <button disabled={selected.is_none()} onclick={send(on, Action::IsolateSelected)}>{ "isolate" }</button>
             </div>

@@ -10,9 +10,11 @@ const SHOWN: usize = 150;
 /// The event log.
 pub fn event_log(model: &Model) -> Html {
     let lines = &model.timeline.log().lines;
-    let rows = lines.iter().rev().take(SHOWN).map(|line| {
+    // Keyed by position in the log: a new line inserts one row instead of rewriting every row's
+    // text below it (newest first).
+    let rows = lines.iter().enumerate().rev().take(SHOWN).map(|(i, line)| {
         html! {
-            <li class={classes!("ev", line.kind.as_str())}>
+            <li class={classes!("ev", line.kind.as_str())} key={i}>
                 <span class="t">{ format!("{:>7.3}s", line.time as f64 / 1000.0) }</span>
                 <span class="txt">{ line.text.clone() }</span>
             </li>

@@ -15,8 +15,12 @@ pub fn legend() -> Html {
     });
     let roles = ["leader", "candidate", "precandidate", "follower", "down"]
         .iter()
-        .map(|role| {
-            html! { <li><span class={classes!("swatch", *role)}></span>{ *role }</li> }
+        .map(|&role| {
+            let name = match role {
+                "precandidate" => "pre-candidate",
+                other => other,
+            };
+            html! { <li><span class={classes!("swatch", role)}></span>{ name }</li> }
         });
     html! {
         <div class="panel legend">

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod controls;
 pub mod event_log;
+pub mod icon;
 pub mod legend;
 pub mod logs;
 pub mod node;

@@ -74,6 +74,15 @@ pub struct EventLog {
     leader: Option<u64>,
 }
 
+/// An [`EventLog`] at one moment, kept with each timeline checkpoint.
+#[derive(Clone, Debug)]
+pub struct LogMark {
+    len: usize,
+    drops: Vec<Drop>,
+    sent: Vec<(u64, u64, u64)>,
+    leader: Option<u64>,
+}
+
 /// How many recent drops to keep.
 const MAX_DROPS: usize = 64;
 
@@ -124,9 +133,24 @@ impl EventLog {
         }
     }
 
-    /// Forgets lines after the first `len` (when the timeline is rewound).
-    pub fn truncate(&mut self, len: usize) {
-        self.lines.truncate(len);
+    /// Where the log stands: its length and what it remembers between records.
+    pub fn mark(&self) -> LogMark {
+        LogMark {
+            len: self.lines.len(),
+            drops: self.drops.clone(),
+            sent: self.sent.clone(),
+            leader: self.leader,
+        }
+    }
+
+    /// Goes back to `mark` (when the timeline is rewound): later lines are forgotten, and so is
+    /// what later records taught it (the leader whose commits it logs, recent sends and drops),
+    /// so a replay logs exactly what the first run did.
+    pub fn rewind(&mut self, mark: &LogMark) {
+        self.lines.truncate(mark.len);
+        self.drops.clone_from(&mark.drops);
+        self.sent.clone_from(&mark.sent);
+        self.leader = mark.leader;
     }
 }
 

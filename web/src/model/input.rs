@@ -25,8 +25,17 @@ pub enum Input {
     },
     /// Remove every partition and cut.
     Heal,
+    /// Pause (a stop-the-world stall: alive, processing nothing) or resume a node.
+    Pause {
+        /// The node.
+        node: NodeId,
+        /// Pause (true) or resume (false).
+        paused: bool,
+    },
     /// Message loss, per mille.
     DropRate(u32),
+    /// Message duplication, per mille.
+    DuplicateRate(u32),
     /// Latency range in simulated ms.
     Latency(u64, u64),
     /// Ask leader `from` to hand leadership to `to`.
@@ -63,6 +72,9 @@ pub enum Input {
         /// How fresh the answers must be.
         consistency: Consistency,
     },
+    /// Scenario step `.0` (an index into its steps) fired here; its inputs follow it. Replaying
+    /// it does nothing: it marks the step as done so that it never fires twice on one run.
+    ScenarioStep(usize),
     /// Grant a lease, then take lock `name` with it (two writes).
     AcquireLock {
         /// Where the client sends the writes.
@@ -88,7 +100,17 @@ impl Input {
                 format!("link {from}→{to} {}", if *up { "restored" } else { "cut" })
             }
             Input::Heal => "network healed".into(),
+            Input::Pause { node, paused } => {
+                format!(
+                    "you {} node {node}",
+                    if *paused { "paused" } else { "resumed" }
+                )
+            }
             Input::DropRate(pm) => format!("message loss set to {:.1}%", *pm as f64 / 10.0),
+            Input::DuplicateRate(pm) => {
+                format!("message duplication set to {:.1}%", *pm as f64 / 10.0)
+            }
+            Input::ScenarioStep(i) => format!("scenario step {}", i + 1),
             Input::Latency(lo, hi) => format!("latency set to {lo}–{hi} ms"),
             Input::Transfer { from, to } => format!("leadership transfer {from} → {to} requested"),
             Input::Write { node, command } => {

@@ -10,12 +10,15 @@ mod timeline;
 mod view;
 
 pub use client::{outcome_text, Burst, ClientState};
-pub use events::{Drop, EventLog, LineKind, LogLine};
+pub use events::{Drop, EventLog, LineKind, LogLine, LogMark};
 pub use input::{command_name, describe_groups, Input};
 pub use params::{Params, NODES, SPEED};
-pub use scenario::{Scenario, SCENARIOS};
+pub use scenario::{Scenario, Step, SCENARIOS};
 pub use timeline::{Sim, Timeline};
-pub use view::{node_position, packet_view, NodeView, PacketKind, PacketView, RING};
+pub use view::{
+    node_position, packet_view, role_label, NodeView, PacketKind, PacketView, NODE_RADIUS, RING,
+    ROLE_LABEL_MAX,
+};
 
 use raftorch_core::orchestrator::Command;
 use raftorch_core::raft::NodeId;
@@ -39,6 +42,9 @@ pub fn demo_config(nodes: u64, seed: u64) -> SimConfig {
 /// Default playback speed: one simulated second takes ten real seconds.
 pub const DEFAULT_SPEED: f64 = 0.1;
 
+/// The top of the loss and duplication sliders, per mille: past half, a run is mostly faults.
+pub const DUPLICATE_MAX: u32 = 500;
+
 /// Everything a person can do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -46,7 +52,7 @@ pub enum Action {
     Frame(f64),
     /// Pause or resume.
     TogglePause,
-    /// Process exactly one event (pauses).
+    /// Process exactly one event, or fire the scenario step due before it (pauses).
     Step,
     /// Set the speed (simulated per real time).
     SetSpeed(f64),
@@ -58,6 +64,8 @@ pub enum Action {
     Select(NodeId),
     /// Crash the node if up, else restart it.
     ToggleNode(NodeId),
+    /// Pause the node if running, else resume it (a down node stays down).
+    TogglePauseNode(NodeId),
     /// Move a node between partition sides A and B in the partition editor.
     ToggleSide(NodeId),
     /// Apply the partition editor's sides.
@@ -72,6 +80,8 @@ pub enum Action {
     TransferToSelected,
     /// Message loss, per mille.
     SetDropRate(u32),
+    /// Message duplication, per mille.
+    SetDuplicateRate(u32),
     /// Latency range.
     SetLatency(u64, u64),
     /// Which node client requests go to (`None`: the leader).
@@ -198,18 +208,32 @@ impl Model {
         match action {
             Action::Frame(real_ms) => {
                 if !self.paused {
-                    self.run_to(self.view_time + real_ms.max(0.0) * self.speed);
+                    let view_time = self.view_time + real_ms.max(0.0) * self.speed;
+                    self.advance(view_time as u64);
+                    self.view_time = view_time.max(self.timeline.now() as f64);
                 }
             }
             Action::TogglePause => self.paused = !self.paused,
             Action::Step => {
                 self.paused = true;
-                self.timeline.step();
+                match self.step_due_before_next_event() {
+                    Some((index, step)) => {
+                        self.timeline.advance_to(step.at);
+                        self.fire(index, step);
+                        let text = format!("{} ms: scenario step {}", step.at, index + 1);
+                        self.timeline.set_last_event(text);
+                    }
+                    None => self.timeline.step(),
+                }
                 self.view_time = self.timeline.now() as f64;
             }
             Action::SetSpeed(speed) => self.speed = speed.clamp(SPEED.0, SPEED.1),
             Action::Seek(t) => {
-                self.timeline.seek(t);
+                if t >= self.timeline.now() {
+                    self.advance(t);
+                } else {
+                    self.timeline.seek(t);
+                }
                 self.view_time = self.timeline.now() as f64;
             }
             Action::Scrub(delta) => {
@@ -231,6 +255,14 @@ impl Model {
                         Input::Restart(id)
                     };
                     self.timeline.record(input);
+                }
+            }
+            Action::TogglePauseNode(id) => {
+                let node = (id >= 1 && id <= self.nodes).then(|| self.timeline.cluster().node(id));
+                if let Some(node) = node.filter(|n| n.is_up()) {
+                    let paused = !node.paused;
+                    self.selected = Some(id);
+                    self.timeline.record(Input::Pause { node: id, paused });
                 }
             }
             Action::ToggleSide(id) => {
@@ -266,6 +298,9 @@ impl Model {
                 }
             }
             Action::SetDropRate(pm) => self.timeline.record(Input::DropRate(pm.min(1000))),
+            Action::SetDuplicateRate(pm) => {
+                self.timeline.record(Input::DuplicateRate(pm.min(1000)))
+            }
             Action::SetLatency(lo, hi) => self.timeline.record(Input::Latency(lo, hi.max(lo))),
             Action::SetVia(via) => self.via = via.filter(|&id| id >= 1 && id <= self.nodes),
             Action::SetConsistency(c) => self.consistency = c,
@@ -339,27 +374,38 @@ impl Model {
         }
     }
 
-    /// Plays forward to `view_time`, firing scenario steps that fall in between.
-    fn run_to(&mut self, view_time: f64) {
-        let target = view_time as u64;
-        if let Some(scenario) = self.scenario {
-            let now = self.timeline.now();
-            for step in scenario
-                .steps
-                .iter()
-                .filter(|s| s.at > now && s.at <= target)
-            {
-                // Steps before the furthest point reached are already on the timeline.
-                if step.at >= self.timeline.head() {
-                    self.timeline.advance_to(step.at);
-                    for input in step.act.resolve(self.timeline.cluster()) {
-                        self.timeline.record(input);
-                    }
-                }
-            }
+    /// Runs forward to simulated time `target`, firing the scenario's steps on the way. However
+    /// time moves forward (playing, stepping, scrubbing, seeking), a step fires right after the
+    /// last event at its time, once: the run is the same whichever way it was reached.
+    fn advance(&mut self, target: u64) {
+        while let Some((index, step)) = self.next_step().filter(|(_, s)| s.at <= target) {
+            self.timeline.advance_to(step.at);
+            self.fire(index, step);
         }
         self.timeline.advance_to(target);
-        self.view_time = view_time.max(self.timeline.now() as f64);
+    }
+
+    /// The scenario's first step that has not fired on this run.
+    fn next_step(&self) -> Option<(usize, &'static Step)> {
+        let index = self.timeline.scenario_steps_fired();
+        self.scenario?.steps.get(index).map(|step| (index, step))
+    }
+
+    /// The next step, if it is due before the cluster's next event (and no recorded input
+    /// comes first): single-stepping fires it instead of processing that event.
+    fn step_due_before_next_event(&self) -> Option<(usize, &'static Step)> {
+        let next_event = self.timeline.next_event_time();
+        self.next_step().filter(|(_, step)| {
+            self.timeline.all_inputs_applied() && next_event.is_none_or(|t| step.at < t)
+        })
+    }
+
+    /// Records scenario step `index` and what it does, now.
+    fn fire(&mut self, index: usize, step: &Step) {
+        self.timeline.record(Input::ScenarioStep(index));
+        for input in step.act.resolve(self.timeline.cluster()) {
+            self.timeline.record(input);
+        }
     }
 
     /// The narration in force, if a scenario runs.

@@ -82,6 +82,22 @@ fn scrubbing_back_and_forth_replays_exactly() {
 }
 
 #[test]
+fn rewinding_and_replaying_logs_the_same_lines() {
+    let mut model = Model::new(4, 5, None);
+    run(&mut model, 1_500);
+    model.apply(Action::ToggleNode(leader(&model).unwrap()));
+    run(&mut model, 1_500);
+    let lines = model.timeline.log().lines.clone();
+    // Back past the crash (to a checkpoint where the crashed leader's commits were logged), then
+    // forward in small steps.
+    model.apply(Action::Scrub(-2_000));
+    while model.timeline.now() < model.timeline.head() {
+        model.apply(Action::Scrub(100));
+    }
+    assert_eq!(model.timeline.log().lines, lines);
+}
+
+#[test]
 fn single_step_advances_one_event() {
     let mut model = Model::new(5, 3, None);
     let before = model.timeline.cluster().events_processed();
@@ -227,4 +243,203 @@ fn split_vote_seed_splits_a_vote() {
         let found = (1..500).find(|&s| splits(s));
         panic!("SPLIT_VOTE_SEED no longer splits a vote; try {found:?}");
     }
+}
+
+#[test]
+fn role_labels_fit_inside_a_node() {
+    let roles = [
+        Role::Leader,
+        Role::Follower,
+        Role::Candidate,
+        Role::PreCandidate,
+    ];
+    for role in roles.iter().map(|r| r.as_str()).chain(["down"]) {
+        let label = role_label(role);
+        assert!(
+            label.chars().count() <= ROLE_LABEL_MAX,
+            "{role}: {label:?} is longer than {ROLE_LABEL_MAX} characters"
+        );
+    }
+    assert_eq!(role_label("precandidate"), "pre-cand.");
+}
+
+#[test]
+fn nodes_have_room_on_the_ring_at_every_size() {
+    // The outermost ring drawn around a node (the partition side marker) is R + 14.
+    let outer = NODE_RADIUS + 14.0;
+    for n in NODES.0..=NODES.1 {
+        for id in 1..=n {
+            let (x, y) = node_position(id, n);
+            let (nx, ny) = node_position(id % n + 1, n);
+            let gap = ((nx - x).powi(2) + (ny - y).powi(2)).sqrt();
+            assert!(gap > 2.0 * outer, "{n} nodes: {id} and its neighbour touch");
+            // Inside the cluster's viewBox (600 × 580).
+            assert!(x - outer >= 0.0 && x + outer <= 600.0, "{n} nodes: {id}");
+            assert!(y - outer >= 0.0 && y + outer <= 580.0, "{n} nodes: {id}");
+        }
+    }
+}
+
+/// Everything a run shows at its current moment.
+fn snapshot(model: &Model) -> (u64, Vec<NodeView>, Vec<LogLine>, usize) {
+    (
+        model.timeline.now(),
+        model.node_views(),
+        model.timeline.log().lines.clone(),
+        model.timeline.scenario_steps_fired(),
+    )
+}
+
+fn scenario_model(id: &str) -> Model {
+    Model::from_params(&Params::parse(&format!("?scenario={id}&speed=1")))
+}
+
+#[test]
+fn scenario_steps_fire_the_same_whether_played_stepped_or_scrubbed() {
+    // Past the leader crash (2.5 s) and the write at a follower (5 s).
+    const END: u64 = 5_300;
+    let mut seeked = scenario_model("leader-crash");
+    seeked.apply(Action::Seek(END));
+    let expected = snapshot(&seeked);
+    assert_eq!(expected.3, 4, "the steps up to 5 s fired");
+
+    let mut played = scenario_model("leader-crash");
+    while played.timeline.now() < END - 100 {
+        played.apply(Action::Frame(30.0));
+    }
+    played.apply(Action::Seek(END));
+
+    let mut stepped = scenario_model("leader-crash");
+    while stepped.timeline.now() < END - 100 {
+        stepped.apply(Action::Step);
+    }
+    assert!(stepped.paused);
+    stepped.apply(Action::Seek(END));
+
+    let mut scrubbed = scenario_model("leader-crash");
+    while scrubbed.timeline.now() + 100 <= END {
+        scrubbed.apply(Action::Scrub(100));
+    }
+    scrubbed.apply(Action::Seek(END));
+
+    for (how, model) in [
+        ("played", &played),
+        ("stepped", &stepped),
+        ("scrubbed", &scrubbed),
+    ] {
+        assert!(snapshot(model) == expected, "{how} differs from one seek");
+    }
+    let crashes = |m: &Model| {
+        m.timeline
+            .log()
+            .lines
+            .iter()
+            .filter(|l| l.text.ends_with(" crashed"))
+            .count()
+    };
+    assert_eq!(crashes(&stepped), 1, "the leader crash fired once");
+}
+
+#[test]
+fn single_stepping_fires_a_step_before_the_next_event() {
+    let mut model = scenario_model("leader-crash");
+    let crash_step = scenario::find("leader-crash").unwrap().steps[2];
+    assert_eq!(crash_step.act, scenario::Act::CrashLeader);
+    while model.timeline.scenario_steps_fired() < 3 {
+        model.apply(Action::Step);
+    }
+    // The step that fired the crash stopped exactly at its time and says so.
+    assert_eq!(model.timeline.now(), crash_step.at);
+    let last = model.timeline.log().last_event.clone().unwrap_or_default();
+    assert!(last.contains("scenario step 3"), "{last}");
+    assert!(model.node_views().iter().any(|v| v.role == "down"));
+    assert_eq!(model.narration(), crash_step.say);
+}
+
+#[test]
+fn scrubbing_back_and_forth_never_fires_a_step_twice() {
+    let mut model = scenario_model("leader-crash");
+    model.apply(Action::Seek(3_000));
+    let once = snapshot(&model);
+    for _ in 0..3 {
+        model.apply(Action::Scrub(-1_000));
+        model.apply(Action::Scrub(-1_000));
+        for _ in 0..20 {
+            model.apply(Action::Scrub(100));
+        }
+        let again = snapshot(&model);
+        assert_eq!((again.0, again.3), (once.0, once.3));
+        assert_eq!(again.1, once.1);
+        assert_eq!(again.2, once.2);
+    }
+    // A new input before a step's time replaces the future: the step fires again, once, on the
+    // new run.
+    model.apply(Action::Seek(2_000));
+    model.apply(Action::SetDropRate(0));
+    assert_eq!(model.timeline.scenario_steps_fired(), 2);
+    model.apply(Action::Seek(3_000));
+    assert_eq!(model.timeline.scenario_steps_fired(), 3);
+    let crashes = model
+        .timeline
+        .log()
+        .lines
+        .iter()
+        .filter(|l| l.text.ends_with(" crashed"))
+        .count();
+    assert_eq!(crashes, 1);
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_resumes_as_follower() {
+    let mut model = Model::new(9, 5, None);
+    run(&mut model, 2_000);
+    let old = leader(&model).unwrap();
+    model.apply(Action::TogglePauseNode(old));
+    assert_eq!(model.selected, Some(old));
+    let view = &model.node_views()[old as usize - 1];
+    assert!(view.paused && view.role == "leader", "{view:?}");
+    run(&mut model, 3_000);
+    let others: Vec<_> = model
+        .node_views()
+        .into_iter()
+        .filter(|v| v.id != old && v.role == "leader")
+        .collect();
+    assert_eq!(others.len(), 1, "the others elect a leader");
+    model.apply(Action::TogglePauseNode(old));
+    run(&mut model, 1_000);
+    let view = &model.node_views()[old as usize - 1];
+    assert!(!view.paused && view.role == "follower", "{view:?}");
+    assert!(model.timeline.cluster().violation().is_none());
+    let log = &model.timeline.log().lines;
+    assert!(log.iter().any(|l| l.text == format!("node {old} paused")));
+    assert!(log.iter().any(|l| l.text == format!("node {old} resumed")));
+}
+
+#[test]
+fn a_down_node_cannot_be_paused() {
+    let mut model = Model::new(9, 3, None);
+    model.apply(Action::ToggleNode(2));
+    model.apply(Action::TogglePauseNode(2));
+    assert!(!model.timeline.cluster().node(2).paused);
+    assert_eq!(model.node_views()[1].role, "down");
+}
+
+#[test]
+fn the_duplication_rate_is_on_the_timeline() {
+    let mut model = Model::new(10, 5, None);
+    run(&mut model, 1_000);
+    model.apply(Action::SetDuplicateRate(300));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 300);
+    run(&mut model, 2_000);
+    assert!(model.timeline.cluster().violation().is_none());
+    assert!(leader(&model).is_some(), "duplicates do not stop Raft");
+    let log = &model.timeline.log().lines;
+    assert!(log
+        .iter()
+        .any(|l| l.text == "message duplication set to 30.0%"));
+    // Scrubbing back before the change shows the rate of that moment.
+    model.apply(Action::Seek(500));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 0);
+    model.apply(Action::Seek(2_500));
+    assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 300);
 }

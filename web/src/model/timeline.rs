@@ -6,7 +6,7 @@ use raftorch_core::orchestrator::Orchestrator;
 use raftorch_core::sim::{Cluster, SimConfig};
 
 use super::client::ClientState;
-use super::events::{EventLog, LineKind};
+use super::events::{EventLog, LineKind, LogMark};
 use super::input::Input;
 
 /// The simulated cluster the visualizer runs.
@@ -30,7 +30,7 @@ struct Recorded {
 struct Checkpoint {
     cluster: Sim,
     inputs_applied: usize,
-    log_len: usize,
+    log: LogMark,
     client: ClientState,
 }
 
@@ -98,7 +98,37 @@ impl Timeline {
         self.next_input == self.inputs.len() && self.now() >= self.head
     }
 
-    /// Runs forward to simulated time `target`, replaying recorded inputs on the way.
+    /// Whether every recorded input is applied (nothing recorded lies ahead of the shown moment).
+    pub fn all_inputs_applied(&self) -> bool {
+        self.next_input == self.inputs.len()
+    }
+
+    /// When the cluster's next event happens.
+    pub fn next_event_time(&self) -> Option<u64> {
+        self.cluster.next_event_time()
+    }
+
+    /// How many steps of the running scenario this run has fired: steps fire in order and each
+    /// records an [`Input::ScenarioStep`] marker, so it is one past the last marker's index. An
+    /// input recorded in the past drops the markers after it, and those steps fire again.
+    pub fn scenario_steps_fired(&self) -> usize {
+        self.inputs
+            .iter()
+            .rev()
+            .find_map(|r| match r.input {
+                Input::ScenarioStep(i) => Some(i + 1),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// Describes what the last single step did.
+    pub fn set_last_event(&mut self, text: String) {
+        self.log.last_event = Some(text);
+    }
+
+    /// Runs every event up to and including simulated time `target` (also those at `target`
+    /// itself when the shown moment is already there), replaying recorded inputs on the way.
     pub fn advance_to(&mut self, target: u64) {
         while let Some(rec) = self
             .inputs
@@ -113,12 +143,15 @@ impl Timeline {
             self.apply(&rec.input);
             self.next_input += 1;
         }
-        while self.cluster.now() < target {
+        loop {
             let next = (self.cluster.now() / self.checkpoint_every + 1) * self.checkpoint_every;
             self.cluster.run_until(next.min(target));
             self.collect();
             if self.cluster.now() == next {
                 self.checkpoint();
+            }
+            if self.cluster.now() >= target {
+                break;
             }
         }
         self.head = self.head.max(self.now());
@@ -164,7 +197,7 @@ impl Timeline {
         self.cluster = cp.cluster;
         self.client = cp.client;
         self.next_input = cp.inputs_applied;
-        self.log.truncate(cp.log_len);
+        self.log.rewind(&cp.log);
         self.advance_to(target);
     }
 
@@ -202,6 +235,9 @@ impl Timeline {
                     self.log.push(c.now(), LineKind::Election, text);
                 }
             }
+            Input::Pause { node, paused } => c.set_paused(*node, *paused),
+            Input::DuplicateRate(pm) => c.set_duplicate_rate(*pm),
+            Input::ScenarioStep(_) => {}
             Input::Write { .. }
             | Input::Read { .. }
             | Input::RouteBurst { .. }
@@ -216,6 +252,9 @@ impl Timeline {
                 | Input::Partition(_)
                 | Input::SetLink { .. }
                 | Input::Heal
+                | Input::Pause { .. }
+                // The narration banner tells what a scenario step does.
+                | Input::ScenarioStep(_)
         );
         if !traced {
             self.log
@@ -245,7 +284,7 @@ impl Timeline {
         self.checkpoints.push(Checkpoint {
             cluster: self.cluster.clone(),
             inputs_applied: self.next_input,
-            log_len: self.log.lines.len(),
+            log: self.log.mark(),
             client: self.client.clone(),
         });
         if self.checkpoints.len() > MAX_CHECKPOINTS {

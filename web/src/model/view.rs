@@ -8,6 +8,22 @@ use raftorch_core::sim::{Packet, Payload, SimNode};
 /// The ring's geometry in SVG user units: centre and radius.
 pub const RING: (f64, f64, f64) = (300.0, 290.0, 215.0);
 
+/// A node circle's radius in SVG user units (the same at every cluster size: the ring has room
+/// for seven, see the tests).
+pub const NODE_RADIUS: f64 = 46.0;
+
+/// The longest role label, in characters, that fits inside a node circle at its font size.
+pub const ROLE_LABEL_MAX: usize = 9;
+
+/// A role as written inside a node's circle: "pre-candidate" is too wide for it, so it is
+/// shortened (the tooltip, legend and aria-label keep the full word).
+pub fn role_label(role: &str) -> &str {
+    match role {
+        "precandidate" => "pre-cand.",
+        other => other,
+    }
+}
+
 /// How many of the newest log entries a node's strip shows.
 const STRIP: usize = 24;
 
