@@ -90,25 +90,23 @@ fn after_kill_9_of_the_leader_a_survivor_takes_writes_and_the_killed_node_catche
     let a = c.get(old, "/v1/kv/config/mode");
     assert_eq!(a.body["value"], "blue", "{a:?}");
     let metrics = c.get(new, "/metrics").body;
-    let snapshots = metrics
-        .as_str()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("raftorch_snapshots_total "))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(snapshots > 0, "the leader compacted its log: {metrics}");
-    // The leader times its heartbeats' round trips.
-    let round_trips = metrics
-        .as_str()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("raftorch_peer_round_trip_seconds_count "))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .unwrap_or(0);
-    assert!(round_trips > 0, "peer round trips measured: {metrics}");
+    let metrics = metrics.as_str().unwrap_or_default();
+    assert!(
+        sample(metrics, "raftorch_snapshots_total") > 0,
+        "the leader compacted its log: {metrics}"
+    );
+    assert!(
+        sample(metrics, "raftorch_peer_round_trip_seconds_count") > 0,
+        "the leader timed its heartbeats' round trips: {metrics}"
+    );
+}
+
+/// The value of the series `name` (no labels) in a Prometheus text exposition, 0 if absent.
+fn sample(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

@@ -31,24 +31,25 @@ fn reads_before_the_outbox_is_taken_share_one_heartbeat_round() {
         net.node(1).read_index(ctx, ReadMode::Linearizable).unwrap();
     }
     net.process(1);
-    let heartbeats = net
-        .queue
-        .iter()
-        .filter(|m| m.body.kind() == MessageKind::Heartbeat)
-        .count();
-    assert_eq!(heartbeats, 2, "one heartbeat per peer for all five reads");
+    assert_eq!(
+        queued_heartbeats(&net),
+        2,
+        "one heartbeat per peer for all five reads"
+    );
     net.stabilize();
     let answered: Vec<(u64, u64)> = net.reads[&1].iter().map(|r| (r.ctx, r.index)).collect();
     assert_eq!(answered, (1..=5).map(|c| (c, commit)).collect::<Vec<_>>());
     // A read after the round left starts a new one.
     net.node(1).read_index(6, ReadMode::Linearizable).unwrap();
     net.process(1);
-    let heartbeats = net
-        .queue
+    assert_eq!(queued_heartbeats(&net), 2);
+}
+
+fn queued_heartbeats(net: &Net) -> usize {
+    net.queue
         .iter()
         .filter(|m| m.body.kind() == MessageKind::Heartbeat)
-        .count();
-    assert_eq!(heartbeats, 2);
+        .count()
 }
 
 #[test]
