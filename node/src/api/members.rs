@@ -2,9 +2,8 @@
 //! leader, one server at a time: `POST /v1/cluster/members` adds a learner or voter,
 //! `DELETE /v1/cluster/members/{id}` removes one.
 //!
-//! The peer transport's address table is fixed at start, so a member can only be (re)added if
-//! it is one of the configured peers (`--peer`), with the same addresses: e.g. a node removed
-//! earlier. Nodes unknown to the configuration are refused with 422.
+//! Only nodes whose addresses this node knows (configured peers, or the replicated address
+//! book) can be (re)added; others are refused with 422.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,24 +20,25 @@ use crate::runtime::{NodeStatus, RequestError};
 
 /// One member of the current Raft configuration, as `/v1/status` and `/v1/members` show it.
 #[derive(Debug, Serialize)]
-pub(super) struct Member<'a> {
+pub(super) struct Member {
     /// Its node id.
     pub(super) id: u64,
     /// Its Raft peer address; `None` (JSON `null`) when this node does not know it.
-    pub(super) peer_addr: Option<&'a str>,
+    pub(super) peer_addr: Option<String>,
     /// Its HTTP API address; `None` when this node does not know it.
-    pub(super) api_addr: Option<&'a str>,
+    pub(super) api_addr: Option<String>,
     /// Voter (true) or learner (false).
     pub(super) voter: bool,
 }
 
 /// Every voter, then every learner, of the configuration in `status`, with the addresses
-/// from this node's peer table.
-pub(super) fn list<'a>(state: &'a ApiState, status: &NodeStatus) -> Vec<Member<'a>> {
+/// from this node's address table.
+pub(super) fn list(state: &ApiState, status: &NodeStatus) -> Vec<Member> {
+    let table = state.node.addresses();
     let member = |id: u64, voter: bool| Member {
         id,
-        peer_addr: state.peer_addrs.get(&id).map(String::as_str),
-        api_addr: state.api_addrs.get(&id).map(String::as_str),
+        peer_addr: table.get(&id).map(|p| p.peer_addr.clone()),
+        api_addr: table.get(&id).map(|p| p.api_addr.clone()),
         voter,
     };
     let voters = status.voters.iter().map(|&id| member(id, true));
@@ -92,15 +92,14 @@ pub(super) async fn add(
     if b.peer_addr.is_empty() {
         return Err(ApiError::invalid("peer_addr is required"));
     }
-    match state.api_addrs.get(&b.id) {
-        Some(api) if *api == b.api_addr => {}
+    match state.api_addr(b.id) {
+        Some(api) if api == b.api_addr => {}
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_peer",
                 format!(
-                    "node {} at {} is not a configured peer; this build only re-adds configured \
-                     peers (the transport's addresses are fixed at start)",
+                    "node {} at {} is not a known peer; this build only re-adds known peers",
                     b.id, b.api_addr
                 ),
             ))
