@@ -56,7 +56,8 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
             None,
         )
         .expect("answer");
-    assert_eq!(a.status, 202, "{a:?}");
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body["result"], "member_removed", "{a:?}");
     c.eventually(WAIT, "the removal to apply", || {
         let s = c.get(leader, "/v1/status").body;
         let voters = ids(&s, true);
@@ -66,13 +67,17 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
     let w = c.put_kv(other, "after-removal", "yes");
     assert_eq!(w.status, 200, "{w:?}");
 
-    // Unknown peers are refused: the transport's addresses are fixed at start.
-    let body =
-        r#"{"id": 9, "peer_addr": "127.0.0.1:1", "api_addr": "127.0.0.1:2", "voter": false}"#;
-    let a = c
-        .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
-        .expect("answer");
-    assert_eq!(a.status, 422, "{a:?}");
+    // Addresses are checked before anything is proposed.
+    for (peer, api) in [
+        ("127.0.0.1", "127.0.0.1:2"),
+        ("127.0.0.1:1", "http://127.0.0.1:2"),
+    ] {
+        let body = format!(r#"{{"id": 9, "peer_addr": "{peer}", "api_addr": "{api}"}}"#);
+        let a = c
+            .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
+            .expect("answer");
+        assert_eq!(a.status, 400, "{a:?}");
+    }
 
     let node = &c.nodes[gone as usize - 1];
     for voter in [false, true] {
@@ -83,7 +88,7 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
         let a = c
             .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
             .expect("answer");
-        assert_eq!(a.status, 202, "voter={voter}: {a:?}");
+        assert_eq!(a.status, 200, "voter={voter}: {a:?}");
         let what = if voter { "a voter" } else { "a learner" };
         c.eventually(WAIT, what, || {
             let s = c.get(leader, "/v1/status").body;
@@ -106,6 +111,16 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
         assert_eq!(m["peer_addr"], n.peer_addr.as_str(), "{m}");
         assert_eq!(m["api_addr"], n.api_addr.as_str(), "{m}");
     }
+    // Another node cannot take an address the book holds for a member.
+    let body = format!(
+        r#"{{"id": 9, "peer_addr": "{}", "api_addr": "127.0.0.1:2"}}"#,
+        node.peer_addr
+    );
+    let a = c
+        .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
+        .expect("answer");
+    assert_eq!(a.status, 409, "{a:?}");
+    assert_eq!(a.body["error"]["code"], "address_in_use", "{a:?}");
     // The re-added node has the write made while it was out.
     c.eventually(WAIT, "the re-added node to catch up", || {
         let a = c.get(gone, "/v1/kv/after-removal?consistency=stale");
