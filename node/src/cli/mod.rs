@@ -3,7 +3,7 @@
 
 mod bench;
 mod ctl;
-
+mod ctl_members;
 mod dev;
 mod progress;
 mod sim;
