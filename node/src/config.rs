@@ -76,6 +76,8 @@ pub struct FileConfig {
     pub election_ms: Option<u64>,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: Option<u64>,
+    /// Join a running cluster instead of founding one (see [`NodeConfig::join`]).
+    pub join: Option<bool>,
 }
 
 /// Everything a node needs to start, validated.
@@ -97,6 +99,11 @@ pub struct NodeConfig {
     pub election_ms: u64,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Join a running cluster: on the first start (an empty data directory) write no founding
+    /// membership; the node stays a silent non-member (it never campaigns) until the leader adds
+    /// it, then learns the log, or a snapshot, from the leader. Its `peers` are the current
+    /// members it replies to. Ignored once the data directory is initialized.
+    pub join: bool,
 }
 
 /// Defaults: heartbeat every 50 ms, election timeout 150–300 ms, snapshot every 10 000 entries.
@@ -131,6 +138,12 @@ impl NodeConfig {
             }
             seen.push(p.id);
         }
+        if self.join && self.peers.is_empty() {
+            return Err(
+                "--join needs a --peer for each current member (at least the leader), to reply to"
+                    .into(),
+            );
+        }
         if self.heartbeat_ms < 2 {
             return Err("--heartbeat-ms must be at least 2".into());
         }
@@ -140,8 +153,12 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// The voters of a brand-new cluster: this node and every peer.
+    /// The voters of a brand-new cluster: this node and every peer; none for a node that joins
+    /// a running cluster.
     pub fn voters(&self) -> Vec<NodeId> {
+        if self.join {
+            return Vec::new();
+        }
         let mut v: Vec<NodeId> = std::iter::once(self.id)
             .chain(self.peers.iter().map(|p| p.id))
             .collect();
@@ -196,10 +213,23 @@ mod tests {
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             election_ms: DEFAULT_ELECTION_MS,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            join: false,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
         assert_eq!((t.heartbeat_tick, t.election_tick), (2, 6));
         assert!(c.validate().is_ok());
+        assert_eq!(c.voters(), [1]);
+        let joining = NodeConfig { join: true, ..c };
+        assert!(
+            joining.validate().is_err(),
+            "joining needs someone to reply to"
+        );
+        let joining = NodeConfig {
+            peers: vec!["2=127.0.0.1:7002@127.0.0.1:8002".parse().unwrap()],
+            ..joining
+        };
+        assert!(joining.validate().is_ok());
+        assert!(joining.voters().is_empty(), "a joining node founds nothing");
     }
 }

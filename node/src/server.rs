@@ -32,11 +32,14 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let peer_local = peer_listener
         .local_addr()
         .map_err(|e| format!("peer listener: {e}"))?;
-    let peers = Peers::start(
-        config.peers.iter().map(|p| (p.id, p.peer_addr.clone())),
-        metrics.clone(),
-    );
-    let started = runtime::start(&config, peers, metrics.clone())
+    // This node at its bound addresses; the owner keeps the peer table from here on.
+    let me = PeerSpec {
+        id: config.id,
+        peer_addr: peer_local.to_string(),
+        api_addr: api_local.to_string(),
+    };
+    let peers = Peers::new(metrics.clone());
+    let started = runtime::start(&config, me, peers, metrics.clone())
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     tokio::spawn(transport::serve(
         peer_listener,
@@ -47,19 +50,13 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
 
-    // Every node this one knows: its configured peers and itself (at the bound addresses).
-    let mut known = config.peers.clone();
-    known.push(PeerSpec {
-        id: config.id,
-        peer_addr: peer_local.to_string(),
-        api_addr: api_local.to_string(),
-    });
-    let app = api::router(ApiState::new(started.handle, config.id, &known));
+    let app = api::router(ApiState::new(started.handle, config.id));
     tracing::info!(
         id = config.id,
         api = %api_local,
         peers = %config.peer_listen,
         data = %config.data_dir.display(),
+        join = config.join,
         "raftorch node started"
     );
 

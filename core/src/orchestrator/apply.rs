@@ -316,6 +316,18 @@ impl Orchestrator {
                 )?;
                 Ok(Response::Resigned { next_leader })
             }
+            Command::SetMemberAddress {
+                id,
+                peer_addr,
+                api_addr,
+            } => {
+                let created = self.members.set(id, peer_addr, api_addr, index)?;
+                Ok(Response::MemberAddressSet { created })
+            }
+            Command::RemoveMemberAddress { id } => {
+                let removed = self.members.remove(id, index)?;
+                Ok(Response::MemberAddressRemoved { removed })
+            }
         }
     }
 

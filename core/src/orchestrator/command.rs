@@ -154,4 +154,20 @@ pub enum Command {
         /// Who resigns.
         candidate: String,
     },
+    /// Records where a Raft member listens, replacing its previous record. Hosts commit it
+    /// before adding the node to the Raft configuration, so every replica can reach it.
+    SetMemberAddress {
+        /// The node id, 1 or more.
+        id: u64,
+        /// Its Raft transport address, `HOST:PORT`.
+        peer_addr: String,
+        /// Its HTTP API address, `HOST:PORT`.
+        api_addr: String,
+    },
+    /// Drops a member's address record. Hosts do it after the node's removal from the Raft
+    /// configuration is applied.
+    RemoveMemberAddress {
+        /// The node id.
+        id: u64,
+    },
 }

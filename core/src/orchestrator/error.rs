@@ -106,6 +106,14 @@ pub enum OrchestratorError {
         /// The smallest `after_index` that can still be served; resynchronize with a full read.
         oldest: u64,
     },
+    /// Another member's address record already holds this address (or a record would give one
+    /// address to both of a member's listeners).
+    AddressInUse {
+        /// The address.
+        address: String,
+        /// The member whose record holds it.
+        node_id: u64,
+    },
 }
 
 impl fmt::Display for OrchestratorError {
@@ -147,6 +155,9 @@ impl fmt::Display for OrchestratorError {
             ),
             Self::Compacted { oldest } => {
                 write!(f, "watch history compacted: resume from index {oldest} or later")
+            }
+            Self::AddressInUse { address, node_id } => {
+                write!(f, "address {address} is already node {node_id}'s")
             }
         }
     }

@@ -30,6 +30,7 @@ mod fenced;
 mod kv;
 mod lease;
 mod lock;
+mod members;
 mod query;
 mod reads;
 mod registry;
@@ -53,6 +54,7 @@ pub use error::OrchestratorError;
 pub use kv::KeyValue;
 pub use lease::Lease;
 pub use lock::LockHolder;
+pub use members::MemberAddress;
 pub use query::{Query, QueryAnswer, QueryResult};
 pub use registry::{ServiceInstance, UNHEALTHY_GRACE_TTLS};
 pub use response::{Output, Response};
@@ -79,6 +81,10 @@ pub struct Orchestrator {
     fence: fenced::Fence,
     watch: watch::WatchLog,
     dedup: dedup::Dedup,
+    /// Where the Raft members listen. Encoded by the snapshot after the other fields (not by
+    /// this derive), so snapshots of format 1, taken before it existed, still restore.
+    #[serde(skip)]
+    members: members::MemberBook,
 }
 
 impl Orchestrator {

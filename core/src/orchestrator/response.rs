@@ -103,4 +103,14 @@ pub enum Response {
         /// The candidate that took over, if any.
         next_leader: Option<ElectionLeader>,
     },
+    /// A member's address record is set.
+    MemberAddressSet {
+        /// Whether the member had no record before.
+        created: bool,
+    },
+    /// A member's address record is gone.
+    MemberAddressRemoved {
+        /// Whether there was one.
+        removed: bool,
+    },
 }

@@ -22,6 +22,8 @@ pub const MAX_METADATA: usize = 64;
 pub const MAX_METADATA_VALUE_LEN: usize = 1024;
 /// Longest instance address (a DNS name is at most 253 characters).
 pub const MAX_ADDRESS_LEN: usize = 253;
+/// Longest member listen address: a DNS name (or a bracketed IPv6 address), `:`, a port.
+pub const MAX_LISTEN_ADDRESS_LEN: usize = MAX_ADDRESS_LEN + 8;
 /// Largest routing weight.
 pub const MAX_WEIGHT: u16 = 1000;
 /// Longest TTL of an instance or a lease: one day.
@@ -66,6 +68,12 @@ pub enum Field {
     Candidate,
     /// A deployment's canary steps.
     Steps,
+    /// A Raft node id.
+    NodeId,
+    /// A member's Raft transport address.
+    PeerAddr,
+    /// A member's HTTP API address.
+    ApiAddr,
 }
 
 /// The rule a field broke.
@@ -93,6 +101,8 @@ pub enum Rule {
     NotIncreasing,
     /// The canary version must differ from the stable one.
     SameVersion,
+    /// An address must be `HOST:PORT` with a port in 1..=65535 (an IPv6 host in brackets).
+    NotHostPort,
 }
 
 /// A field that broke a rule: which field, which rule.
@@ -115,6 +125,7 @@ impl fmt::Display for ValidationError {
             Rule::OutOfRange { min, max } => write!(f, "must be within {min}..={max}"),
             Rule::NotIncreasing => write!(f, "must be strictly increasing"),
             Rule::SameVersion => write!(f, "canary version must differ from the stable version"),
+            Rule::NotHostPort => write!(f, "must be HOST:PORT with a port in 1..=65535"),
         }
     }
 }
@@ -252,6 +263,32 @@ pub fn metadata(m: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A Raft node id: 1 or more (0 is reserved).
+pub fn node_id(id: u64) -> Result<(), ValidationError> {
+    range(Field::NodeId, id, 1, u64::MAX)
+}
+
+/// A member's listen address: `HOST:PORT`, 1..=261 bytes of printable ASCII without spaces and
+/// without `,`, `@`, `=` or `/` (they delimit `--peer ID=PEER_ADDR@API_ADDR` and its lists), a
+/// port in 1..=65535, and a host that is not empty and holds `:` only when bracketed (IPv6).
+pub fn listen_address(field: Field, s: &str) -> Result<(), ValidationError> {
+    token(field, s, MAX_LISTEN_ADDRESS_LEN)?;
+    if s.bytes().any(|b| matches!(b, b',' | b'@' | b'=' | b'/')) {
+        return fail(field, Rule::BadChar);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return fail(field, Rule::NotHostPort);
+    };
+    let port_ok =
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0);
+    let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
+    let host_ok = !host.is_empty() && (bracketed || !host.contains([':', '[', ']']));
+    if !port_ok || !host_ok {
+        return fail(field, Rule::NotHostPort);
+    }
+    Ok(())
+}
+
 /// Canary steps: non-empty, each 1..=100, strictly increasing.
 pub fn steps(steps: &[u8]) -> Result<(), ValidationError> {
     if steps.is_empty() {
@@ -346,6 +383,48 @@ mod tests {
         assert!(steps(&[10, 101]).is_err());
         assert_eq!(rule(steps(&[10, 10])), Rule::NotIncreasing);
         assert_eq!(rule(steps(&[20, 10])), Rule::NotIncreasing);
+    }
+
+    #[test]
+    fn node_ids_and_listen_addresses() {
+        assert!(node_id(1).is_ok() && node_id(u64::MAX).is_ok());
+        assert!(node_id(0).is_err());
+        for ok in [
+            "127.0.0.1:7001",
+            "db-4.example.com:1",
+            "[::1]:8080",
+            "h:65535",
+        ] {
+            assert!(listen_address(Field::PeerAddr, ok).is_ok(), "{ok}");
+        }
+        for (bad, expected) in [
+            ("", Rule::Empty),
+            ("host", Rule::NotHostPort),
+            ("host:", Rule::NotHostPort),
+            (":80", Rule::NotHostPort),
+            ("host:0", Rule::NotHostPort),
+            ("host:65536", Rule::NotHostPort),
+            ("host:+80", Rule::NotHostPort),
+            ("::1:80", Rule::NotHostPort),
+            ("[]:80", Rule::NotHostPort),
+            ("a b:80", Rule::BadChar),
+            ("a@b:80", Rule::BadChar),
+            ("http://a:80", Rule::BadChar),
+            ("a,b:80", Rule::BadChar),
+        ] {
+            assert_eq!(
+                rule(listen_address(Field::ApiAddr, bad)),
+                expected,
+                "{bad:?}"
+            );
+        }
+        let long = alloc::format!("{}:80", "h".repeat(MAX_LISTEN_ADDRESS_LEN));
+        assert_eq!(
+            rule(listen_address(Field::ApiAddr, &long)),
+            Rule::TooLong {
+                max: MAX_LISTEN_ADDRESS_LEN as u64
+            }
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(super) async fn metrics(State(state): State<ApiState>) -> Response {
 /// is, and every member of the configuration (`{"id","peer_addr","api_addr","voter"}`).
 pub(super) async fn status(State(state): State<ApiState>) -> Response {
     let s = state.node.status();
-    let leader_api = s.leader.and_then(|l| state.api_addrs.get(&l).cloned());
+    let leader_api = s.leader.and_then(|l| state.api_addr(l));
     let body = json!({
         "id": s.id,
         "role": s.role.as_str(),

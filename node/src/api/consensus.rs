@@ -120,7 +120,7 @@ impl ApiState {
         request_id: RequestId,
         timeout: Duration,
     ) -> Result<Applied, ForwardFailure> {
-        let Some(addr) = self.api_addrs.get(&leader).cloned() else {
+        let Some(addr) = self.api_addr(leader) else {
             return Err(ForwardFailure::Retry(format!(
                 "no API address for node {leader}"
             )));

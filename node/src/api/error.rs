@@ -98,6 +98,7 @@ impl From<OrchestratorError> for ApiError {
             E::CandidateLeaseMismatch { .. } => (StatusCode::CONFLICT, "candidate_lease_mismatch"),
             E::StaleRequest { .. } => (StatusCode::CONFLICT, "stale_request"),
             E::Compacted { .. } => (StatusCode::GONE, "compacted"),
+            E::AddressInUse { .. } => (StatusCode::CONFLICT, "address_in_use"),
             E::Decode { .. } | E::StaleIndex { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

@@ -1,18 +1,23 @@
 //! The members of the Raft configuration as the API shows them, and membership changes at the
-//! leader, one server at a time: `POST /v1/cluster/members` adds a learner or voter,
-//! `DELETE /v1/cluster/members/{id}` removes one.
+//! leader, one server at a time: `POST /v1/cluster/members` adds a learner or voter (or promotes
+//! a learner), `DELETE /v1/cluster/members/{id}` removes one.
 //!
-//! The peer transport's address table is fixed at start, so a member can only be (re)added if
-//! it is one of the configured peers (`--peer`), with the same addresses: e.g. a node removed
-//! earlier. Nodes unknown to the configuration are refused with 422.
+//! A member's addresses are replicated state (the orchestrator's address book), so any node,
+//! including one started after the cluster with `--join`, can be added: the handler first
+//! commits the address record, so that every replica's transport can reach the node, then
+//! proposes the membership change. A removal goes the other way round: the node leaves the
+//! configuration first, then its record is dropped. Both answer once the change is applied here.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use raftorch_core::raft::ConfChange;
+use raftorch_core::orchestrator::validate::{self, Field};
+use raftorch_core::orchestrator::Command;
+use raftorch_core::raft::{membership, ConfChange, ConfState, LogIndex, NodeId, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::consensus::WRITE_TIMEOUT;
 use super::error::ApiError;
 use super::input::{json, Body};
 use super::reply::at_index;
@@ -21,24 +26,25 @@ use crate::runtime::{NodeStatus, RequestError};
 
 /// One member of the current Raft configuration, as `/v1/status` and `/v1/members` show it.
 #[derive(Debug, Serialize)]
-pub(super) struct Member<'a> {
+pub(super) struct Member {
     /// Its node id.
     pub(super) id: u64,
     /// Its Raft peer address; `None` (JSON `null`) when this node does not know it.
-    pub(super) peer_addr: Option<&'a str>,
+    pub(super) peer_addr: Option<String>,
     /// Its HTTP API address; `None` when this node does not know it.
-    pub(super) api_addr: Option<&'a str>,
+    pub(super) api_addr: Option<String>,
     /// Voter (true) or learner (false).
     pub(super) voter: bool,
 }
 
 /// Every voter, then every learner, of the configuration in `status`, with the addresses
-/// from this node's peer table.
-pub(super) fn list<'a>(state: &'a ApiState, status: &NodeStatus) -> Vec<Member<'a>> {
+/// from this node's address table.
+pub(super) fn list(state: &ApiState, status: &NodeStatus) -> Vec<Member> {
+    let table = state.node.addresses();
     let member = |id: u64, voter: bool| Member {
         id,
-        peer_addr: state.peer_addrs.get(&id).map(String::as_str),
-        api_addr: state.api_addrs.get(&id).map(String::as_str),
+        peer_addr: table.get(&id).map(|p| p.peer_addr.clone()),
+        api_addr: table.get(&id).map(|p| p.api_addr.clone()),
         voter,
     };
     let voters = status.voters.iter().map(|&id| member(id, true));
@@ -53,15 +59,18 @@ pub(super) fn list<'a>(state: &'a ApiState, status: &NodeStatus) -> Vec<Member<'
 pub(super) struct AddMemberBody {
     /// The node's id.
     pub(super) id: u64,
-    /// Its Raft peer address.
+    /// Its Raft peer address, `HOST:PORT` as the other nodes reach it.
     pub(super) peer_addr: String,
-    /// Its HTTP API address.
+    /// Its HTTP API address, `HOST:PORT`.
     pub(super) api_addr: String,
     /// Voter (true) or learner (false).
     #[serde(default)]
     pub(super) voter: bool,
 }
 
+/// 409 naming the leader; everything else as usual. A dropped proposal is a 503 to retry: the
+/// change was checked against the configuration already, so what is left is transient (the
+/// previous change, or a new leader's first entry, not applied yet; a leadership transfer).
 fn refused(e: RequestError) -> ApiError {
     match e {
         RequestError::NotLeader(Some(l)) => ApiError::new(
@@ -69,58 +78,177 @@ fn refused(e: RequestError) -> ApiError {
             "not_leader",
             format!("send membership changes to the leader, node {l}"),
         ),
-        RequestError::Dropped(why) => ApiError::invalid(why),
         other => ApiError::from(other),
     }
 }
 
-async fn propose(state: &ApiState, change: ConfChange) -> Result<Response, ApiError> {
-    let index = state.node.conf_change(change).await.map_err(refused)?;
-    let body = json!({"proposed": format!("{change:?}"), "index": index});
-    Ok(at_index(StatusCode::ACCEPTED, &body, index))
+/// The configuration in `status`, as the core's type.
+fn conf_of(status: &NodeStatus) -> ConfState {
+    ConfState {
+        voters: status.voters.iter().copied().collect(),
+        learners: status.learners.iter().copied().collect(),
+    }
 }
 
-/// `POST /v1/cluster/members {"id","peer_addr","api_addr","voter"}`: 202 once proposed.
+/// Membership changes are made at the leader: elsewhere, 409 naming it (or 503 without one).
+fn at_leader(state: &ApiState) -> Result<NodeStatus, ApiError> {
+    let status = state.node.status();
+    if status.role == Role::Leader {
+        Ok(status)
+    } else {
+        Err(refused(RequestError::NotLeader(status.leader)))
+    }
+}
+
+/// Proposes `change` and waits until this node applied it; the entry's index.
+async fn change_membership(state: &ApiState, change: ConfChange) -> Result<LogIndex, ApiError> {
+    let index = state.node.conf_change(change).await.map_err(refused)?;
+    let mut status = state.node.watch_status();
+    let applied = async { status.wait_for(|s| s.applied >= index).await.map(|_| ()) };
+    match tokio::time::timeout(WRITE_TIMEOUT, applied).await {
+        Ok(Ok(())) => Ok(index),
+        Ok(Err(_)) => Err(ApiError::from(RequestError::ShuttingDown)),
+        Err(_) => Err(ApiError::unavailable(
+            "timeout",
+            format!(
+                "{change:?} was proposed at index {index} but not applied within {WRITE_TIMEOUT:?}; \
+                 watch `members` in /v1/status"
+            ),
+        )),
+    }
+}
+
+/// Whether `id` holds the role `change` asks for, as of `status`.
+fn in_role(status: &NodeStatus, change: ConfChange) -> bool {
+    match change {
+        ConfChange::AddVoter(id) => status.voters.contains(&id),
+        ConfChange::AddLearner(id) => status.learners.contains(&id),
+        ConfChange::RemoveNode(id) => {
+            !status.voters.contains(&id) && !status.learners.contains(&id)
+        }
+    }
+}
+
+/// `POST /v1/cluster/members {"id","peer_addr","api_addr","voter"}`, at the leader: commits the
+/// node's address record, then adds it as a learner (or voter; a learner is promoted) and answers
+/// 200 once that is applied. A member already in the requested role only has its addresses
+/// updated.
 pub(super) async fn add(
     State(state): State<ApiState>,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let b: AddMemberBody = json(&body)?;
-    if b.id == 0 {
-        return Err(ApiError::invalid("node id 0 is reserved"));
-    }
-    if b.peer_addr.is_empty() {
-        return Err(ApiError::invalid("peer_addr is required"));
-    }
-    match state.api_addrs.get(&b.id) {
-        Some(api) if *api == b.api_addr => {}
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_peer",
-                format!(
-                    "node {} at {} is not a configured peer; this build only re-adds configured \
-                     peers (the transport's addresses are fixed at start)",
-                    b.id, b.api_addr
-                ),
-            ))
-        }
-    }
+    validate::node_id(b.id)?;
+    validate::listen_address(Field::PeerAddr, &b.peer_addr)?;
+    validate::listen_address(Field::ApiAddr, &b.api_addr)?;
+    let status = at_leader(&state)?;
     let change = if b.voter {
         ConfChange::AddVoter(b.id)
     } else {
         ConfChange::AddLearner(b.id)
     };
-    propose(&state, change).await
+    let already = in_role(&status, change);
+    if !already {
+        // Refuse what the configuration cannot take before recording anything.
+        membership::next_conf(&conf_of(&status), change)
+            .map_err(|e| ApiError::invalid(format!("{change:?}: {e}")))?;
+    }
+    let record = Command::SetMemberAddress {
+        id: b.id,
+        peer_addr: b.peer_addr.clone(),
+        api_addr: b.api_addr.clone(),
+    };
+    let recorded = state
+        .node
+        .propose(record, None, WRITE_TIMEOUT)
+        .await
+        .map_err(refused)?;
+    recorded.output.map_err(ApiError::from)?;
+    let index = if already {
+        recorded.index
+    } else {
+        let index = change_membership(&state, change).await?;
+        if !in_role(&state.node.status(), change) {
+            // Another leader's entry took its place.
+            return Err(ApiError::from(RequestError::Lost));
+        }
+        index
+    };
+    let body = json!({
+        "result": if already { "addresses_updated" } else { "member_added" },
+        "change": if already { None } else { Some(format!("{change:?}")) },
+        "member": {"id": b.id, "peer_addr": b.peer_addr, "api_addr": b.api_addr, "voter": b.voter},
+        "address_index": recorded.index,
+        "index": index,
+    });
+    Ok(at_index(StatusCode::OK, &body, index))
 }
 
-/// `DELETE /v1/cluster/members/{id}`: 202 once proposed.
+/// `DELETE /v1/cluster/members/{id}`, at the leader: removes the node from the configuration,
+/// then (once that is applied) its address record, and answers 200. The leader itself is not
+/// removed this way: hand leadership to another voter first, then remove it at the new leader
+/// (`raftorch ctl members remove` does both).
 pub(super) async fn remove(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("node id {id:?} is not a positive integer")))?;
-    propose(&state, ConfChange::RemoveNode(id)).await
+    let id: NodeId =
+        id.parse().ok().filter(|&id| id > 0).ok_or_else(|| {
+            ApiError::invalid(format!("node id {id:?} is not a positive integer"))
+        })?;
+    let status = at_leader(&state)?;
+    if id == state.id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "leader_removal",
+            format!(
+                "node {id} is the leader: hand leadership to another voter first \
+                 (POST /v1/cluster/transfer-leader), then remove it at the new leader"
+            ),
+        ));
+    }
+    let member = status.voters.contains(&id) || status.learners.contains(&id);
+    let (has_record, _) = state
+        .read(crate::runtime::Consistency::Stale, move |sm| {
+            sm.member_address(id).is_some()
+        })
+        .await?;
+    if !member && !has_record {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_a_member",
+            format!("node {id} is neither a member nor in the address book"),
+        ));
+    }
+    let change = ConfChange::RemoveNode(id);
+    let index = if member {
+        membership::next_conf(&conf_of(&status), change)
+            .map_err(|e| ApiError::invalid(format!("{change:?}: {e}")))?;
+        let index = change_membership(&state, change).await?;
+        if !in_role(&state.node.status(), change) {
+            return Err(ApiError::from(RequestError::Lost));
+        }
+        Some(index)
+    } else {
+        None
+    };
+    // Dropped only now that no configuration in force needs it. Through `write`: should
+    // leadership have moved meanwhile, it is forwarded to the new leader.
+    let address_index = if has_record {
+        let applied = state
+            .write(Command::RemoveMemberAddress { id }, None)
+            .await?;
+        applied.output.map_err(ApiError::from)?;
+        Some(applied.index)
+    } else {
+        None
+    };
+    let last = address_index.or(index).unwrap_or_default();
+    let body = json!({
+        "result": "member_removed",
+        "change": index.map(|_| format!("{change:?}")),
+        "index": index,
+        "address_index": address_index,
+    });
+    Ok(at_index(StatusCode::OK, &body, last))
 }

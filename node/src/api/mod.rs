@@ -14,7 +14,6 @@ mod registry;
 mod reply;
 mod watch;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -29,7 +28,6 @@ use raftorch_core::raft::NodeId;
 pub use consensus::{Forwarded, FORWARD_PATH, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
 
-use crate::config::PeerSpec;
 use crate::runtime::NodeHandle;
 
 /// The leader header.
@@ -46,32 +44,28 @@ pub struct ApiState {
     pub node: NodeHandle,
     /// This node's id.
     pub id: NodeId,
-    /// Every known node's API address (this node's included), for forwarding and `members`.
-    pub api_addrs: Arc<HashMap<NodeId, String>>,
-    /// Every known node's Raft peer address (this node's included), for `members`.
-    pub peer_addrs: Arc<HashMap<NodeId, String>>,
     /// The HTTP client that forwards writes to the leader; it keeps connections open.
     forwarder: ureq::Agent,
     rng: Arc<AtomicU64>,
 }
 
 impl ApiState {
-    /// State for node `id`, given the address table of every node it knows: its configured
-    /// peers and itself.
-    pub fn new(node: NodeHandle, id: NodeId, known: &[PeerSpec]) -> Self {
+    /// State for node `id`. Addresses (for forwarding and `members`) come from the node's
+    /// address table, which follows the replicated address book.
+    pub fn new(node: NodeHandle, id: NodeId) -> Self {
         let seed =
             crate::runtime::Clock::new().now_ms() ^ (u64::from(std::process::id()) << 32) ^ id;
-        let table = |addr: fn(&PeerSpec) -> &String| {
-            Arc::new(known.iter().map(|p| (p.id, addr(p).clone())).collect())
-        };
         ApiState {
             node,
             id,
-            api_addrs: table(|p| &p.api_addr),
-            peer_addrs: table(|p| &p.peer_addr),
             forwarder: consensus::forwarding_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
         }
+    }
+
+    /// Node `id`'s HTTP API address, if this node knows it.
+    pub fn api_addr(&self, id: NodeId) -> Option<String> {
+        self.node.addresses().get(&id).map(|p| p.api_addr.clone())
     }
 
     /// A pseudo-random number (splitmix64), for request ids; unique per process and call.

@@ -5,6 +5,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::ctl_members::{self, MembersOp};
+
 /// Options of `raftorch ctl`.
 #[derive(Debug, Clone, Args)]
 pub struct CtlArgs {
@@ -91,6 +93,12 @@ pub enum CtlCommand {
         /// The node to lead next.
         to: u64,
     },
+    /// Raft membership: list, add (a node started with `node --join`), remove.
+    Members {
+        /// What to do.
+        #[command(subcommand)]
+        op: MembersOp,
+    },
 }
 
 /// `ctl kv` subcommands.
@@ -146,13 +154,16 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
         println!("{}", pretty(&Value::Array(all)));
         return 0;
     }
+    if let CtlCommand::Members { op } = &args.command {
+        return ctl_members::run(&agent, &endpoints, op);
+    }
     let Some(base) = find_leader(&agent, &endpoints) else {
         eprintln!("no endpoint answered: {}", endpoints.join(", "));
         return 2;
     };
     let enc = |s: &str| percent_encode(s);
     let (method, path, body): (&str, String, Option<Vec<u8>>) = match &args.command {
-        CtlCommand::Status => unreachable_status(),
+        CtlCommand::Status | CtlCommand::Members { .. } => handled_above(),
         CtlCommand::Services => ("GET", "/v1/services".into(), None),
         CtlCommand::Service { name, healthy } => (
             "GET",
@@ -243,7 +254,9 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
     }
 }
 
-fn unreachable_status() -> (&'static str, String, Option<Vec<u8>>) {
+/// The request of a command answered before the generic path (`status`, `members`), which is
+/// never sent: a harmless placeholder keeps the match below exhaustive without a panic.
+fn handled_above() -> (&'static str, String, Option<Vec<u8>>) {
     ("GET", "/v1/status".into(), None)
 }
 
@@ -274,7 +287,7 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn pretty_text(text: &str) -> String {
+pub(super) fn pretty_text(text: &str) -> String {
     serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |v| pretty(&v))
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod ctl;
+mod ctl_members;
 mod dev;
 mod progress;
 mod sim;
@@ -50,7 +51,7 @@ pub enum CliCommand {
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
-    /// election_ms, snapshot_every.
+    /// election_ms, snapshot_every, join.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -77,6 +78,10 @@ pub struct NodeArgs {
     /// Snapshot and compact the log every N applied entries (0: never). Default 10000.
     #[arg(long, env = "RAFTORCH_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
+    /// Join a running cluster (the leader adds this node with `ctl members add`) instead of
+    /// founding one with the --peer nodes. Only matters on the first start.
+    #[arg(long, env = "RAFTORCH_JOIN")]
+    pub join: bool,
 }
 
 impl NodeArgs {
@@ -129,6 +134,7 @@ impl NodeArgs {
                 .snapshot_every
                 .or(file.snapshot_every)
                 .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+            join: self.join || file.join.unwrap_or(false),
         };
         config.validate()?;
         Ok(config)
@@ -221,7 +227,39 @@ mod tests {
             heartbeat_ms: None,
             election_ms: None,
             snapshot_every: None,
+            join: false,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn join_comes_from_the_flag_or_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "id = 4\ndata_dir = \"/d\"\npeer_listen = \"127.0.0.1:7004\"\n\
+             api_listen = \"127.0.0.1:8004\"\npeers = [\"1=127.0.0.1:7001@127.0.0.1:8001\"]\n",
+        )
+        .unwrap();
+        let parse = |extra: &[&str], toml_join: Option<bool>| {
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            if let Some(j) = toml_join {
+                text.push_str(&format!("join = {j}\n"));
+            }
+            let path = dir.path().join("with-join.toml");
+            std::fs::write(&path, text).unwrap();
+            let mut argv = vec!["raftorch", "node", "--config", path.to_str().unwrap()];
+            argv.extend_from_slice(extra);
+            let CliCommand::Node(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not the node command");
+            };
+            args.resolve().unwrap()
+        };
+        assert!(!parse(&[], None).join);
+        assert!(parse(&["--join"], None).join);
+        assert!(parse(&[], Some(true)).join);
+        let c = parse(&[], Some(true));
+        assert!(c.voters().is_empty());
     }
 }

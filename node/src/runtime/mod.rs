@@ -1,6 +1,7 @@
 //! The node runtime: one task owns the Raft node, the disk and the state machine; everything else
 //! talks to it through channels ([`NodeHandle`]) and watches its [`NodeStatus`].
 
+mod addresses;
 mod clock;
 mod owner;
 mod round_trips;
@@ -14,6 +15,7 @@ use raftorch_core::raft::{ConfChange, LogIndex, Message, NodeId, Role, Term};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use addresses::AddressTable;
 pub use clock::Clock;
 pub use owner::{start, Started};
 
@@ -138,6 +140,7 @@ pub enum Request {
 pub struct NodeHandle {
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<NodeStatus>,
+    addresses: watch::Receiver<AddressTable>,
     /// The node's counters.
     pub metrics: Arc<Metrics>,
 }
@@ -146,6 +149,12 @@ impl NodeHandle {
     /// The newest published status.
     pub fn status(&self) -> NodeStatus {
         self.status.borrow().clone()
+    }
+
+    /// Where every known node listens: the configured peers and this node, overlaid with the
+    /// replicated address book as applied so far.
+    pub fn addresses(&self) -> AddressTable {
+        self.addresses.borrow().clone()
     }
 
     /// A receiver that wakes on every status change (e.g. the applied index moving).

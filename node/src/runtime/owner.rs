@@ -17,11 +17,12 @@ use raftorch_core::raft::{
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::addresses::AddressBook;
 use super::round_trips::RoundTrips;
 use super::{
     Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
 };
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
 use crate::transport::Peers;
@@ -49,13 +50,19 @@ pub struct Started {
     pub inputs: Inputs,
 }
 
-/// Opens the data directory and builds the node (nothing runs yet).
+/// Opens the data directory and builds the node (nothing runs yet). `me` is where this node
+/// listens; `peers` starts empty and is kept in step with the configured peers and the
+/// replicated address book by the owner task.
 pub fn start(
     config: &NodeConfig,
-    peers: Peers,
+    me: PeerSpec,
+    mut peers: Peers,
     metrics: Arc<Metrics>,
 ) -> Result<Started, DiskError> {
     let disk = DiskStorage::open(&config.data_dir, &config.voters())?;
+    if config.join && raftorch_core::raft::Storage::last_index(&disk) == 0 {
+        tracing::info!("joining: no membership yet; waiting for the leader to add this node");
+    }
     let timing = config.timing();
     let mut raft_config = Config::new(config.id);
     raft_config.election_tick = timing.election_tick;
@@ -74,6 +81,8 @@ pub fn start(
         applied = snapshot.meta.index;
     }
     let last_snapshot = applied;
+    let mut book = AddressBook::new(me, &config.peers);
+    book.sync(&sm, &mut peers);
     let (request_tx, request_rx) = mpsc::channel(4096);
     let (message_tx, message_rx) = mpsc::channel(8192);
     let owner = Owner {
@@ -84,6 +93,7 @@ pub fn start(
         last_snapshot,
         snapshot_every: config.snapshot_every,
         peers,
+        book,
         clock: Clock::new(),
         pending_writes: BTreeMap::new(),
         pending_reads: HashMap::new(),
@@ -99,6 +109,7 @@ pub fn start(
     let handle = NodeHandle {
         requests: request_tx,
         status: owner.status.subscribe(),
+        addresses: owner.book.subscribe(),
         metrics,
     };
     owner.publish();
@@ -137,6 +148,8 @@ pub struct Owner {
     last_snapshot: LogIndex,
     snapshot_every: u64,
     peers: Peers,
+    /// Keeps `peers` and the API's address table in step with the replicated address book.
+    book: AddressBook,
     clock: Clock,
     /// Proposals made here, by index: the term they were proposed in, and who waits.
     pending_writes: BTreeMap<LogIndex, (Term, WriteReply)>,
@@ -307,6 +320,7 @@ impl Owner {
                 })?;
                 self.applied = snapshot.meta.index;
                 self.last_snapshot = snapshot.meta.index;
+                self.book.invalidate();
                 // Whatever was proposed at or below it: the outcome is unknown here.
                 let covered: Vec<LogIndex> = self
                     .pending_writes
@@ -322,6 +336,9 @@ impl Owner {
             for entry in &ready.committed_entries {
                 self.apply(entry);
             }
+            // Before the next `Ready`'s messages: the leader adds a node only after its address
+            // record applied, so the transport knows it by the time there is anything to send.
+            self.book.sync(&self.sm, &mut self.peers);
             for rs in mem::take(&mut ready.read_states) {
                 if let Some((read, _)) = self.pending_reads.remove(&rs.ctx) {
                     self.confirmed_reads.push((rs.index, read));

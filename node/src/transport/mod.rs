@@ -20,37 +20,119 @@ use crate::metrics::Metrics;
 /// Messages queued per peer before new ones are dropped.
 pub const PEER_QUEUE: usize = 1024;
 
-/// The node's side of the outbound connections: one bounded queue per peer.
-#[derive(Debug, Clone)]
+/// The node's side of the outbound connections: one bounded queue per peer, each drained by its
+/// own connection task. Peers can be added, readdressed and removed while the node runs (the
+/// owner does it when the replicated address book changes); dropping a peer's queue ends its
+/// task.
+#[derive(Debug)]
 pub struct Peers {
-    queues: HashMap<NodeId, mpsc::Sender<Message>>,
+    queues: HashMap<NodeId, Peer>,
     metrics: Arc<Metrics>,
 }
 
+/// One outbound peer: where its task connects, and its queue.
+#[derive(Debug)]
+struct Peer {
+    addr: String,
+    queue: mpsc::Sender<Message>,
+}
+
 impl Peers {
-    /// Starts an outbound connection task for each `(id, address)`.
-    pub fn start(peers: impl IntoIterator<Item = (NodeId, String)>, metrics: Arc<Metrics>) -> Self {
-        let queues = peers
-            .into_iter()
-            .map(|(id, addr)| {
-                let (tx, rx) = mpsc::channel(PEER_QUEUE);
-                spawn_peer(id, addr, rx);
-                (id, tx)
-            })
-            .collect();
-        Peers { queues, metrics }
+    /// No peers yet; add them with [`Peers::set`].
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Peers {
+            queues: HashMap::new(),
+            metrics,
+        }
+    }
+
+    /// Sends to `id` at `addr` from now on: a new peer gets a connection task; a peer whose
+    /// address changed gets a fresh task (what its old queue held is dropped: Raft resends);
+    /// the same address again changes nothing. Returns whether anything changed.
+    pub fn set(&mut self, id: NodeId, addr: String) -> bool {
+        if self.queues.get(&id).is_some_and(|p| p.addr == addr) {
+            return false;
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        spawn_peer(id, addr.clone(), rx);
+        // Replacing the old sender closes its queue, which ends its task.
+        self.queues.insert(id, Peer { addr, queue: tx });
+        true
+    }
+
+    /// Stops sending to `id`; whether it was a peer.
+    pub fn remove(&mut self, id: NodeId) -> bool {
+        self.queues.remove(&id).is_some()
+    }
+
+    /// Every peer and the address its task connects to.
+    pub fn addresses(&self) -> impl Iterator<Item = (NodeId, &str)> + '_ {
+        self.queues.iter().map(|(&id, p)| (id, p.addr.as_str()))
     }
 
     /// Queues `message` for its recipient; drops it if the queue is full or the peer unknown.
     pub fn send(&self, message: Message) {
-        let Some(queue) = self.queues.get(&message.to) else {
+        let Some(peer) = self.queues.get(&message.to) else {
             tracing::debug!(to = message.to, "no address for peer; message dropped");
             Metrics::inc(&self.metrics.messages_dropped);
             return;
         };
-        match queue.try_send(message) {
+        match peer.queue.try_send(message) {
             Ok(()) => Metrics::inc(&self.metrics.messages_sent),
             Err(_) => Metrics::inc(&self.metrics.messages_dropped),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftorch_core::raft::MessageBody;
+    use tokio::io::BufReader;
+    use tokio::net::TcpListener;
+
+    fn heartbeat(to: NodeId, seq: u64) -> Message {
+        Message {
+            from: 1,
+            to,
+            term: 1,
+            body: MessageBody::Heartbeat { commit: 0, seq },
+        }
+    }
+
+    /// The next message that arrives at `listener`.
+    async fn receive(listener: &TcpListener) -> Message {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut reader = BufReader::new(stream);
+        frame::read(&mut reader).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn peers_are_added_readdressed_and_removed_at_run_time() {
+        let within = std::time::Duration::from_secs(5);
+        let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peers = Peers::new(Arc::new(Metrics::default()));
+        peers.send(heartbeat(4, 0)); // unknown: dropped
+        assert!(peers.set(4, a.local_addr().unwrap().to_string()));
+        assert!(!peers.set(4, a.local_addr().unwrap().to_string()));
+        peers.send(heartbeat(4, 1));
+        let got = tokio::time::timeout(within, receive(&a)).await.unwrap();
+        assert_eq!(got, heartbeat(4, 1));
+        // A new address: messages go there from now on.
+        assert!(peers.set(4, b.local_addr().unwrap().to_string()));
+        peers.send(heartbeat(4, 2));
+        let got = tokio::time::timeout(within, receive(&b)).await.unwrap();
+        assert_eq!(got, heartbeat(4, 2));
+        assert_eq!(peers.addresses().count(), 1);
+        assert!(peers.remove(4));
+        assert!(!peers.remove(4));
+        assert_eq!(peers.addresses().count(), 0);
+        let m = &peers.metrics;
+        assert_eq!(
+            m.messages_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
     }
 }

@@ -16,6 +16,8 @@ pub struct NodeProc {
     pub id: u64,
     pub peer_addr: String,
     pub api_addr: String,
+    /// Started with `--join` (a node added to the running cluster).
+    pub join: bool,
     child: Option<Child>,
 }
 
@@ -57,6 +59,7 @@ impl Cluster {
                 id,
                 peer_addr: format!("127.0.0.1:{}", free_port()),
                 api_addr: format!("127.0.0.1:{}", free_port()),
+                join: false,
                 child: None,
             })
             .collect();
@@ -69,6 +72,21 @@ impl Cluster {
             cluster.spawn(id);
         }
         cluster
+    }
+
+    /// Starts one more node, with the next id and `--join`: it founds nothing and waits for the
+    /// leader to add it. Its `--peer`s are every other node of the cluster.
+    pub fn add_joining(&mut self) -> u64 {
+        let id = self.nodes.len() as u64 + 1;
+        self.nodes.push(NodeProc {
+            id,
+            peer_addr: format!("127.0.0.1:{}", free_port()),
+            api_addr: format!("127.0.0.1:{}", free_port()),
+            join: true,
+            child: None,
+        });
+        self.spawn(id);
+        id
     }
 
     fn node(&self, id: u64) -> &NodeProc {
@@ -94,8 +112,13 @@ impl Cluster {
             .arg("--api-listen")
             .arg(&node.api_addr)
             .args(&self.extra);
+        if node.join {
+            cmd.arg("--join");
+        }
+        // A founding node is configured with the founders only, as in a real deployment: it
+        // learns the addresses of nodes added later from the replicated address book.
         for other in &self.nodes {
-            if other.id != id {
+            if other.id != id && (node.join || !other.join) {
                 cmd.arg("--peer").arg(format!(
                     "{}={}@{}",
                     other.id, other.peer_addr, other.api_addr

@@ -3,6 +3,7 @@
 
 mod commands;
 mod locks;
+mod members;
 mod registry;
 mod replication;
 mod routing;

@@ -88,7 +88,7 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
             n => leases[(n - 1 - pick(n.min(4))) as usize],
         };
         let name = format!("n{}", pick(3));
-        let command = match pick(22) {
+        let command = match pick(24) {
             0 => Command::Tick,
             1 => Command::LeaderChanged,
             2 | 3 => {
@@ -162,10 +162,21 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
                 candidate: format!("c{lease}"),
                 lease_id: lease,
             },
-            _ => Command::Resign {
+            21 => Command::Resign {
                 election: name,
                 candidate: format!("c{lease}"),
             },
+            // Addresses collide across ids now and then (refused), and records come and go.
+            22 => {
+                let id = pick(4);
+                let host = pick(5);
+                Command::SetMemberAddress {
+                    id,
+                    peer_addr: format!("10.0.0.{host}:7000"),
+                    api_addr: format!("10.0.0.{host}:8000"),
+                }
+            }
+            _ => Command::RemoveMemberAddress { id: pick(4) },
         };
         let mut envelope = Envelope::new(now, command);
         if pick(2) == 0 {

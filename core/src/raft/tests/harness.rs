@@ -48,6 +48,16 @@ impl Net {
         net
     }
 
+    /// Adds node `id` with empty storage, as a node joining an existing cluster starts: no
+    /// membership, no log.
+    pub(super) fn add_joining(&mut self, id: NodeId) {
+        let storage = MemStorage::new_joining();
+        self.nodes
+            .insert(id, RawNode::new(Config::new(id), &storage).unwrap());
+        self.storage.insert(id, storage);
+        self.process(id);
+    }
+
     pub(super) fn node(&mut self, id: NodeId) -> &mut RawNode {
         self.nodes.get_mut(&id).unwrap()
     }
