@@ -19,8 +19,32 @@ fn document() -> web_sys::Document {
         .expect("a document")
 }
 
+/// An app mounted for one test. Dropping it unmounts the app, which ends its animation loop and
+/// its window keyboard listener: each test sees only its own app, whatever ran before it.
+struct Mounted {
+    root: Element,
+    app: Option<yew::AppHandle<raftorch_web::App>>,
+}
+
+impl core::ops::Deref for Mounted {
+    type Target = Element;
+
+    fn deref(&self) -> &Element {
+        &self.root
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.destroy();
+        }
+        self.root.remove();
+    }
+}
+
 /// Mounts a fresh app with the given URL query and lets it render.
-async fn mount(query: &str) -> Element {
+async fn mount(query: &str) -> Mounted {
     let window = web_sys::window().expect("a window");
     let path = window.location().pathname().unwrap_or_default();
     let history = window.history().expect("history");
@@ -37,9 +61,12 @@ async fn mount(query: &str) -> Element {
         .expect("a body")
         .append_child(&root)
         .expect("append");
-    yew::Renderer::<raftorch_web::App>::with_root(root.clone()).render();
+    let app = yew::Renderer::<raftorch_web::App>::with_root(root.clone()).render();
     TimeoutFuture::new(100).await;
-    root
+    Mounted {
+        root,
+        app: Some(app),
+    }
 }
 
 /// The page's stylesheet, once: sizes and fonts come from it.
