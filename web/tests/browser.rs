@@ -216,6 +216,54 @@ async fn space_pauses_and_s_steps() {
     assert_ne!(time(), paused_at, "stepping moves time");
 }
 
+/// Wraps `window.requestAnimationFrame` (once per page) to count its calls; returns a reader of
+/// the count.
+fn frame_request_counter() -> impl Fn() -> u32 {
+    js_sys::Function::new_no_args(
+        "if (!window.__frameRequests) {
+           const request = window.requestAnimationFrame.bind(window);
+           window.__frameRequests = { n: 0 };
+           window.requestAnimationFrame = (callback) => { window.__frameRequests.n++; return request(callback); };
+         }",
+    )
+    .call0(&wasm_bindgen::JsValue::NULL)
+    .expect("wrap requestAnimationFrame");
+    let read = js_sys::Function::new_no_args("return window.__frameRequests.n");
+    move || {
+        read.call0(&wasm_bindgen::JsValue::NULL)
+            .ok()
+            .and_then(|n| n.as_f64())
+            .unwrap_or(0.0) as u32
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_run_plays_on_animation_frames_and_requests_none_while_paused() {
+    let requests = frame_request_counter();
+    let root = mount("?seed=8&nodes=3&speed=1").await;
+    let time = || text(&root, "[data-testid='sim-time']");
+    let (from, started_at) = (requests(), time());
+    TimeoutFuture::new(300).await;
+    assert!(requests() >= from + 3, "frames requested while playing");
+    assert_ne!(time(), started_at, "time moves on animation frames");
+
+    press(" ", false);
+    TimeoutFuture::new(100).await;
+    let (paused_requests, paused_at) = (requests(), time());
+    TimeoutFuture::new(300).await;
+    assert_eq!(
+        requests(),
+        paused_requests,
+        "no frame requested while paused"
+    );
+    assert_eq!(time(), paused_at, "time stands still");
+
+    press(" ", false);
+    TimeoutFuture::new(300).await;
+    assert!(requests() > paused_requests, "frames again once playing");
+    assert_ne!(time(), paused_at, "time moves again");
+}
+
 #[wasm_bindgen_test]
 async fn a_scenario_narrates() {
     let root = mount("?scenario=leader-crash&speed=1").await;

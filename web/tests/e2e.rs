@@ -353,8 +353,9 @@ async fn kill_the_leader(
 }
 
 /// Counts `requestAnimationFrame` callbacks for three seconds (what the browser managed to
-/// draw), how often the app re-rendered (the simulated clock's text changing), and the messages
-/// in flight on average.
+/// draw), how often the app re-rendered (the simulated clock's text changing: one change per
+/// render while each frame moves the clock by 10 ms or more), and the messages in flight on
+/// average.
 const FRAME_COUNTER: &str = r#"
 const done = arguments[arguments.length - 1];
 const clock = document.querySelector("[data-testid='sim-time']");
@@ -410,5 +411,11 @@ async fn frame_rate(
     // A headless browser on a shared 2-core machine is no real display: only a floor that a
     // render stuck doing too much per frame would break.
     assert!(fps >= 20.0, "{fps:.1} frames/s is below 20: {measured}");
+    // The app advances and draws on the browser's animation frames, so it re-renders on nearly
+    // every one (the clock shows 10 ms steps; at speed 1 a 60 Hz frame moves it 16.7 ms).
+    assert!(
+        renders >= 0.75 * fps,
+        "{renders:.1} renders/s for {fps:.1} frames/s: the app does not draw every frame: {measured}"
+    );
     Ok(())
 }
