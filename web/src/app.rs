@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::components;
-use crate::keys::key_action;
+use crate::keys::{focus_owns_keys, key_action};
 use crate::model::{Action, Model, Params};
 
 /// The longest wall-time step one frame plays. A hidden tab gets no frames at all: coming back,
@@ -113,8 +113,10 @@ pub fn app() -> Html {
         });
     }
 
-    // Keyboard shortcuts anywhere on the page, except while typing in a field. Not passive (gloo's
-    // default): a handled key's default must be prevented, or Space also scrolls the page.
+    // Keyboard shortcuts anywhere on the page, except while a button, field or slider has the
+    // focus: the key is then that control's (Space presses a button, arrows move a slider). Not
+    // passive (gloo's default): a handled key's default must be prevented, or Space also
+    // scrolls the page.
     {
         let dispatch = dispatch.clone();
         let model = Rc::clone(&state.model);
@@ -125,13 +127,17 @@ pub fn app() -> Html {
                     let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
-                    let typing = event
+                    let control = event
                         .target()
                         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
                         .is_some_and(|el| {
-                            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                            let editable = el
+                                .dyn_ref::<web_sys::HtmlElement>()
+                                .is_some_and(|h| h.is_content_editable());
+                            let role = el.get_attribute("role");
+                            focus_owns_keys(&el.tag_name(), role.as_deref(), editable)
                         });
-                    if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
+                    if control || event.ctrl_key() || event.meta_key() || event.alt_key() {
                         return;
                     }
                     let action = key_action(&event.key(), event.shift_key(), &model.borrow());

@@ -485,3 +485,49 @@ async fn a_new_event_line_leaves_the_rows_below_it_alone() {
         .unwrap_or_default()
         .contains("message duplication set to 5.0%"));
 }
+
+#[wasm_bindgen_test]
+async fn keys_on_a_focused_button_or_slider_are_not_page_shortcuts() {
+    let root = mount("?seed=9&nodes=3&speed=0.5").await;
+    let playing = || {
+        find(&root, "[data-testid='pause']")
+            .get_attribute("aria-label")
+            .as_deref()
+            == Some("pause")
+    };
+    // Space on a focused button is the button's (a real one presses it); the run does not
+    // pause on the way, and neither does `s` step it.
+    for selector in [
+        "[data-testid='pause']",
+        "button[aria-label='forward 100 ms']",
+        "input[aria-label='message duplication']",
+        "[data-testid='scrubber']",
+    ] {
+        let control: web_sys::HtmlElement = find(&root, selector).dyn_into().unwrap();
+        control.focus().unwrap();
+        assert!(
+            document().active_element().as_ref() == Some(control.as_ref()),
+            "{selector} takes the focus"
+        );
+        press_on(&control, " ", false);
+        press_on(&control, "s", false);
+        TimeoutFuture::new(100).await;
+        assert!(playing(), "a key on {selector} paused the run");
+        control.blur().unwrap();
+    }
+    // With the focus on a node, the keys it does not handle are still shortcuts.
+    let node: web_sys::SvgElement = find(&root, "[data-testid='node-2']").dyn_into().unwrap();
+    node.focus().unwrap();
+    press_on(&node, "2", false);
+    press_on(&node, "f", false);
+    TimeoutFuture::new(100).await;
+    assert!(find(&root, "[data-testid='node-2']")
+        .query_selector(".paused-mark")
+        .unwrap()
+        .is_some());
+    // And with nothing focused, Space pauses.
+    node.blur().unwrap();
+    press(" ", false);
+    TimeoutFuture::new(100).await;
+    assert!(!playing(), "Space with nothing focused pauses");
+}
