@@ -531,3 +531,60 @@ async fn keys_on_a_focused_button_or_slider_are_not_page_shortcuts() {
     TimeoutFuture::new(100).await;
     assert!(!playing(), "Space with nothing focused pauses");
 }
+
+/// The computed value of CSS `property` on `element`.
+fn style_of(element: &Element, property: &str) -> String {
+    web_sys::window()
+        .unwrap()
+        .get_computed_style(element)
+        .unwrap()
+        .expect("a computed style")
+        .get_property_value(property)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_focused_node_shows_a_ring_around_its_circle_not_a_box() {
+    add_stylesheet();
+    let root = mount("?seed=10&nodes=5&speed=0.05").await;
+    let node: web_sys::SvgElement = find(&root, "[data-testid='node-3']").dyn_into().unwrap();
+    let ring = || find(&root, "[data-testid='node-3'] .focus-ring");
+    assert_eq!(
+        style_of(&ring(), "visibility"),
+        "hidden",
+        "no ring unfocused"
+    );
+
+    node.focus().unwrap();
+    TimeoutFuture::new(50).await;
+    let node = find(&root, "[data-testid='node-3']");
+    assert!(
+        node.matches(":focus-visible").unwrap(),
+        "a focus from the keyboard (or script) is shown"
+    );
+    assert_eq!(style_of(&node, "outline-style"), "none", "no outline box");
+    let ring = ring();
+    assert_eq!(style_of(&ring, "visibility"), "visible", "the ring shows");
+    // A circle, centred on the node's circle and around it.
+    let body = find(&node, "circle.body").get_bounding_client_rect();
+    let around = ring.get_bounding_client_rect();
+    let centre = |r: &web_sys::DomRect| (r.x() + r.width() / 2.0, r.y() + r.height() / 2.0);
+    let ((bx, by), (rx, ry)) = (centre(&body), centre(&around));
+    assert!((bx - rx).abs() < 1.0 && (by - ry).abs() < 1.0, "centred");
+    assert!((around.width() - around.height()).abs() < 1.0, "round");
+    assert!(around.width() > body.width() * 1.2, "around the circle");
+
+    node.dyn_ref::<web_sys::SvgElement>()
+        .unwrap()
+        .blur()
+        .unwrap();
+    TimeoutFuture::new(50).await;
+    assert_eq!(
+        style_of(
+            &find(&root, "[data-testid='node-3'] .focus-ring"),
+            "visibility"
+        ),
+        "hidden",
+        "gone with the focus"
+    );
+}

@@ -265,8 +265,8 @@ fn role_labels_fit_inside_a_node() {
 
 #[test]
 fn nodes_have_room_on_the_ring_at_every_size() {
-    // The outermost ring drawn around a node (the partition side marker) is R + 14.
-    let outer = NODE_RADIUS + 14.0;
+    // The outermost ring drawn around a node: the keyboard focus ring, with half its stroke.
+    let outer = FOCUS_RING_RADIUS + 1.5;
     for n in NODES.0..=NODES.1 {
         for id in 1..=n {
             let (x, y) = node_position(id, n);
