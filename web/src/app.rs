@@ -1,20 +1,21 @@
-//! The root component: one reducer over the [`Model`], an animation timer, global keyboard
-//! shortcuts, and the page layout.
+//! The root component: one reducer over the [`Model`], an animation loop on
+//! `requestAnimationFrame`, global keyboard shortcuts, and the page layout.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use gloo_events::{EventListener, EventListenerOptions};
-use gloo_timers::callback::Interval;
+use gloo_render::{request_animation_frame, AnimationFrame};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::components;
-use crate::keys::key_action;
+use crate::keys::{focus_owns_keys, key_action};
 use crate::model::{Action, Model, Params};
 
-/// Milliseconds between animation frames.
-const FRAME_MS: u32 = 33;
+/// The longest wall-time step one frame plays. A hidden tab gets no frames at all: coming back,
+/// the run resumes instead of jumping ahead by the time spent away.
+const MAX_FRAME_MS: f64 = 500.0;
 
 /// The reducer's state. The model sits behind a shared `RefCell` and is changed in place: cloning
 /// a whole cluster on every frame would cost more than drawing it. `version` makes each action a
@@ -50,6 +51,33 @@ fn now_ms() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }
 
+/// The animation loop while the run plays: on every frame the browser draws, the wall time
+/// since the last one goes to the model as [`Action::Frame`] (which advances by it × speed),
+/// and the next frame is requested. Dropping `frame` cancels the pending request and ends the
+/// loop.
+struct FrameLoop {
+    /// The requested next frame; its callback holds this loop.
+    frame: Option<AnimationFrame>,
+    /// The last frame's timestamp, on `performance.now()`'s clock.
+    last_ms: f64,
+}
+
+/// Requests the loop's next frame.
+fn request_frame(frames: &Rc<RefCell<FrameLoop>>, dispatch: UseReducerDispatcher<AppState>) {
+    let again = Rc::clone(frames);
+    let frame = request_animation_frame(move |at_ms| {
+        let elapsed = {
+            let mut frames = again.borrow_mut();
+            let elapsed = (at_ms - frames.last_ms).clamp(0.0, MAX_FRAME_MS);
+            frames.last_ms = at_ms;
+            elapsed
+        };
+        dispatch.dispatch(Action::Frame(elapsed));
+        request_frame(&again, dispatch);
+    });
+    frames.borrow_mut().frame = Some(frame);
+}
+
 /// The whole page.
 #[function_component(App)]
 pub fn app() -> Html {
@@ -63,23 +91,32 @@ pub fn app() -> Html {
     });
     let dispatch = state.dispatcher();
 
-    // The animation timer lives exactly as long as the page component.
+    // Frames are requested only while the run plays: paused, nothing moves (messages are drawn
+    // at the shown time, which only frames advance), and every other action renders by itself.
+    // The loop ends with the page component, or when the run pauses.
     {
         let dispatch = dispatch.clone();
-        use_effect_with((), move |_| {
-            let mut last = now_ms();
-            let interval = Interval::new(FRAME_MS, move || {
-                let t = now_ms();
-                // A hidden tab throttles timers: never jump more than half a second at once.
-                dispatch.dispatch(Action::Frame((t - last).min(500.0)));
-                last = t;
-            });
-            move || drop(interval)
+        let playing = !state.model.borrow().paused;
+        use_effect_with(playing, move |&playing| {
+            let frames = Rc::new(RefCell::new(FrameLoop {
+                frame: None,
+                last_ms: now_ms(),
+            }));
+            if playing {
+                request_frame(&frames, dispatch);
+            }
+            // Taking the pending frame cancels it and frees its callback, which holds `frames`.
+            move || {
+                let pending = frames.borrow_mut().frame.take();
+                drop(pending);
+            }
         });
     }
 
-    // Keyboard shortcuts anywhere on the page, except while typing in a field. Not passive (gloo's
-    // default): a handled key's default must be prevented, or Space also scrolls the page.
+    // Keyboard shortcuts anywhere on the page, except while a button, field or slider has the
+    // focus: the key is then that control's (Space presses a button, arrows move a slider). Not
+    // passive (gloo's default): a handled key's default must be prevented, or Space also
+    // scrolls the page.
     {
         let dispatch = dispatch.clone();
         let model = Rc::clone(&state.model);
@@ -90,13 +127,17 @@ pub fn app() -> Html {
                     let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
                         return;
                     };
-                    let typing = event
+                    let control = event
                         .target()
                         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
                         .is_some_and(|el| {
-                            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                            let editable = el
+                                .dyn_ref::<web_sys::HtmlElement>()
+                                .is_some_and(|h| h.is_content_editable());
+                            let role = el.get_attribute("role");
+                            focus_owns_keys(&el.tag_name(), role.as_deref(), editable)
                         });
-                    if typing || event.ctrl_key() || event.meta_key() || event.alt_key() {
+                    if control || event.ctrl_key() || event.meta_key() || event.alt_key() {
                         return;
                     }
                     let action = key_action(&event.key(), event.shift_key(), &model.borrow());

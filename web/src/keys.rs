@@ -33,6 +33,18 @@ pub fn node_key_action(key: &str, node: NodeId) -> Option<Action> {
     matches!(key, "Enter" | " ").then_some(Action::ToggleNode(node))
 }
 
+/// Whether a key pressed while `element` has the focus is the element's own, not a page
+/// shortcut: buttons (Space and Enter activate them), form fields and sliders (typing, arrows).
+/// `tag` is the element's tag name in any case, `role` its ARIA role. A node (an SVG group with
+/// the button role) is not one: it handles Enter and Space itself and leaves the other keys to
+/// the page.
+pub fn focus_owns_keys(tag: &str, role: Option<&str>, editable: bool) -> bool {
+    const CONTROLS: [&str; 4] = ["button", "input", "select", "textarea"];
+    editable
+        || CONTROLS.iter().any(|c| tag.eq_ignore_ascii_case(c))
+        || matches!(role, Some("slider" | "textbox" | "spinbutton" | "combobox"))
+}
+
 /// The action for a key press, if any.
 pub fn key_action(key: &str, shift: bool, model: &Model) -> Option<Action> {
     let step = if shift { 1_000 } else { 100 };
@@ -76,6 +88,20 @@ mod tests {
         assert_eq!(node_key_action(" ", 5), Some(Action::ToggleNode(5)));
         assert_eq!(node_key_action("k", 5), None);
         assert_eq!(node_key_action("Tab", 5), None);
+    }
+
+    #[test]
+    fn controls_keep_their_keys_and_nodes_pass_the_others_on() {
+        for tag in ["BUTTON", "INPUT", "SELECT", "TEXTAREA", "button"] {
+            assert!(focus_owns_keys(tag, None, false), "{tag}");
+        }
+        assert!(
+            focus_owns_keys("DIV", Some("slider"), false),
+            "an ARIA slider"
+        );
+        assert!(focus_owns_keys("DIV", None, true), "editable text");
+        assert!(!focus_owns_keys("g", Some("button"), false), "a node");
+        assert!(!focus_owns_keys("BODY", None, false), "nothing focused");
     }
 
     #[test]

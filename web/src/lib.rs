@@ -1,9 +1,10 @@
-//! raftorch's browser visualizer: the core's deterministic simulator, driven on a timer and drawn
-//! as SVG with yew. Everything a person can do goes through one reducer over a plain-Rust
-//! [`model::Model`], which is tested on the host; the DOM side exists only on wasm.
+//! raftorch's browser visualizer: the core's deterministic simulator, driven on animation frames
+//! (`requestAnimationFrame`) and drawn as SVG with yew. Everything a person can do goes through
+//! one reducer over a plain-Rust [`model::Model`], which is tested on the host; the DOM side
+//! exists only on wasm.
 //!
 //! ```text
-//! every animation frame:  model.apply(Action::Frame(elapsed_ms))   // runs the sim forward
+//! every animation frame:  model.apply(Action::Frame(elapsed_ms))   // sim time += elapsed × speed
 //! every click or key:      model.apply(Action::ToggleNode(3))       // recorded on the timeline
 //! render:                  model.node_views(), model.packet_views() → SVG
 //! ```

@@ -19,8 +19,32 @@ fn document() -> web_sys::Document {
         .expect("a document")
 }
 
+/// An app mounted for one test. Dropping it unmounts the app, which ends its animation loop and
+/// its window keyboard listener: each test sees only its own app, whatever ran before it.
+struct Mounted {
+    root: Element,
+    app: Option<yew::AppHandle<raftorch_web::App>>,
+}
+
+impl core::ops::Deref for Mounted {
+    type Target = Element;
+
+    fn deref(&self) -> &Element {
+        &self.root
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.destroy();
+        }
+        self.root.remove();
+    }
+}
+
 /// Mounts a fresh app with the given URL query and lets it render.
-async fn mount(query: &str) -> Element {
+async fn mount(query: &str) -> Mounted {
     let window = web_sys::window().expect("a window");
     let path = window.location().pathname().unwrap_or_default();
     let history = window.history().expect("history");
@@ -37,9 +61,12 @@ async fn mount(query: &str) -> Element {
         .expect("a body")
         .append_child(&root)
         .expect("append");
-    yew::Renderer::<raftorch_web::App>::with_root(root.clone()).render();
+    let app = yew::Renderer::<raftorch_web::App>::with_root(root.clone()).render();
     TimeoutFuture::new(100).await;
-    root
+    Mounted {
+        root,
+        app: Some(app),
+    }
 }
 
 /// The page's stylesheet, once: sizes and fonts come from it.
@@ -187,6 +214,54 @@ async fn space_pauses_and_s_steps() {
     }
     TimeoutFuture::new(100).await;
     assert_ne!(time(), paused_at, "stepping moves time");
+}
+
+/// Wraps `window.requestAnimationFrame` (once per page) to count its calls; returns a reader of
+/// the count.
+fn frame_request_counter() -> impl Fn() -> u32 {
+    js_sys::Function::new_no_args(
+        "if (!window.__frameRequests) {
+           const request = window.requestAnimationFrame.bind(window);
+           window.__frameRequests = { n: 0 };
+           window.requestAnimationFrame = (callback) => { window.__frameRequests.n++; return request(callback); };
+         }",
+    )
+    .call0(&wasm_bindgen::JsValue::NULL)
+    .expect("wrap requestAnimationFrame");
+    let read = js_sys::Function::new_no_args("return window.__frameRequests.n");
+    move || {
+        read.call0(&wasm_bindgen::JsValue::NULL)
+            .ok()
+            .and_then(|n| n.as_f64())
+            .unwrap_or(0.0) as u32
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_run_plays_on_animation_frames_and_requests_none_while_paused() {
+    let requests = frame_request_counter();
+    let root = mount("?seed=8&nodes=3&speed=1").await;
+    let time = || text(&root, "[data-testid='sim-time']");
+    let (from, started_at) = (requests(), time());
+    TimeoutFuture::new(300).await;
+    assert!(requests() >= from + 3, "frames requested while playing");
+    assert_ne!(time(), started_at, "time moves on animation frames");
+
+    press(" ", false);
+    TimeoutFuture::new(100).await;
+    let (paused_requests, paused_at) = (requests(), time());
+    TimeoutFuture::new(300).await;
+    assert_eq!(
+        requests(),
+        paused_requests,
+        "no frame requested while paused"
+    );
+    assert_eq!(time(), paused_at, "time stands still");
+
+    press(" ", false);
+    TimeoutFuture::new(300).await;
+    assert!(requests() > paused_requests, "frames again once playing");
+    assert_ne!(time(), paused_at, "time moves again");
 }
 
 #[wasm_bindgen_test]
@@ -409,4 +484,107 @@ async fn a_new_event_line_leaves_the_rows_below_it_alone() {
         .text_content()
         .unwrap_or_default()
         .contains("message duplication set to 5.0%"));
+}
+
+#[wasm_bindgen_test]
+async fn keys_on_a_focused_button_or_slider_are_not_page_shortcuts() {
+    let root = mount("?seed=9&nodes=3&speed=0.5").await;
+    let playing = || {
+        find(&root, "[data-testid='pause']")
+            .get_attribute("aria-label")
+            .as_deref()
+            == Some("pause")
+    };
+    // Space on a focused button is the button's (a real one presses it); the run does not
+    // pause on the way, and neither does `s` step it.
+    for selector in [
+        "[data-testid='pause']",
+        "button[aria-label='forward 100 ms']",
+        "input[aria-label='message duplication']",
+        "[data-testid='scrubber']",
+    ] {
+        let control: web_sys::HtmlElement = find(&root, selector).dyn_into().unwrap();
+        control.focus().unwrap();
+        assert!(
+            document().active_element().as_ref() == Some(control.as_ref()),
+            "{selector} takes the focus"
+        );
+        press_on(&control, " ", false);
+        press_on(&control, "s", false);
+        TimeoutFuture::new(100).await;
+        assert!(playing(), "a key on {selector} paused the run");
+        control.blur().unwrap();
+    }
+    // With the focus on a node, the keys it does not handle are still shortcuts.
+    let node: web_sys::SvgElement = find(&root, "[data-testid='node-2']").dyn_into().unwrap();
+    node.focus().unwrap();
+    press_on(&node, "2", false);
+    press_on(&node, "f", false);
+    TimeoutFuture::new(100).await;
+    assert!(find(&root, "[data-testid='node-2']")
+        .query_selector(".paused-mark")
+        .unwrap()
+        .is_some());
+    // And with nothing focused, Space pauses.
+    node.blur().unwrap();
+    press(" ", false);
+    TimeoutFuture::new(100).await;
+    assert!(!playing(), "Space with nothing focused pauses");
+}
+
+/// The computed value of CSS `property` on `element`.
+fn style_of(element: &Element, property: &str) -> String {
+    web_sys::window()
+        .unwrap()
+        .get_computed_style(element)
+        .unwrap()
+        .expect("a computed style")
+        .get_property_value(property)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_focused_node_shows_a_ring_around_its_circle_not_a_box() {
+    add_stylesheet();
+    let root = mount("?seed=10&nodes=5&speed=0.05").await;
+    let node: web_sys::SvgElement = find(&root, "[data-testid='node-3']").dyn_into().unwrap();
+    let ring = || find(&root, "[data-testid='node-3'] .focus-ring");
+    assert_eq!(
+        style_of(&ring(), "visibility"),
+        "hidden",
+        "no ring unfocused"
+    );
+
+    node.focus().unwrap();
+    TimeoutFuture::new(50).await;
+    let node = find(&root, "[data-testid='node-3']");
+    assert!(
+        node.matches(":focus-visible").unwrap(),
+        "a focus from the keyboard (or script) is shown"
+    );
+    assert_eq!(style_of(&node, "outline-style"), "none", "no outline box");
+    let ring = ring();
+    assert_eq!(style_of(&ring, "visibility"), "visible", "the ring shows");
+    // A circle, centred on the node's circle and around it.
+    let body = find(&node, "circle.body").get_bounding_client_rect();
+    let around = ring.get_bounding_client_rect();
+    let centre = |r: &web_sys::DomRect| (r.x() + r.width() / 2.0, r.y() + r.height() / 2.0);
+    let ((bx, by), (rx, ry)) = (centre(&body), centre(&around));
+    assert!((bx - rx).abs() < 1.0 && (by - ry).abs() < 1.0, "centred");
+    assert!((around.width() - around.height()).abs() < 1.0, "round");
+    assert!(around.width() > body.width() * 1.2, "around the circle");
+
+    node.dyn_ref::<web_sys::SvgElement>()
+        .unwrap()
+        .blur()
+        .unwrap();
+    TimeoutFuture::new(50).await;
+    assert_eq!(
+        style_of(
+            &find(&root, "[data-testid='node-3'] .focus-ring"),
+            "visibility"
+        ),
+        "hidden",
+        "gone with the focus"
+    );
 }

@@ -18,14 +18,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test    install missing tools, then run formatting, lints, no_std builds, every test, the
-          in-browser tests and the browser end-to-end test (--quick: 200 random seeds instead
-          of 2,000; --web: only the browser visualizer's checks)
+          in-browser tests and the browser end-to-end tests in Chromium and Firefox (--quick:
+          200 random seeds instead of 2,000; --web: only the browser visualizer's checks)
   demo    build the browser visualizer and serve it at http://127.0.0.1:8080/ (--port N)
   demo --terminal
           run a simulated 5-node cluster through a leader crash, a partition and a heal,
           printing its event trace (options: --seed N, --nodes N, --verbose)
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
-          wasm-opt, Chromium)";
+          wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -48,7 +48,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // Benchmarks must keep compiling and running; one quick iteration each, no measurement.
     shell::run("cargo", &["bench", "-p", "raftorch-core", "--", "--test"])?;
     // The browser visualizer: wasm lints, in-browser tests, release build under the size
-    // budget, and the end-to-end test in headless Chromium.
+    // budget, and the end-to-end tests in headless Chromium and Firefox.
     web::test()?;
     eprintln!("xtask: all checks passed");
     Ok(())

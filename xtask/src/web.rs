@@ -1,7 +1,7 @@
 //! The browser visualizer's tool chain, build, size check, local server and browser tests,
 //! following shared/TOOLCHAIN.md exactly: trunk and wasm-bindgen-cli from crates.io, wasm-pack
 //! from crates.io into `.tools/`, wasm-opt from npm's binaryen 132 (Debian's is too old),
-//! Chromium and its driver from Debian.
+//! Chromium, its driver and Firefox ESR from Debian, geckodriver from crates.io into `.tools/`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,9 @@ use crate::shell;
 const TRUNK_VERSION: &str = "0.21.14";
 /// The wasm-pack release that runs the in-browser tests the way users of wasm crates do.
 const WASM_PACK_VERSION: &str = "0.15.1";
+/// The geckodriver release that drives Debian's Firefox ESR (built from crates.io: its GitHub
+/// release binaries are out of reach here).
+const GECKODRIVER_VERSION: &str = "0.37.1";
 /// binaryen from npm: the first that parses what wasm-bindgen 0.2.130 emits.
 const BINARYEN: &str = "binaryen@132.0.0";
 /// The gzipped .wasm must stay under this many bytes.
@@ -42,7 +45,13 @@ fn env(path: &str) -> Vec<(&'static str, String)> {
         ("PATH", path.to_string()),
         ("TRUNK_SKIP_VERSION_CHECK", "true".to_string()),
         ("CHROMEDRIVER", "/usr/bin/chromedriver".to_string()),
+        ("GECKODRIVER", geckodriver().to_string_lossy().into_owned()),
     ]
+}
+
+/// Where `ensure_tools` puts geckodriver.
+fn geckodriver() -> PathBuf {
+    shell::workspace_root().join(".tools/bin/geckodriver")
 }
 
 fn run(program: &str, args: &[&str], env: &[(&'static str, String)]) -> Result<(), String> {
@@ -108,21 +117,29 @@ pub(crate) fn ensure_tools(browser: bool) -> Result<(), String> {
         )?;
     }
     let root = shell::workspace_root();
-    if browser && !version_of("wasm-pack", &path).contains(WASM_PACK_VERSION) {
-        // Into the project's .tools, not ~/.cargo: only the tests use it.
-        let tools = root.join(".tools");
+    // Into the project's .tools, not ~/.cargo: only the tests use them.
+    let tools = root.join(".tools");
+    let install_tool = |krate: &str, version: &str| {
         shell::run(
             "cargo",
             &[
                 "install",
                 "--locked",
-                "wasm-pack",
+                krate,
                 "--version",
-                WASM_PACK_VERSION,
+                version,
                 "--root",
                 &tools.to_string_lossy(),
             ],
-        )?;
+        )
+    };
+    if browser && !version_of("wasm-pack", &path).contains(WASM_PACK_VERSION) {
+        install_tool("wasm-pack", WASM_PACK_VERSION)?;
+    }
+    // Asked by path: the tests run this one, not whichever geckodriver is on PATH.
+    let geckodriver = geckodriver();
+    if browser && !version_of(&geckodriver.to_string_lossy(), &path).contains(GECKODRIVER_VERSION) {
+        install_tool("geckodriver", GECKODRIVER_VERSION)?;
     }
     if !root.join(".tools/npm/node_modules/.bin/wasm-opt").exists() {
         if shell::output("npm", &["--version"]).map_or(true, |v| v.trim().is_empty()) {
@@ -135,11 +152,22 @@ pub(crate) fn ensure_tools(browser: bool) -> Result<(), String> {
             &["install", "--prefix", &prefix.to_string_lossy(), BINARYEN],
         )?;
     }
-    if browser
-        && !(Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists())
-    {
-        apt_get(&["update"])?;
-        apt_get(&["install", "-y", "chromium", "chromium-driver"])?;
+    if browser {
+        let missing: Vec<&str> = [
+            ("/usr/bin/chromium", "chromium"),
+            ("/usr/bin/chromedriver", "chromium-driver"),
+            ("/usr/bin/firefox-esr", "firefox-esr"),
+        ]
+        .into_iter()
+        .filter(|(binary, _)| !Path::new(binary).exists())
+        .map(|(_, package)| package)
+        .collect();
+        if !missing.is_empty() {
+            apt_get(&["update"])?;
+            let mut args = vec!["install", "-y"];
+            args.extend(missing);
+            apt_get(&args)?;
+        }
     }
     Ok(())
 }
@@ -181,7 +209,7 @@ pub(crate) fn build() -> Result<PathBuf, String> {
 
 /// Lints the browser code (host builds compile only the model), runs the in-browser
 /// wasm-bindgen tests in headless Chromium through wasm-pack, builds `dist/`, and drives it end
-/// to end.
+/// to end in headless Chromium and Firefox.
 pub(crate) fn test() -> Result<(), String> {
     ensure_tools(true)?;
     let path = tool_path();

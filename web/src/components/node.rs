@@ -1,13 +1,14 @@
 //! One node in the ring: a circle colored by role (with the role written under the id), the
 //! election timer as an arc that empties toward the timeout, term and commit index. It is a
-//! button: a click, or Enter or Space while it has the keyboard focus, kills or restarts it.
+//! button: a click, or Enter or Space while it has the keyboard focus, kills or restarts it; a
+//! ring around it shows that focus.
 
 use std::fmt::Write;
 
 use yew::prelude::*;
 
 use crate::keys::node_key_action;
-use crate::model::{role_label, Action, NodeView, NODE_RADIUS};
+use crate::model::{role_label, Action, NodeView, FOCUS_RING_RADIUS, NODE_RADIUS};
 
 /// Circle radius.
 pub const R: f64 = NODE_RADIUS;
@@ -88,6 +89,8 @@ pub fn node(
             { for timer }
             <circle class="body" cx={x.to_string()} cy={y.to_string()} r={R.to_string()} />
             if side_b { <circle class="side-b" cx={x.to_string()} cy={y.to_string()} r={(R + 14.0).to_string()} /> }
+            // Shown by CSS while the node has the keyboard focus: an outline would be a rectangle.
+            <circle class="focus-ring" cx={x.to_string()} cy={y.to_string()} r={FOCUS_RING_RADIUS.to_string()} />
             <text class="id" x={x.to_string()} y={(y - 10.0).to_string()}>{ format!("N{}", view.id) }</text>
             { for paused }
             <text class="role" x={x.to_string()} y={(y + 8.0).to_string()}>{ role_label(view.role) }</text>

@@ -16,8 +16,8 @@ pub use params::{Params, NODES, SPEED};
 pub use scenario::{Scenario, Step, SCENARIOS};
 pub use timeline::{Sim, Timeline};
 pub use view::{
-    node_position, packet_view, role_label, NodeView, PacketKind, PacketView, NODE_RADIUS, RING,
-    ROLE_LABEL_MAX,
+    node_position, packet_view, role_label, NodeView, PacketKind, PacketView, FOCUS_RING_RADIUS,
+    NODE_RADIUS, RING, ROLE_LABEL_MAX,
 };
 
 use raftorch_core::orchestrator::Command;

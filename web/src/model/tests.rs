@@ -265,8 +265,8 @@ fn role_labels_fit_inside_a_node() {
 
 #[test]
 fn nodes_have_room_on_the_ring_at_every_size() {
-    // The outermost ring drawn around a node (the partition side marker) is R + 14.
-    let outer = NODE_RADIUS + 14.0;
+    // The outermost ring drawn around a node: the keyboard focus ring, with half its stroke.
+    let outer = FOCUS_RING_RADIUS + 1.5;
     for n in NODES.0..=NODES.1 {
         for id in 1..=n {
             let (x, y) = node_position(id, n);
@@ -442,4 +442,37 @@ fn the_duplication_rate_is_on_the_timeline() {
     assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 0);
     model.apply(Action::Seek(2_500));
     assert_eq!(model.timeline.cluster().config().duplicate_per_mille, 300);
+}
+
+/// Plays `model` in frames of `frame_ms` real ms until simulated time `end` is near, then
+/// seeks exactly to `end`.
+fn play_in_frames(mut model: Model, frame_ms: f64, end: u64) -> Model {
+    while model.timeline.now() + 100 < end {
+        model.apply(Action::Frame(frame_ms));
+    }
+    model.apply(Action::Seek(end));
+    model
+}
+
+#[test]
+fn the_run_does_not_depend_on_the_frame_rate() {
+    // The page advances once per animation frame: 60 or 144 Hz displays, the old 33 ms timer,
+    // a slow machine's 100 ms frames. Time moves by wall time × speed, so the run is the same.
+    const FRAMES_MS: [f64; 4] = [1000.0 / 60.0, 1000.0 / 144.0, 33.0, 100.0];
+    for (what, end, fresh) in [
+        ("seed 9, 5 nodes", 4_000, Model::new(9, 5, None)),
+        ("leader-crash", 5_300, scenario_model("leader-crash")),
+    ] {
+        let mut fresh = fresh;
+        fresh.speed = 1.0;
+        let expected = snapshot(&play_in_frames(fresh.clone(), FRAMES_MS[0], end));
+        assert!(expected.2.len() > 10, "{what}: the run did something");
+        for frame_ms in &FRAMES_MS[1..] {
+            let played = play_in_frames(fresh.clone(), *frame_ms, end);
+            assert!(
+                snapshot(&played) == expected,
+                "{what}: frames of {frame_ms:.1} ms give another run"
+            );
+        }
+    }
 }

@@ -12,6 +12,10 @@ pub const RING: (f64, f64, f64) = (300.0, 290.0, 215.0);
 /// for seven, see the tests).
 pub const NODE_RADIUS: f64 = 46.0;
 
+/// The keyboard focus ring's radius, the outermost ring drawn around a node: outside the
+/// election timer (R + 7) and the partition side marker (R + 14). Its stroke is 3 units wide.
+pub const FOCUS_RING_RADIUS: f64 = NODE_RADIUS + 18.0;
+
 /// The longest role label, in characters, that fits inside a node circle at its font size.
 pub const ROLE_LABEL_MAX: usize = 9;
 
