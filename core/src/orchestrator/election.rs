@@ -1,15 +1,14 @@
 //! Application leader elections: one leader per election, candidates queue behind it, and a
 //! leader's term is a fencing token.
 
-use alloc::collections::BTreeMap;
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::OrchestratorError;
-use super::fenced::{Claim, Claimed, Fence, FencedQueue, Holder, Left};
+use super::fenced::{Claim, Claimed, Fence, Holder};
+use super::fenced_slots::{FencedSlots, WatchedClaim};
 use super::watch::{EventKind, WatchLog};
 
 /// A candidacy: a name that dies with a lease.
@@ -52,11 +51,25 @@ impl From<&Holder<Candidate>> for ElectionLeader {
     }
 }
 
+impl WatchedClaim for Candidate {
+    const PREFIX: &'static str = "elections";
+    fn granted(holder: &Holder<Candidate>) -> EventKind {
+        EventKind::ElectionLeader {
+            candidate: holder.claim.name.clone(),
+            term: holder.token,
+        }
+    }
+    fn released(self) -> EventKind {
+        EventKind::ElectionResigned {
+            candidate: self.name,
+        }
+    }
+}
+
 /// Every election with a leader or candidates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Elections {
-    // Invariant: no queue is empty.
-    by_name: BTreeMap<String, FencedQueue<Candidate>>,
+    slots: FencedSlots<Candidate>,
 }
 
 impl Elections {
@@ -70,29 +83,17 @@ impl Elections {
         fence: &mut Fence,
         watch: &mut WatchLog,
     ) -> Result<Claimed, OrchestratorError> {
-        let queue = self.by_name.entry(election.into()).or_default();
         let claim = Candidate {
             name: candidate.clone(),
             lease_id,
         };
-        let claimed = queue.claim(claim, index, fence).map_err(|lease_id| {
-            OrchestratorError::CandidateLeaseMismatch {
+        self.slots
+            .claim(election, claim, index, fence, watch)
+            .map_err(|lease_id| OrchestratorError::CandidateLeaseMismatch {
                 election: election.into(),
-                candidate: candidate.clone(),
+                candidate,
                 lease_id,
-            }
-        });
-        if queue.is_empty() {
-            self.by_name.remove(election);
-        }
-        if let Ok(Claimed::Granted(term)) = claimed {
-            watch.push(
-                index,
-                format!("elections/{election}"),
-                EventKind::ElectionLeader { candidate, term },
-            );
-        }
-        claimed
+            })
     }
 
     /// Steps `candidate` down, or out of the queue. Returns the new leader, if one took over.
@@ -105,16 +106,21 @@ impl Elections {
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
     ) -> Result<Option<ElectionLeader>, OrchestratorError> {
-        let not_candidate = || OrchestratorError::NotCandidate {
-            election: election.into(),
-            candidate: candidate.into(),
-        };
-        let queue = self.by_name.get_mut(election).ok_or_else(not_candidate)?;
-        let left = queue.leave(|c| c.name == candidate);
-        if left == Left::NotFound {
-            return Err(not_candidate());
-        }
-        Ok(self.settle(election, left, index, fence, is_live, watch))
+        let next = self
+            .slots
+            .leave(
+                election,
+                |c| c.name == candidate,
+                index,
+                fence,
+                is_live,
+                watch,
+            )
+            .ok_or_else(|| OrchestratorError::NotCandidate {
+                election: election.into(),
+                candidate: candidate.into(),
+            })?;
+        Ok(next.as_ref().map(ElectionLeader::from))
     }
 
     /// Withdraws every candidacy of `lease_id`, in election-name order.
@@ -126,77 +132,21 @@ impl Elections {
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
     ) {
-        let names: Vec<String> = self
-            .by_name
-            .iter()
-            .filter(|(_, q)| {
-                q.holder
-                    .as_ref()
-                    .is_some_and(|h| h.claim.lease_id == lease_id)
-                    || q.waiters().any(|c| c.lease_id == lease_id)
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
-            if let Some(queue) = self.by_name.get_mut(&name) {
-                let left = queue.leave(|c| c.lease_id == lease_id);
-                self.settle(&name, left, index, fence, &is_live, watch);
-            }
-        }
-    }
-
-    /// After a candidacy left: elect the next live candidate, forget an empty election.
-    fn settle(
-        &mut self,
-        election: &str,
-        left: Left<Candidate>,
-        index: u64,
-        fence: &mut Fence,
-        is_live: impl Fn(u64) -> bool,
-        watch: &mut WatchLog,
-    ) -> Option<ElectionLeader> {
-        let queue = self.by_name.get_mut(election)?;
-        let mut elected = None;
-        if let Left::Holder(old) = left {
-            let key = format!("elections/{election}");
-            watch.push(
-                index,
-                key.clone(),
-                EventKind::ElectionResigned {
-                    candidate: old.claim.name,
-                },
-            );
-            if let Some(h) = queue.promote(index, fence, is_live) {
-                let leader = ElectionLeader::from(h);
-                let kind = EventKind::ElectionLeader {
-                    candidate: leader.candidate.clone(),
-                    term: leader.term,
-                };
-                watch.push(index, key, kind);
-                elected = Some(leader);
-            }
-        }
-        if queue.is_empty() {
-            self.by_name.remove(election);
-        }
-        elected
+        self.slots
+            .withdraw_lease(lease_id, index, fence, is_live, watch);
     }
 
     /// The leader of `election`.
     pub(crate) fn leader(&self, election: &str) -> Option<ElectionLeader> {
-        self.by_name
-            .get(election)?
-            .holder
-            .as_ref()
-            .map(ElectionLeader::from)
+        self.slots.holder(election).map(ElectionLeader::from)
     }
 
     /// The queued candidates of `election`, first in line first.
     pub(crate) fn candidates(&self, election: &str) -> Vec<&str> {
-        self.by_name
-            .get(election)
-            .map(|q| q.waiters().map(|c| c.name.as_str()).collect())
-            .unwrap_or_default()
+        self.slots
+            .waiters(election)
+            .map(|c| c.name.as_str())
+            .collect()
     }
 }
 
@@ -249,7 +199,7 @@ mod tests {
             e.resign("sched", "c", 16, &mut f, |_| true, &mut w),
             Ok(None)
         );
-        assert!(e.by_name.is_empty());
+        assert!(e.slots.is_empty());
     }
 
     #[test]

@@ -1,14 +1,12 @@
 //! Fenced locks held by leases, with FIFO waiters.
 
-use alloc::collections::BTreeMap;
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::OrchestratorError;
-use super::fenced::{Claimed, Fence, FencedQueue, Holder, Left};
+use super::fenced::{Claimed, Fence, Holder};
+use super::fenced_slots::{FencedSlots, WatchedClaim};
 use super::watch::{EventKind, WatchLog};
 
 /// Who holds a lock, and the token that resources must check to refuse a stale holder.
@@ -32,11 +30,23 @@ impl From<&Holder<u64>> for LockHolder {
     }
 }
 
+impl WatchedClaim for u64 {
+    const PREFIX: &'static str = "locks";
+    fn granted(holder: &Holder<u64>) -> EventKind {
+        EventKind::LockGranted {
+            lease_id: holder.claim,
+            fencing_token: holder.token,
+        }
+    }
+    fn released(self) -> EventKind {
+        EventKind::LockReleased { lease_id: self }
+    }
+}
+
 /// Every lock that is held or waited for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Locks {
-    // Invariant: no queue is empty.
-    by_name: BTreeMap<String, FencedQueue<u64>>,
+    slots: FencedSlots<u64>,
 }
 
 impl Locks {
@@ -49,22 +59,10 @@ impl Locks {
         fence: &mut Fence,
         watch: &mut WatchLog,
     ) -> Claimed {
-        let queue = self.by_name.entry(name.into()).or_default();
         // A lease is its own identity, so the same claimant can never come with another lease.
-        let claimed = queue
-            .claim(lease_id, index, fence)
-            .unwrap_or(Claimed::Queued(0));
-        if let Claimed::Granted(fencing_token) = claimed {
-            watch.push(
-                index,
-                format!("locks/{name}"),
-                EventKind::LockGranted {
-                    lease_id,
-                    fencing_token,
-                },
-            );
-        }
-        claimed
+        self.slots
+            .claim(name, lease_id, index, fence, watch)
+            .unwrap_or(Claimed::Queued(0))
     }
 
     /// Releases the lock held by `lease_id`, or takes it out of the queue. Returns the new
@@ -78,16 +76,14 @@ impl Locks {
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
     ) -> Result<Option<LockHolder>, OrchestratorError> {
-        let not_holder = || OrchestratorError::NotLockHolder {
-            name: name.into(),
-            lease_id,
-        };
-        let queue = self.by_name.get_mut(name).ok_or_else(not_holder)?;
-        let left = queue.leave(|&l| l == lease_id);
-        if left == Left::NotFound {
-            return Err(not_holder());
-        }
-        Ok(self.settle(name, left, index, fence, is_live, watch))
+        let next = self
+            .slots
+            .leave(name, |&l| l == lease_id, index, fence, is_live, watch)
+            .ok_or_else(|| OrchestratorError::NotLockHolder {
+                name: name.into(),
+                lease_id,
+            })?;
+        Ok(next.as_ref().map(LockHolder::from))
     }
 
     /// Takes `lease_id` out of every lock, held or waited for, in lock-name order.
@@ -99,77 +95,18 @@ impl Locks {
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
     ) {
-        let names: Vec<String> = self
-            .by_name
-            .iter()
-            .filter(|(_, q)| {
-                q.holder.as_ref().is_some_and(|h| h.claim == lease_id)
-                    || q.waiters().any(|&w| w == lease_id)
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in names {
-            if let Some(queue) = self.by_name.get_mut(&name) {
-                let left = queue.leave(|&l| l == lease_id);
-                self.settle(&name, left, index, fence, &is_live, watch);
-            }
-        }
-    }
-
-    /// After a claim left: pass a freed lock on, and forget a lock nobody wants.
-    fn settle(
-        &mut self,
-        name: &str,
-        left: Left<u64>,
-        index: u64,
-        fence: &mut Fence,
-        is_live: impl Fn(u64) -> bool,
-        watch: &mut WatchLog,
-    ) -> Option<LockHolder> {
-        let queue = self.by_name.get_mut(name)?;
-        let mut granted = None;
-        if let Left::Holder(old) = left {
-            watch.push(
-                index,
-                format!("locks/{name}"),
-                EventKind::LockReleased {
-                    lease_id: old.claim,
-                },
-            );
-            if let Some(h) = queue.promote(index, fence, is_live) {
-                let h = LockHolder::from(h);
-                watch.push(
-                    index,
-                    format!("locks/{name}"),
-                    EventKind::LockGranted {
-                        lease_id: h.lease_id,
-                        fencing_token: h.fencing_token,
-                    },
-                );
-                granted = Some(h);
-            }
-        }
-        if queue.is_empty() {
-            self.by_name.remove(name);
-        }
-        granted
+        self.slots
+            .withdraw_lease(lease_id, index, fence, is_live, watch);
     }
 
     /// The holder of `name`.
     pub(crate) fn holder(&self, name: &str) -> Option<LockHolder> {
-        self.by_name
-            .get(name)?
-            .holder
-            .as_ref()
-            .map(LockHolder::from)
+        self.slots.holder(name).map(LockHolder::from)
     }
 
     /// The leases waiting for `name`, first in line first.
     pub(crate) fn waiters(&self, name: &str) -> Vec<u64> {
-        self.by_name
-            .get(name)
-            .map(|q| q.waiters().copied().collect())
-            .unwrap_or_default()
+        self.slots.waiters(name).copied().collect()
     }
 }
 
@@ -205,7 +142,7 @@ mod tests {
         );
         assert_eq!(l.release("db", 3, 15, &mut f, |_| true, &mut w), Ok(None));
         assert!(
-            l.by_name.is_empty(),
+            l.slots.is_empty(),
             "a free lock with no waiters is forgotten"
         );
         assert!(l.release("db", 3, 16, &mut f, |_| true, &mut w).is_err());

@@ -27,6 +27,7 @@ mod election;
 mod envelope;
 mod error;
 mod fenced;
+mod fenced_slots;
 mod kv;
 mod lease;
 mod lock;
