@@ -1,6 +1,7 @@
 //! The members of the Raft configuration as the API shows them, and membership changes at the
 //! leader, one server at a time: `POST /v1/cluster/members` adds a learner or voter (or promotes
-//! a learner), `DELETE /v1/cluster/members/{id}` removes one.
+//! a learner), `DELETE /v1/cluster/members/{id}` removes one. A follower passes either request
+//! on to the leader (see [`super::proxy`]).
 //!
 //! A member's addresses are replicated state (the orchestrator's address book), so any node,
 //! including one started after the cluster with `--join`, can be added: the handler first
@@ -9,7 +10,7 @@
 //! configuration first, then its record is dropped. Both answer once the change is applied here.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use raftorch_core::orchestrator::validate::{self, Field};
 use raftorch_core::orchestrator::Command;
@@ -20,6 +21,7 @@ use serde_json::json;
 use super::consensus::WRITE_TIMEOUT;
 use super::error::ApiError;
 use super::input::{json, Body};
+use super::proxy;
 use super::reply::at_index;
 use super::ApiState;
 use crate::runtime::{NodeStatus, RequestError};
@@ -90,13 +92,25 @@ fn conf_of(status: &NodeStatus) -> ConfState {
     }
 }
 
-/// Membership changes are made at the leader: elsewhere, 409 naming it (or 503 without one).
-fn at_leader(state: &ApiState) -> Result<NodeStatus, ApiError> {
+/// Where a membership change is made.
+enum Route {
+    /// Here: this node leads (its status).
+    Here(NodeStatus),
+    /// At the leader, this node: the request is passed on to it.
+    PassOn(NodeId),
+}
+
+/// Membership changes are made at the leader. A follower passes the request on to it, once:
+/// a request already passed on (leadership moved meanwhile) gets 409 naming the leader, and
+/// with no leader known, 503.
+fn route(state: &ApiState, headers: &HeaderMap) -> Result<Route, ApiError> {
     let status = state.node.status();
-    if status.role == Role::Leader {
-        Ok(status)
-    } else {
-        Err(refused(RequestError::NotLeader(status.leader)))
+    match status.leader {
+        _ if status.role == Role::Leader => Ok(Route::Here(status)),
+        Some(leader) if leader != state.id && !proxy::was_forwarded(headers) => {
+            Ok(Route::PassOn(leader))
+        }
+        leader => Err(refused(RequestError::NotLeader(leader))),
     }
 }
 
@@ -129,19 +143,26 @@ fn in_role(status: &NodeStatus, change: ConfChange) -> bool {
     }
 }
 
-/// `POST /v1/cluster/members {"id","peer_addr","api_addr","voter"}`, at the leader: commits the
+/// `POST /v1/cluster/members {"id","peer_addr","api_addr","voter"}`, made at the leader: commits the
 /// node's address record, then adds it as a learner (or voter; a learner is promoted) and answers
 /// 200 once that is applied. A member already in the requested role only has its addresses
 /// updated.
 pub(super) async fn add(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let b: AddMemberBody = json(&body)?;
     validate::node_id(b.id)?;
     validate::listen_address(Field::PeerAddr, &b.peer_addr)?;
     validate::listen_address(Field::ApiAddr, &b.api_addr)?;
-    let status = at_leader(&state)?;
+    let status = match route(&state, &headers)? {
+        Route::Here(status) => status,
+        Route::PassOn(leader) => {
+            let path = "/v1/cluster/members".to_owned();
+            return proxy::to_leader(&state, leader, "POST", path, body.to_vec()).await;
+        }
+    };
     let change = if b.voter {
         ConfChange::AddVoter(b.id)
     } else {
@@ -190,13 +211,20 @@ pub(super) async fn add(
 /// (`raftorch ctl members remove` does both).
 pub(super) async fn remove(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: NodeId =
         id.parse().ok().filter(|&id| id > 0).ok_or_else(|| {
             ApiError::invalid(format!("node id {id:?} is not a positive integer"))
         })?;
-    let status = at_leader(&state)?;
+    let status = match route(&state, &headers)? {
+        Route::Here(status) => status,
+        Route::PassOn(leader) => {
+            let path = format!("/v1/cluster/members/{id}");
+            return proxy::to_leader(&state, leader, "DELETE", path, Vec::new()).await;
+        }
+    };
     if id == state.id {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -10,6 +10,7 @@ mod error;
 mod input;
 mod kv;
 mod members;
+mod proxy;
 mod registry;
 mod reply;
 mod watch;
