@@ -7,6 +7,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -38,11 +39,23 @@ pub struct Answer {
     pub body: Value,
 }
 
+/// Ports handed to nodes come from below Linux's ephemeral range (32768 and up). A port the OS
+/// picked with `bind(0)` and released could be taken as the local end of some outgoing
+/// connection before the node binds it, which made a node fail to start now and then when many
+/// clusters ran at once; ports outside that range are only ever taken by an explicit bind.
+const PORTS: std::ops::Range<u32> = 20_000..32_000;
+
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Each test process walks its own stretch of the range, checking each port is free now.
+    let start = std::process::id().wrapping_mul(7_919) % PORTS.len() as u32;
+    loop {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % PORTS.len() as u32;
+        let port = (PORTS.start + offset) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -185,7 +198,22 @@ impl Cluster {
         path: &str,
         body: Option<&[u8]>,
     ) -> Option<Answer> {
-        let req = agent().request(method, &format!("{}{path}", self.url(id)));
+        self.request_with_headers(id, method, path, body, &[])
+    }
+
+    /// [`Cluster::request`] with extra request headers.
+    pub fn request_with_headers(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Option<Answer> {
+        let mut req = agent().request(method, &format!("{}{path}", self.url(id)));
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
         let result = match body {
             Some(b) => req.send_bytes(b),
             None => req.call(),
