@@ -10,7 +10,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// A latency histogram in Prometheus' cumulative form, over [`LATENCY_BUCKETS`].
+/// A latency histogram in Prometheus' cumulative form, over fixed buckets from 100 µs to 1 s.
 #[derive(Debug, Default)]
 pub struct LatencyHistogram {
     count: AtomicU64,
