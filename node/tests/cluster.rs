@@ -46,6 +46,9 @@ fn a_cluster_elects_a_leader_and_every_node_discovers_a_registration_made_at_a_f
         assert!(a.index.is_some_and(|i| i > 0));
         let route = c.get(id, "/v1/route/web?key=user-42");
         assert_eq!(route.body["instance"]["id"], "web-1", "node {id}");
+        let ready = c.get(id, "/readyz");
+        assert_eq!(ready.status, 200, "node {id}: {ready:?}");
+        assert_eq!(ready.body["leader_id"], leader, "node {id}: {ready:?}");
     }
     // Stale reads converge too.
     for id in 1..=3 {

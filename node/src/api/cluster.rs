@@ -34,7 +34,7 @@ pub(super) async fn readyz(State(state): State<ApiState>) -> Result<Response, Ap
     }
     Ok(at_index(
         StatusCode::OK,
-        &json!({"ready": true, "leader": s.leader}),
+        &json!({"ready": true, "leader_id": s.leader}),
         s.applied,
     ))
 }
