@@ -140,7 +140,15 @@ proptest! {
         ops in prop::collection::vec((0u8..3, 0u8..4, 0u8..4, 0u64..35, 0u64..35, fate()), 0..80),
     ) {
         let history = sequential_history(&ops, &[]);
-        prop_assert_eq!(check(&KvSpec::new(), &history, 1_000_000), CheckResult::Linearizable);
+        // Over the whole store, the search is exponential in the indeterminate operations: it
+        // may run out of budget (a saved case has 12 of 26 over three keys), but it must never
+        // reject. Key by key, as `check_kv` and every caller check, it must decide.
+        let whole = check(&KvSpec::new(), &history, 1_000_000);
+        prop_assert!(
+            matches!(whole, CheckResult::Linearizable | CheckResult::Unknown),
+            "{:?}",
+            whole
+        );
         prop_assert_eq!(check_kv(&history, 1_000_000), PartitionedResult::Linearizable);
     }
 
