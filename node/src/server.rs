@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -63,6 +64,12 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let (drain_tx, drain_rx) = watch::channel(false);
     let mut server = tokio::spawn(async move {
         let mut drain_rx = drain_rx;
+        // Answers are small and latency-bound: send them without waiting for Nagle's timer.
+        let api_listener = api_listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an API connection");
+            }
+        });
         axum::serve(api_listener, app)
             .with_graceful_shutdown(async move {
                 let _ = drain_rx.changed().await;
