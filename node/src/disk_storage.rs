@@ -42,6 +42,8 @@ pub enum DiskError {
     },
     /// The files disagree with each other (e.g. the log has a gap after the snapshot).
     Inconsistent(String),
+    /// The thread that does the node's disk work could not start, or stopped.
+    Thread(String),
 }
 
 impl std::fmt::Display for DiskError {
@@ -50,6 +52,7 @@ impl std::fmt::Display for DiskError {
             Self::Storage(e) => e.fmt(f),
             Self::Decode { what, message } => write!(f, "cannot decode {what}: {message}"),
             Self::Inconsistent(why) => write!(f, "inconsistent data directory: {why}"),
+            Self::Thread(why) => write!(f, "disk thread: {why}"),
         }
     }
 }

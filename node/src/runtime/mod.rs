@@ -3,6 +3,7 @@
 
 mod addresses;
 mod clock;
+mod disk_thread;
 mod owner;
 mod round_trips;
 

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
 use raftorch_core::raft::{
-    Config, Entry, EntryPayload, Error as RaftError, LogIndex, Message, RawNode, ReadMode, Role,
-    Term,
+    Config, Entry, EntryPayload, Error as RaftError, HardState, LogIndex, Message, NodeId, RawNode,
+    ReadMode, Ready, Role, Term,
 };
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::addresses::AddressBook;
+use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
 use super::{
     Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
@@ -81,6 +82,9 @@ pub fn start(
         applied = snapshot.meta.index;
     }
     let last_snapshot = applied;
+    let (hard_state, _) = raftorch_core::raft::Storage::initial_state(&disk)
+        .map_err(|e| DiskError::Inconsistent(format!("cannot read the hard state: {e}")))?;
+    let disk = DiskThread::spawn(disk)?;
     let mut book = AddressBook::new(me, &config.peers);
     book.sync(&sm, &mut peers);
     let (request_tx, request_rx) = mpsc::channel(4096);
@@ -88,6 +92,8 @@ pub fn start(
     let owner = Owner {
         raw,
         disk,
+        unsaved_hard_state: None,
+        saved_term_vote: (hard_state.term, hard_state.vote),
         sm,
         applied,
         last_snapshot,
@@ -142,7 +148,15 @@ fn placeholder_status(id: u64) -> NodeStatus {
 /// Owns the Raft node, the disk and the state machine.
 pub struct Owner {
     raw: RawNode,
-    disk: DiskStorage,
+    /// Owns the `DiskStorage`; persists and compactions run there.
+    disk: DiskThread,
+    /// The newest hard state not yet handed to the disk thread. A change of the commit index
+    /// alone is not worth a trip to the disk (Raft relearns it from the leader after a restart),
+    /// so it rides along with the next persist.
+    unsaved_hard_state: Option<HardState>,
+    /// Term and vote as last made durable: a change of either must reach the disk before any
+    /// message that depends on it goes out.
+    saved_term_vote: (Term, Option<NodeId>),
     sm: Orchestrator,
     applied: LogIndex,
     last_snapshot: LogIndex,
@@ -177,7 +191,7 @@ impl Owner {
     ) -> Result<(), DiskError> {
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.process_ready()?;
+        self.process_ready().await?;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -198,7 +212,7 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            self.process_ready()?;
+            self.process_ready().await?;
         }
         tracing::info!("node loop stopped");
         Ok(())
@@ -287,7 +301,7 @@ impl Owner {
     }
 
     /// The `Ready` loop: send, persist, send what depends on the persist, apply, answer, advance.
-    fn process_ready(&mut self) -> Result<(), DiskError> {
+    async fn process_ready(&mut self) -> Result<(), DiskError> {
         loop {
             if self.announce_leadership && self.raw.is_leader() {
                 self.announce_leadership = !self.propose_internal(Command::LeaderChanged);
@@ -304,11 +318,7 @@ impl Owner {
                 self.round_trips.on_send(&m);
                 self.peers.send(m);
             }
-            let disk = &mut self.disk;
-            let stats = tokio::task::block_in_place(|| disk.persist(&ready))?;
-            if !ready.entries.is_empty() || stats.hard_state_written || stats.snapshot_installed {
-                self.metrics.observe_persist(stats.elapsed, stats.entries);
-            }
+            ready = self.persist(ready).await?;
             for m in mem::take(&mut ready.persisted_messages) {
                 self.peers.send(m);
             }
@@ -346,10 +356,39 @@ impl Owner {
             }
             self.answer_confirmed_reads();
             self.raw.advance(ready);
-            self.maybe_snapshot()?;
+            self.maybe_snapshot().await?;
         }
         self.publish();
         Ok(())
+    }
+
+    /// Makes durable what `ready` asks for, on the disk thread, and hands `ready` back. A `Ready`
+    /// with nothing that must be durable (no entries, no snapshot, term and vote unchanged) skips
+    /// the disk: on the leader that is the `Ready` that applies a just-committed write.
+    async fn persist(&mut self, mut ready: Ready) -> Result<Ready, DiskError> {
+        if let Some(hs) = ready.hard_state.take() {
+            self.unsaved_hard_state = Some(hs);
+        }
+        let term_vote_changed = self
+            .unsaved_hard_state
+            .is_some_and(|hs| (hs.term, hs.vote) != self.saved_term_vote);
+        if ready.entries.is_empty() && ready.snapshot.is_none() && !term_vote_changed {
+            return Ok(ready);
+        }
+        ready.hard_state = self.unsaved_hard_state.take();
+        let (ready, stats) = self
+            .disk
+            .run(move |disk| {
+                let stats = disk.persist(&ready);
+                (ready, stats)
+            })
+            .await?;
+        let stats = stats?;
+        if let Some(hs) = ready.hard_state {
+            self.saved_term_vote = (hs.term, hs.vote);
+        }
+        self.metrics.observe_persist(stats.elapsed, stats.entries);
+        Ok(ready)
     }
 
     fn on_soft_state(&mut self, role: Role, leader: Option<u64>) {
@@ -405,7 +444,7 @@ impl Owner {
         }
     }
 
-    fn maybe_snapshot(&mut self) -> Result<(), DiskError> {
+    async fn maybe_snapshot(&mut self) -> Result<(), DiskError> {
         if self.snapshot_every == 0
             || self.applied < self.last_snapshot + self.snapshot_every
             || self.raw.has_ready()
@@ -415,8 +454,7 @@ impl Owner {
         }
         let snapshot = self.raw.compact(self.sm.snapshot(), KEEP_AFTER_SNAPSHOT);
         let index = snapshot.meta.index;
-        let disk = &mut self.disk;
-        tokio::task::block_in_place(|| disk.compact(snapshot))?;
+        self.disk.run(move |disk| disk.compact(snapshot)).await??;
         self.last_snapshot = index;
         Metrics::inc(&self.metrics.snapshots);
         tracing::info!(index, "took a snapshot and compacted the log");
