@@ -59,34 +59,49 @@ fn torn_last_record_at_every_byte_offset() {
 }
 
 #[test]
-fn garbage_and_zeros_after_the_tail_are_cut() {
-    for tail in [
-        vec![0u8; 300],
-        (0..300u32)
-            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-            .collect(),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let (last, _) = log_with_last_record(dir.path(), 10);
-        let good = fs::metadata(&last).unwrap().len();
-        let mut bytes = fs::read(&last).unwrap();
-        bytes.extend_from_slice(&tail);
-        fs::write(&last, &bytes).unwrap();
-        let (mut log, rec) = reopen(dir.path());
-        let t = rec.truncated.unwrap();
-        assert_eq!(
-            (t.offset, t.bytes_dropped, log.last_index()),
-            (good, 300, 10)
-        );
-        // And the log goes on from there.
-        append(&mut log, &[entry(11)]);
-        log.sync().unwrap();
-        drop(log);
-        assert_eq!(
-            reopen(dir.path()).0.entries(1, 12).unwrap(),
-            (1..12).map(entry).collect::<Vec<_>>()
-        );
-    }
+fn garbage_after_the_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (last, _) = log_with_last_record(dir.path(), 10);
+    let good = fs::metadata(&last).unwrap().len();
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.extend((0..300u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    fs::write(&last, &bytes).unwrap();
+    let (mut log, rec) = reopen(dir.path());
+    let t = rec.truncated.unwrap();
+    assert_eq!(
+        (t.offset, t.bytes_dropped, log.last_index()),
+        (good, 300, 10)
+    );
+    // And the log goes on from there.
+    append(&mut log, &[entry(11)]);
+    log.sync().unwrap();
+    drop(log);
+    assert_eq!(
+        reopen(dir.path()).0.entries(1, 12).unwrap(),
+        (1..12).map(entry).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn zeros_after_the_tail_are_the_clean_end() {
+    // What a log that writes zeros ahead of its records leaves on disk.
+    let dir = tempfile::tempdir().unwrap();
+    let (last, _) = log_with_last_record(dir.path(), 10);
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[0u8; 300]);
+    fs::write(&last, &bytes).unwrap();
+    let (mut log, rec) = reopen(dir.path());
+    assert_eq!((rec.truncated, log.last_index()), (None, 10));
+    // The next record goes where the zeros begin.
+    append(&mut log, &[entry(11)]);
+    log.sync().unwrap();
+    drop(log);
+    let (log, rec) = reopen(dir.path());
+    assert_eq!(rec.truncated, None);
+    assert_eq!(
+        log.entries(1, 12).unwrap(),
+        (1..12).map(entry).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -115,6 +130,7 @@ fn flipped_bit_in_a_middle_record_is_an_error() {
     let big = LogOptions {
         segment_size: 4096,
         write_buffer: 64,
+        preallocate: 0,
     };
     let (mut log, _) = Log::open(dir.path(), big.clone()).unwrap();
     append(&mut log, &(1..=8).map(entry).collect::<Vec<_>>());
@@ -308,4 +324,88 @@ fn poisoned_log_refuses_writes() {
         Err(StorageError::Io { .. })
     ));
     assert!(matches!(log.sync(), Err(StorageError::Poisoned)));
+}
+
+/// A log with zeros written ahead, records 1..=8 synced, then record 9 (big enough to cover
+/// whole sectors) and record 10 synced; returns the segment and where record 9 starts and ends.
+fn preallocated_log_with_big_record_9(dir: &Path) -> (std::path::PathBuf, usize, usize) {
+    let options = LogOptions {
+        preallocate: 4096,
+        ..LogOptions::default()
+    };
+    let (mut log, _) = Log::open(dir, options).unwrap();
+    append(&mut log, &(1..=8).map(entry).collect::<Vec<_>>());
+    log.sync().unwrap();
+    let record_9_at = raftorch_node::storage::record::SEGMENT_HEADER_LEN
+        + (1..=8)
+            .map(|i| raftorch_node::storage::record::encoded_len(entry(i).2.len()))
+            .sum::<usize>();
+    let big = (9, 3, vec![0xA5; 2000]);
+    append(&mut log, &[big.clone(), entry(10)]);
+    log.sync().unwrap();
+    drop(log);
+    let record_9_end = record_9_at + raftorch_node::storage::record::encoded_len(big.2.len());
+    (segments(dir).pop().unwrap(), record_9_at, record_9_end)
+}
+
+#[test]
+fn zeros_are_written_ahead_and_reopen_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (last, record_9_at, record_9_end) = preallocated_log_with_big_record_9(dir.path());
+    let record_10_end =
+        record_9_end + raftorch_node::storage::record::encoded_len(entry(10).2.len());
+    let bytes = fs::read(&last).unwrap();
+    // The first sync wrote 4096 zeros after record 8; records 9 and 10 went into them, so
+    // the second sync did not change the file's size.
+    assert_eq!(bytes.len(), record_9_at + 4096);
+    assert!(record_10_end < bytes.len());
+    assert!(bytes[record_10_end..].iter().all(|&b| b == 0));
+    let (log, rec) = Log::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!((rec.truncated, log.last_index()), (None, 10));
+}
+
+#[test]
+fn a_torn_write_with_a_zeroed_sector_is_cut_with_what_follows_it() {
+    // A power loss tore the unsynced write of records 9 and 10: a sector of record 9 never
+    // reached the disk (still zeros) while record 10's did. Neither was ever acknowledged.
+    let dir = tempfile::tempdir().unwrap();
+    let (last, record_9_at, record_9_end) = preallocated_log_with_big_record_9(dir.path());
+    let full = fs::read(&last).unwrap();
+    let sector = record_9_at.div_ceil(512) * 512;
+    assert!(sector + 512 <= record_9_end);
+    let mut bytes = full.clone();
+    bytes[sector..sector + 512].fill(0);
+    fs::write(&last, &bytes).unwrap();
+    let (log, rec) = Log::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(log.last_index(), 8);
+    let t = rec.truncated.expect("the torn write is cut");
+    assert_eq!(
+        (t.offset, t.bytes_dropped),
+        (record_9_at as u64, full.len() as u64 - record_9_at as u64)
+    );
+    assert_eq!(
+        log.entries(1, 9).unwrap(),
+        (1..9).map(entry).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn damage_without_a_zeroed_sector_before_a_valid_record_is_still_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (last, record_9_at, _) = preallocated_log_with_big_record_9(dir.path());
+    let mut bytes = fs::read(&last).unwrap();
+    bytes[record_9_at + 700] ^= 0x10;
+    fs::write(&last, &bytes).unwrap();
+    let err = Log::open(dir.path(), LogOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::CorruptRecord {
+                valid_record_after: Some(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(fs::read(&last).unwrap(), bytes, "nothing was cut");
 }

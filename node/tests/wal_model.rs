@@ -8,11 +8,13 @@ use std::path::Path;
 use proptest::prelude::*;
 use raftorch_node::storage::{Log, LogEntry, LogOptions};
 
-/// Small segments and a small buffer so that rolls and partial flushes happen constantly.
+/// Small segments and a small buffer so that rolls and partial flushes happen constantly, and
+/// zeros written ahead that run out and get cut by truncation.
 fn options() -> LogOptions {
     LogOptions {
         segment_size: 256,
         write_buffer: 100,
+        preallocate: 150,
     }
 }
 

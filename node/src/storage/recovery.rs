@@ -93,7 +93,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(Vec<Segment>, TermRuns, Option<Trun
         }
         let (mut seg, problem) = Segment::open_verified(path, first, &mut terms)?;
         if let Some(problem) = problem {
-            if k + 1 < count || problem.valid_record_after.is_some() {
+            if k + 1 < count || !problem.repairable() {
                 return Err(problem.into_error(&seg.path));
             }
             truncated = Some(repair_tail(&mut seg, &problem)?);
@@ -115,6 +115,7 @@ fn repair_tail(seg: &mut Segment, problem: &TailProblem) -> Result<TruncatedTail
     seg.file
         .set_len(problem.offset)
         .map_err(E::io("truncate segment", path))?;
+    seg.file_len = problem.offset;
     if let TailReason::TornHeader { .. } = problem.reason {
         let header = SegmentHeader {
             first_index: seg.first_index,
@@ -124,6 +125,7 @@ fn repair_tail(seg: &mut Segment, problem: &TailProblem) -> Result<TruncatedTail
             .write_all_at(&header, 0)
             .map_err(E::io("write segment header", path))?;
         seg.end = SEGMENT_HEADER_LEN as u64;
+        seg.file_len = SEGMENT_HEADER_LEN as u64;
     }
     seg.file.sync_data().map_err(E::io("fsync", path))?;
     let tail = TruncatedTail {

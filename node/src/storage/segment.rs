@@ -42,6 +42,9 @@ pub(crate) struct Segment {
     offsets: Vec<u32>,
     /// Logical length in bytes, counting bytes still in the log's write buffer.
     pub(crate) end: u64,
+    /// The file's length: written bytes, then zeros written ahead of them (see
+    /// `LogOptions::preallocate`).
+    pub(crate) file_len: u64,
     /// Opened read-write: a segment becomes writable again when a conflict truncates back into it.
     pub(crate) file: File,
 }
@@ -58,9 +61,23 @@ pub(crate) struct TailProblem {
     /// Offset of a valid record with a later index somewhere after `offset`, which makes the
     /// damage "in the middle".
     pub(crate) valid_record_after: Option<u64>,
+    /// Whether the damaged bytes (from `offset` to the valid record after them, or to the end)
+    /// hold a whole sector of zeros: the mark of a write torn by a power loss, where some
+    /// sectors of an unsynced write reached the disk and others did not.
+    pub(crate) zero_sector: bool,
 }
 
 impl TailProblem {
+    /// Whether recovery may cut the segment at `offset`. Damage followed by nothing valid is a
+    /// torn tail. Damage followed by valid records is one too if it holds a zeroed sector: an
+    /// unsynced write was torn, and every record after it was written later, so none of them
+    /// was ever synced, let alone acknowledged (a sync covers everything written before it).
+    /// Any other damage before valid records is corruption of synced data: the node must not
+    /// start on it.
+    pub(crate) fn repairable(&self) -> bool {
+        self.valid_record_after.is_none() || self.zero_sector
+    }
+
     /// The error to report when this problem may not be repaired by truncation.
     pub(crate) fn into_error(self, path: &Path) -> E {
         let reason = match self.reason {
@@ -106,6 +123,7 @@ impl Segment {
             first_index,
             offsets: Vec::new(),
             end: SEGMENT_HEADER_LEN as u64,
+            file_len: SEGMENT_HEADER_LEN as u64,
             file,
         })
     }
@@ -215,6 +233,7 @@ impl Segment {
             first_index,
             offsets: Vec::new(),
             end: 0,
+            file_len,
             file,
         };
 
@@ -226,6 +245,7 @@ impl Segment {
                     file_len,
                     reason: TailReason::TornHeader { len: file_len },
                     valid_record_after: None,
+                    zero_sector: false,
                 };
                 return Ok((segment, Some(problem)));
             }
@@ -236,6 +256,7 @@ impl Segment {
                     file_len,
                     reason: TailReason::TornHeader { len: file_len },
                     valid_record_after: None,
+                    zero_sector: false,
                 };
                 return Ok((segment, Some(problem)));
             }
@@ -282,16 +303,39 @@ impl Segment {
                 Decoded::Torn { .. } => TailReason::Torn,
                 Decoded::Corrupt(r) => TailReason::Corrupt(r),
             };
+            if bytes[pos..].iter().all(|&b| b == 0) {
+                // Zeros written ahead of the records (`LogOptions::preallocate`): the clean end.
+                return Ok((segment, None));
+            }
             let valid_record_after = find_valid_record(&bytes, pos + 1, expected - 1);
+            let zero_sector = has_zero_sector(&bytes, pos, valid_record_after);
             let problem = TailProblem {
                 offset: pos as u64,
                 file_len,
                 reason,
                 valid_record_after,
+                zero_sector,
             };
             return Ok((segment, Some(problem)));
         }
     }
+}
+
+/// Sectors of this size are written whole or not at all (512 bytes: the smallest in use).
+const SECTOR: usize = 512;
+
+/// Whether `bytes[from..to]` (`to` defaulting to the end) contains a sector-aligned run of
+/// [`SECTOR`] zeros.
+fn has_zero_sector(bytes: &[u8], from: usize, to: Option<u64>) -> bool {
+    let to = to.map_or(bytes.len(), |t| t as usize).min(bytes.len());
+    let mut start = from.div_ceil(SECTOR) * SECTOR;
+    while start + SECTOR <= to {
+        if bytes[start..start + SECTOR].iter().all(|&b| b == 0) {
+            return true;
+        }
+        start += SECTOR;
+    }
+    false
 }
 
 /// Looks for a checksummed record with an index after `after_index` anywhere in `bytes[from..]`.
@@ -345,6 +389,28 @@ mod tests {
         assert_eq!(parse_file_name("1.wal"), None);
         assert_eq!(parse_file_name("0000000000000000000x.wal"), None);
         assert!(file_name(9) < file_name(10));
+    }
+
+    #[test]
+    fn zero_sectors_count_only_when_whole_and_aligned() {
+        let mut bytes = vec![1u8; 2048];
+        assert!(!has_zero_sector(&bytes, 0, None));
+        bytes[100..1100].fill(0); // covers sector 512..1024 only
+        assert!(has_zero_sector(&bytes, 0, None));
+        assert!(has_zero_sector(&bytes, 100, Some(1024)));
+        assert!(
+            !has_zero_sector(&bytes, 100, Some(1023)),
+            "sector cut by the bound"
+        );
+        assert!(
+            !has_zero_sector(&bytes, 513, None),
+            "sector starts before `from`"
+        );
+        bytes[512] = 1;
+        assert!(
+            !has_zero_sector(&bytes, 0, None),
+            "1000 zeros, no aligned sector"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub fn small() -> LogOptions {
     LogOptions {
         segment_size: 200,
         write_buffer: 64,
+        preallocate: 0,
     }
 }
 
