@@ -5,9 +5,11 @@
 //! in; this layer decides how it survives a crash:
 //!
 //! - [`Log`]: segmented, checksummed, append-only; nothing is durable until [`Log::sync`], and one
-//!   sync covers every entry appended before it (group commit). On open, a torn or corrupt tail is
-//!   truncated at the last valid record and reported in [`Recovered`]; corruption anywhere else is
-//!   an error that must stop the node.
+//!   sync covers every entry appended before it (group commit). Zeros are written ahead of the
+//!   records so that a sync need not change the file's size; zeros after the last record are the
+//!   clean end. On open, a torn or corrupt tail is truncated at the last valid record and reported
+//!   in [`Recovered`], as is a torn write that left a zeroed sector before later records (none of
+//!   them was ever synced); corruption anywhere else is an error that must stop the node.
 //! - [`HardStateFile`] and [`SnapshotFile`]: small files replaced atomically (write a temporary
 //!   file, fsync, rename over, fsync the directory), with a checksum inside.
 
