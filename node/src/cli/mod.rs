@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     FileConfig, NodeConfig, PeerSpec, DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS,
-    DEFAULT_SNAPSHOT_EVERY,
+    DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
 };
 
 pub use bench::{BenchArgs, Target};
@@ -51,7 +51,7 @@ pub enum CliCommand {
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
-    /// election_ms, snapshot_every, join.
+    /// election_ms, snapshot_every, join, threads.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -82,6 +82,10 @@ pub struct NodeArgs {
     /// founding one with the --peer nodes. Only matters on the first start.
     #[arg(long, env = "RAFTORCH_JOIN")]
     pub join: bool,
+    /// Threads for the network and the API (the disk has its own). 1 runs them all on one
+    /// thread: the fewest thread switches per request. Default 1.
+    #[arg(long, env = "RAFTORCH_THREADS")]
+    pub threads: Option<usize>,
 }
 
 impl NodeArgs {
@@ -135,6 +139,7 @@ impl NodeArgs {
                 .or(file.snapshot_every)
                 .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
             join: self.join || file.join.unwrap_or(false),
+            threads: self.threads.or(file.threads).unwrap_or(DEFAULT_THREADS),
         };
         config.validate()?;
         Ok(config)
@@ -152,11 +157,14 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
+            let mut builder = if config.threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                b.worker_threads(config.threads);
+                b
+            };
+            let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("raftorch node: cannot start the runtime: {e}");
@@ -210,6 +218,27 @@ mod tests {
         assert_eq!(c.api_listen, "127.0.0.1:9001".parse().unwrap());
         assert_eq!(c.peers.len(), 1);
         assert_eq!(c.heartbeat_ms, DEFAULT_HEARTBEAT_MS);
+        assert_eq!(c.threads, DEFAULT_THREADS);
+    }
+
+    #[test]
+    fn threads_come_from_the_flag_or_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "id = 1\ndata_dir = \"/d\"\nthreads = 4\n").unwrap();
+        let resolve = |extra: &[&str]| {
+            let mut argv = vec!["raftorch", "node", "--config", path.to_str().unwrap()];
+            argv.extend_from_slice(&["--peer-listen", "127.0.0.1:7001"]);
+            argv.extend_from_slice(&["--api-listen", "127.0.0.1:8001"]);
+            argv.extend_from_slice(extra);
+            let CliCommand::Node(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("not the node command");
+            };
+            args.resolve()
+        };
+        assert_eq!(resolve(&[]).unwrap().threads, 4);
+        assert_eq!(resolve(&["--threads", "2"]).unwrap().threads, 2);
+        assert!(resolve(&["--threads", "0"]).unwrap_err().contains("--threads"));
     }
 
     #[test]
@@ -228,6 +257,7 @@ mod tests {
             election_ms: None,
             snapshot_every: None,
             join: false,
+            threads: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }
