@@ -238,7 +238,9 @@ mod tests {
         };
         assert_eq!(resolve(&[]).unwrap().threads, 4);
         assert_eq!(resolve(&["--threads", "2"]).unwrap().threads, 2);
-        assert!(resolve(&["--threads", "0"]).unwrap_err().contains("--threads"));
+        assert!(resolve(&["--threads", "0"])
+            .unwrap_err()
+            .contains("--threads"));
     }
 
     #[test]

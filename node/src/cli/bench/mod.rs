@@ -56,6 +56,11 @@ pub struct BenchArgs {
     /// Rounds of `--failover`.
     #[arg(long, default_value_t = 5)]
     pub rounds: u32,
+    /// Without `--endpoints`: load runs per client count, alternating raftorch and etcd; the
+    /// table shows each system's median run (by throughput), so a noisy moment on a shared
+    /// machine does not decide the ratio.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
 }
 
 /// Parses `10s`, `250ms`, `2m` or a plain number of seconds.
