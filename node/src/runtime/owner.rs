@@ -314,47 +314,20 @@ impl Owner {
             if let Some(soft) = ready.soft_state {
                 self.on_soft_state(soft.role, soft.leader);
             }
-            for m in mem::take(&mut ready.messages) {
-                self.round_trips.on_send(&m);
-                self.peers.send(m);
+            if self.needs_disk(&mut ready) {
+                // The appends go out first, so the followers' fsyncs run alongside this one.
+                self.send(mem::take(&mut ready.messages));
+                ready = self.persist(ready).await?;
+                self.send(mem::take(&mut ready.persisted_messages));
+                self.apply_ready(&mut ready)?;
+            } else {
+                // Nothing to make durable: answer the clients first. The messages of such a
+                // `Ready` (commit announcements, heartbeats, acks of empty appends) would
+                // otherwise wake the followers ahead of the client on a busy CPU.
+                self.apply_ready(&mut ready)?;
+                self.send(mem::take(&mut ready.messages));
+                self.send(mem::take(&mut ready.persisted_messages));
             }
-            ready = self.persist(ready).await?;
-            for m in mem::take(&mut ready.persisted_messages) {
-                self.peers.send(m);
-            }
-            if let Some(snapshot) = &ready.snapshot {
-                self.sm.restore(&snapshot.data).map_err(|e| {
-                    DiskError::Inconsistent(format!(
-                        "snapshot from the leader does not restore: {e}"
-                    ))
-                })?;
-                self.applied = snapshot.meta.index;
-                self.last_snapshot = snapshot.meta.index;
-                self.book.invalidate();
-                // Whatever was proposed at or below it: the outcome is unknown here.
-                let covered: Vec<LogIndex> = self
-                    .pending_writes
-                    .range(..=snapshot.meta.index)
-                    .map(|(&i, _)| i)
-                    .collect();
-                for index in covered {
-                    if let Some((_, reply)) = self.pending_writes.remove(&index) {
-                        let _ = reply.send(Err(RequestError::Lost));
-                    }
-                }
-            }
-            for entry in &ready.committed_entries {
-                self.apply(entry);
-            }
-            // Before the next `Ready`'s messages: the leader adds a node only after its address
-            // record applied, so the transport knows it by the time there is anything to send.
-            self.book.sync(&self.sm, &mut self.peers);
-            for rs in mem::take(&mut ready.read_states) {
-                if let Some((read, _)) = self.pending_reads.remove(&rs.ctx) {
-                    self.confirmed_reads.push((rs.index, read));
-                }
-            }
-            self.answer_confirmed_reads();
             self.raw.advance(ready);
             self.maybe_snapshot().await?;
         }
@@ -362,19 +335,31 @@ impl Owner {
         Ok(())
     }
 
-    /// Makes durable what `ready` asks for, on the disk thread, and hands `ready` back. A `Ready`
-    /// with nothing that must be durable (no entries, no snapshot, term and vote unchanged) skips
-    /// the disk: on the leader that is the `Ready` that applies a just-committed write.
-    async fn persist(&mut self, mut ready: Ready) -> Result<Ready, DiskError> {
+    /// Whether `ready` has anything that must be durable before its `persisted_messages` go
+    /// out: entries, a snapshot, or a new term or vote. A change of the commit index alone is
+    /// kept aside (in `unsaved_hard_state`) to ride along with the next persist: on the leader,
+    /// the `Ready` that applies a just-committed write needs no trip to the disk.
+    fn needs_disk(&mut self, ready: &mut Ready) -> bool {
         if let Some(hs) = ready.hard_state.take() {
             self.unsaved_hard_state = Some(hs);
         }
         let term_vote_changed = self
             .unsaved_hard_state
             .is_some_and(|hs| (hs.term, hs.vote) != self.saved_term_vote);
-        if ready.entries.is_empty() && ready.snapshot.is_none() && !term_vote_changed {
-            return Ok(ready);
+        !ready.entries.is_empty() || ready.snapshot.is_some() || term_vote_changed
+    }
+
+    /// Queues `messages` to their peers.
+    fn send(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            self.round_trips.on_send(&m);
+            self.peers.send(m);
         }
+    }
+
+    /// Makes durable what `ready` asks for (with the hard state kept aside by
+    /// [`Owner::needs_disk`]), on the disk thread, and hands `ready` back.
+    async fn persist(&mut self, mut ready: Ready) -> Result<Ready, DiskError> {
         ready.hard_state = self.unsaved_hard_state.take();
         let (ready, stats) = self
             .disk
@@ -389,6 +374,43 @@ impl Owner {
         }
         self.metrics.observe_persist(stats.elapsed, stats.entries);
         Ok(ready)
+    }
+
+    /// Restores a snapshot from the leader, applies committed entries (answering the clients
+    /// that wait on them) and serves the reads that became ready.
+    fn apply_ready(&mut self, ready: &mut Ready) -> Result<(), DiskError> {
+        if let Some(snapshot) = &ready.snapshot {
+            self.sm.restore(&snapshot.data).map_err(|e| {
+                DiskError::Inconsistent(format!("snapshot from the leader does not restore: {e}"))
+            })?;
+            self.applied = snapshot.meta.index;
+            self.last_snapshot = snapshot.meta.index;
+            self.book.invalidate();
+            // Whatever was proposed at or below it: the outcome is unknown here.
+            let covered: Vec<LogIndex> = self
+                .pending_writes
+                .range(..=snapshot.meta.index)
+                .map(|(&i, _)| i)
+                .collect();
+            for index in covered {
+                if let Some((_, reply)) = self.pending_writes.remove(&index) {
+                    let _ = reply.send(Err(RequestError::Lost));
+                }
+            }
+        }
+        for entry in &ready.committed_entries {
+            self.apply(entry);
+        }
+        // Before the next `Ready`'s messages: the leader adds a node only after its address
+        // record applied, so the transport knows it by the time there is anything to send.
+        self.book.sync(&self.sm, &mut self.peers);
+        for rs in mem::take(&mut ready.read_states) {
+            if let Some((read, _)) = self.pending_reads.remove(&rs.ctx) {
+                self.confirmed_reads.push((rs.index, read));
+            }
+        }
+        self.answer_confirmed_reads();
+        Ok(())
     }
 
     fn on_soft_state(&mut self, role: Role, leader: Option<u64>) {
