@@ -113,9 +113,14 @@ fn a_voter_is_removed_then_re_added_as_learner_and_promoted() {
             r#"{{"id": {gone}, "peer_addr": "{}", "api_addr": "{}", "voter": {voter}}}"#,
             node.peer_addr, node.api_addr
         );
-        let a = c
-            .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
-            .expect("answer");
+        // A learner is promoted once it has caught up; until then the answer is 409.
+        let a = c.eventually(WAIT, "the change to be taken", || {
+            let a = c
+                .request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
+                .expect("answer");
+            let not_ready = a.status == 409 && a.body["error"]["code"] == "learner_not_ready";
+            (!not_ready).then_some(a)
+        });
         assert_eq!(a.status, 200, "voter={voter}: {a:?}");
         let what = if voter { "a voter" } else { "a learner" };
         c.eventually(WAIT, what, || {
@@ -411,4 +416,35 @@ fn a_late_joiner_is_sent_a_snapshot_and_restarted_members_find_it_in_theirs() {
             (m["peer_addr"] == peer_addr.as_str() && m["voter"] == false).then_some(())
         },
     );
+}
+
+#[test]
+fn a_learner_that_has_not_caught_up_is_not_promoted() {
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_leader(WAIT);
+    for i in 0..20 {
+        let w = c.put_kv(leader, &format!("k{i}"), "v");
+        assert_eq!(w.status, 200, "{w:?}");
+    }
+    // Node 4 is added as a learner, but nothing listens at its address: it never catches up.
+    let add = |voter: bool| {
+        let body = format!(
+            r#"{{"id": 4, "peer_addr": "127.0.0.1:9", "api_addr": "127.0.0.1:10", "voter": {voter}}}"#
+        );
+        c.request(leader, "POST", "/v1/cluster/members", Some(body.as_bytes()))
+            .expect("answer")
+    };
+    let a = add(false);
+    assert_eq!(a.status, 200, "{a:?}");
+    let a = add(true);
+    assert_eq!(a.status, 409, "{a:?}");
+    assert_eq!(a.body["error"]["code"], "learner_not_ready", "{a:?}");
+    let message = a.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("learner 4"), "{message}");
+    // It is still a learner, and the three voters go on.
+    let s = c.get(leader, "/v1/status").body;
+    assert_eq!(ids(&s, false), [4], "{s}");
+    assert_eq!(ids(&s, true).len(), 3, "{s}");
+    let w = c.put_kv(leader, "after", "yes");
+    assert_eq!(w.status, 200, "{w:?}");
 }

@@ -132,6 +132,28 @@ async fn change_membership(state: &ApiState, change: ConfChange) -> Result<LogIn
     }
 }
 
+/// A learner is promoted only once it holds this share of the leader's committed log (etcd's
+/// rule): a voter that is far behind would count toward no quorum for a while, and could even
+/// cost the cluster its quorum.
+const LEARNER_READY_SHARE: f64 = 0.9;
+
+/// Refuses to promote learner `id` while it is far behind the leader's commit index.
+fn learner_ready(status: &NodeStatus, id: u64) -> Result<(), ApiError> {
+    let matched = status.matched.iter().find(|m| m.0 == id).map_or(0, |m| m.1);
+    if (matched as f64) < status.commit as f64 * LEARNER_READY_SHARE {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "learner_not_ready",
+            format!(
+                "learner {id} holds the log up to index {matched} of the {} committed; \
+                 promote it once it has caught up",
+                status.commit
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `id` holds the role `change` asks for, as of `status`.
 fn in_role(status: &NodeStatus, change: ConfChange) -> bool {
     match change {
@@ -169,6 +191,11 @@ pub(super) async fn add(
         ConfChange::AddLearner(b.id)
     };
     let already = in_role(&status, change);
+    if let ConfChange::AddVoter(id) = change {
+        if status.learners.contains(&id) {
+            learner_ready(&status, id)?;
+        }
+    }
     if !already {
         // Refuse what the configuration cannot take before recording anything.
         membership::next_conf(&conf_of(&status), change)

@@ -85,8 +85,10 @@ fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<&Value>) -> A
                 .ok()
                 .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            // Leadership moved, or there is none right now: ask again where it is.
-            if code == 503 || (code == 409 && error_code == "not_leader") {
+            // Leadership moved, or there is none right now: ask again where it is. A learner
+            // still catching up is promoted once it has.
+            let again = ["not_leader", "learner_not_ready"].contains(&error_code.as_str());
+            if code == 503 || (code == 409 && again) {
                 Attempt::Retry(format!("HTTP {code}: {text}"))
             } else {
                 Attempt::Done(code, text)

@@ -58,6 +58,8 @@ pub struct NodeStatus {
     pub voters: Vec<NodeId>,
     /// Learners.
     pub learners: Vec<NodeId>,
+    /// Leader only: the highest log index each member is known to hold.
+    pub matched: Vec<(NodeId, LogIndex)>,
 }
 
 /// Why a request to the node did not produce an answer.

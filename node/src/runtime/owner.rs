@@ -142,6 +142,7 @@ fn placeholder_status(id: u64) -> NodeStatus {
         snapshot_index: 0,
         voters: Vec::new(),
         learners: Vec::new(),
+        matched: Vec::new(),
     }
 }
 
@@ -496,6 +497,7 @@ impl Owner {
             snapshot_index: self.last_snapshot,
             voters: s.conf.voters.iter().copied().collect(),
             learners: s.conf.learners.iter().copied().collect(),
+            matched: s.progress.iter().map(|p| (p.0, p.1)).collect(),
         };
         self.status.send_if_modified(|old| {
             let changed = *old != status;
