@@ -301,7 +301,8 @@ impl Owner {
         }
     }
 
-    /// The `Ready` loop: send, persist, send what depends on the persist, apply, answer, advance.
+    /// The `Ready` loop: send, persist, send what depends on the persist, apply, answer, advance;
+    /// a `Ready` with nothing to persist applies and answers first, then sends.
     async fn process_ready(&mut self) -> Result<(), DiskError> {
         loop {
             if self.announce_leadership && self.raw.is_leader() {
