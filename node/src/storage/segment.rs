@@ -62,8 +62,8 @@ pub(crate) struct TailProblem {
     /// damage "in the middle".
     pub(crate) valid_record_after: Option<u64>,
     /// Whether the damaged bytes (from `offset` to the valid record after them, or to the end)
-    /// hold a whole sector of zeros: the mark of a write torn by a power loss, where some
-    /// sectors of an unsynced write reached the disk and others did not.
+    /// hold zeros up to the end of a sector: the mark of a write torn by a power loss, where
+    /// some sectors of an unsynced write reached the disk and others did not.
     pub(crate) zero_sector: bool,
 }
 
@@ -324,16 +324,24 @@ impl Segment {
 /// Sectors of this size are written whole or not at all (512 bytes: the smallest in use).
 const SECTOR: usize = 512;
 
-/// Whether `bytes[from..to]` (`to` defaulting to the end) contains a sector-aligned run of
-/// [`SECTOR`] zeros.
+/// Whether the damage in `bytes[from..to]` (`to` defaulting to the end) looks like a write torn
+/// by a power loss: a piece of it that reaches the end of its sector still holds the zeros
+/// written ahead. That piece is the rest of the sector where the damage begins, or a whole
+/// sector after it. A valid record at `to` lies in a sector that was written, so a piece that
+/// runs past `to` does not count; nor can a record's start be zeros in data that was written
+/// (its length is never 0, its kind byte never 0).
 fn has_zero_sector(bytes: &[u8], from: usize, to: Option<u64>) -> bool {
     let to = to.map_or(bytes.len(), |t| t as usize).min(bytes.len());
-    let mut start = from.div_ceil(SECTOR) * SECTOR;
-    while start + SECTOR <= to {
-        if bytes[start..start + SECTOR].iter().all(|&b| b == 0) {
+    let mut start = from;
+    while start < to {
+        let end = (start / SECTOR + 1) * SECTOR;
+        if end > to {
+            break;
+        }
+        if bytes[start..end].iter().all(|&b| b == 0) {
             return true;
         }
-        start += SECTOR;
+        start = end;
     }
     false
 }
@@ -392,24 +400,34 @@ mod tests {
     }
 
     #[test]
-    fn zero_sectors_count_only_when_whole_and_aligned() {
-        let mut bytes = vec![1u8; 2048];
-        assert!(!has_zero_sector(&bytes, 0, None));
-        bytes[100..1100].fill(0); // covers sector 512..1024 only
-        assert!(has_zero_sector(&bytes, 0, None));
-        assert!(has_zero_sector(&bytes, 100, Some(1024)));
+    fn zero_pieces_count_only_up_to_a_sector_end_before_the_bound() {
+        let ones = vec![1u8; 2048];
+        assert!(!has_zero_sector(&ones, 0, None));
+        let with_zeros = |range: core::ops::Range<usize>| {
+            let mut b = ones.clone();
+            b[range].fill(0);
+            b
+        };
+        // The rest of the sector where the damage begins.
+        let rest_of_first = with_zeros(600..1024);
+        assert!(has_zero_sector(&rest_of_first, 600, None));
+        assert!(has_zero_sector(&rest_of_first, 600, Some(1024)));
         assert!(
-            !has_zero_sector(&bytes, 100, Some(1023)),
-            "sector cut by the bound"
+            !has_zero_sector(&rest_of_first, 600, Some(1000)),
+            "runs past the bound"
         );
         assert!(
-            !has_zero_sector(&bytes, 513, None),
-            "sector starts before `from`"
+            !has_zero_sector(&with_zeros(600..1000), 600, None),
+            "not to the sector end"
         );
-        bytes[512] = 1;
+        // A whole sector later on.
+        let later = with_zeros(1024..1536);
+        assert!(has_zero_sector(&later, 600, None));
+        assert!(has_zero_sector(&later, 600, Some(1536)));
+        assert!(!has_zero_sector(&later, 600, Some(1500)));
         assert!(
-            !has_zero_sector(&bytes, 0, None),
-            "1000 zeros, no aligned sector"
+            !has_zero_sector(&with_zeros(1030..1536), 600, None),
+            "not a whole sector"
         );
     }
 
