@@ -134,12 +134,23 @@ fn repair_tail(seg: &mut Segment, problem: &TailProblem) -> Result<TruncatedTail
         bytes_dropped: problem.file_len - problem.offset,
         reason: problem.reason,
     };
-    tracing::warn!(
-        path = %path.display(),
-        offset = tail.offset,
-        bytes_dropped = tail.bytes_dropped,
-        reason = ?tail.reason,
-        "truncated torn write-ahead log tail"
-    );
+    match problem.valid_record_after {
+        None => tracing::warn!(
+            path = %path.display(),
+            offset = tail.offset,
+            bytes_dropped = tail.bytes_dropped,
+            reason = ?tail.reason,
+            "truncated torn write-ahead log tail"
+        ),
+        Some(valid_at) => tracing::warn!(
+            path = %path.display(),
+            offset = tail.offset,
+            bytes_dropped = tail.bytes_dropped,
+            reason = ?tail.reason,
+            valid_at,
+            "truncated a write torn by a power loss (zeros to a sector's end), with the records \
+             after it: written later, none of them was ever synced"
+        ),
+    }
     Ok(tail)
 }
