@@ -33,6 +33,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod engine;
 pub mod orchestrator;
 pub mod raft;
 pub mod sim;

@@ -5,17 +5,25 @@
 //!   hard-state file and a snapshot file (Raft data is opaque to it);
 //! - [`disk_storage`]: the core's `Storage` over those files, and `persist(&Ready)`.
 //!
-//! The host loop (see `runtime`) follows the `Ready` contract:
+//! - [`runtime`]: the owner task, which drives the core's host engine
+//!   (`raftorch_core::engine::Engine`) and does only IO: the disk thread, the peer transport,
+//!   timers; the API talks to it through a `NodeHandle`;
+//! - [`transport`]: TCP between peers; [`api`]: the HTTP API (axum); [`server`]: wiring them up;
+//! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`].
+//!
+//! The owner task's loop (see `runtime`):
 //!
 //! ```text
 //! loop {
-//!     step every queued input (ticks, peer messages, client requests);
-//!     let ready = node.ready();
-//!     send(ready.messages);                 // leader appends may go before the fsync
-//!     disk.persist(&ready)?;                // entries + hard state, one fsync (group commit)
-//!     send(ready.persisted_messages);       // votes and acks promise what was just persisted
-//!     apply(ready.committed_entries); answer(ready.read_states);
-//!     node.advance(ready);
+//!     step every queued input (ticks, peer messages, client requests) into the engine;
+//!     while let Some(ready) = engine.ready(now) {
+//!         send(ready.raft.messages);            // leader appends may go before the fsync
+//!         if ready.must_sync() { disk.persist(&ready.raft)? }  // one fsync (group commit)
+//!         send(ready.raft.persisted_messages);  // votes and acks promise what was persisted
+//!         engine.apply(&mut ready)?;            // answers the writes and reads it ends
+//!         engine.advance(ready);
+//!         if let Some(s) = engine.take_snapshot() { disk.compact(s)? }
+//!     }
 //! }
 //! ```
 

@@ -120,15 +120,14 @@ impl Harness {
             let target = self
                 .cluster
                 .node(leader)
-                .raw
-                .as_ref()
+                .raw()
                 .map_or(0, |raw| raw.commit_index());
             if self
                 .cluster
                 .nodes()
                 .iter()
                 .filter(|n| n.is_up())
-                .all(|n| n.applied >= target)
+                .all(|n| n.applied() >= target)
             {
                 return;
             }

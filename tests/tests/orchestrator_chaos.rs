@@ -261,19 +261,30 @@ fn run(seed: u64) -> Result<u64, String> {
     if let Some(v) = cluster.violation() {
         return Err(format!("{}: {}", v.property, v.detail));
     }
+    // Writes still unanswered when the run ends (e.g. the leader's answer still in flight) may
+    // have taken effect: later reads may see them.
+    for client in &clients {
+        if let Some(Pending {
+            call,
+            op: Op::Kv(op),
+            ..
+        }) = &client.pending
+        {
+            if !matches!(op, KvOp::Get(_)) {
+                seen.history
+                    .push(Operation::indeterminate(client.id, *call, op.clone()));
+            }
+        }
+    }
     // Convergence: once caught up, every node holds the identical state.
-    let target = cluster
-        .node(leader)
-        .raw
-        .as_ref()
-        .map_or(0, |r| r.commit_index());
-    while cluster.nodes().iter().any(|n| n.applied < target) {
+    let target = cluster.node(leader).raw().map_or(0, |r| r.commit_index());
+    while cluster.nodes().iter().any(|n| n.applied() < target) {
         cluster.run_for(10);
         if cluster.now() > 60_000 {
             return Err("nodes did not catch up".into());
         }
     }
-    let states: Vec<&Orchestrator> = cluster.nodes().iter().map(|n| &n.app).collect();
+    let states: Vec<&Orchestrator> = cluster.nodes().iter().filter_map(|n| n.app()).collect();
     let at_target: Vec<&&Orchestrator> = states
         .iter()
         .filter(|s| s.applied_index() == states[0].applied_index())

@@ -56,7 +56,7 @@ fn test_orchestrator_with_raft_consensus() {
                 ["web-0", "web-1", "web-2"]
             );
         }
-        assert!(h.cluster.node(leader).raw.is_some());
+        assert!(h.cluster.node(leader).is_up());
         h.assert_safe();
     });
 }

@@ -61,7 +61,7 @@ fn read(
 }
 
 fn term_of(c: &Cluster<KvApp>, id: NodeId) -> u64 {
-    c.node(id).raw.as_ref().map_or(0, |raw| raw.term())
+    c.node(id).raw().map_or(0, |raw| raw.term())
 }
 
 fn assert_safe(c: &Cluster<KvApp>) {
@@ -75,7 +75,7 @@ fn s5_2_a_leader_is_elected_and_all_others_follow_it() {
     let mut c = cluster(5, 1);
     let leader = c.run_until_leader(3_000).expect("leader");
     for node in c.nodes() {
-        let raw = node.raw.as_ref().unwrap();
+        let raw = node.raw().unwrap();
         assert_eq!(raw.leader(), Some(leader));
         assert_eq!(raw.role() == Role::Leader, node.id == leader);
     }
@@ -140,7 +140,7 @@ fn thesis_6_2_check_quorum_a_leader_cut_off_from_the_majority_steps_down() {
     let leader = c.run_until_leader(3_000).expect("leader");
     c.partition((1..=5).map(|id| u8::from(id == leader)).collect());
     c.run_for(2_000);
-    let raw = c.node(leader).raw.as_ref().unwrap();
+    let raw = c.node(leader).raw().unwrap();
     assert_ne!(raw.role(), Role::Leader, "minority leader stepped down");
     let majority_leader = c.leader().expect("the majority elected a leader");
     assert_ne!(majority_leader, leader);
@@ -164,7 +164,10 @@ fn s5_3_committed_entries_reach_every_node_and_lagging_followers_catch_up() {
     c.run_for(1_000);
     let leader_applied = c.applied_index(leader);
     assert_eq!(c.applied_index(lagging), leader_applied);
-    assert_eq!(c.node(lagging).app.clone(), c.node(leader).app.clone());
+    assert_eq!(
+        c.node(lagging).app().cloned(),
+        c.node(leader).app().cloned()
+    );
     assert_safe(&c);
 }
 
@@ -183,7 +186,7 @@ fn s5_3_a_deposed_leaders_uncommitted_entries_are_overwritten() {
     write(&mut c, new, "b", "2").expect("committed on the majority side");
     c.heal();
     c.run_for(1_500);
-    assert_eq!(c.node(old).app.clone(), c.node(new).app.clone());
+    assert_eq!(c.node(old).app().cloned(), c.node(new).app().cloned());
     assert_eq!(
         read(&mut c, new, "doomed", Consistency::Linearizable),
         Some(None)
@@ -225,21 +228,13 @@ fn s6_a_learner_catches_up_is_promoted_and_a_removed_leader_steps_down() {
         c.applied_index(leader),
         "the learner caught up"
     );
-    assert!(c
-        .node(4)
-        .raw
-        .as_ref()
-        .unwrap()
-        .conf_state()
-        .learners
-        .contains(&4));
+    assert!(c.node(4).raw().unwrap().conf_state().learners.contains(&4));
     c.propose_conf_change(leader, ConfChange::AddVoter(4))
         .expect("promote");
     c.run_for(500);
     assert!(c
         .node(leader)
-        .raw
-        .as_ref()
+        .raw()
         .unwrap()
         .conf_state()
         .voters
@@ -292,7 +287,7 @@ fn s7_a_follower_behind_the_compaction_point_is_sent_a_snapshot() {
         installed,
         "the follower was brought up to date by a snapshot"
     );
-    assert_eq!(c.node(behind).app.clone(), c.node(leader).app.clone());
+    assert_eq!(c.node(behind).app().cloned(), c.node(leader).app().cloned());
     assert_safe(&c);
 }
 

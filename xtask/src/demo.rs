@@ -107,14 +107,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "node", "role", "term", "commit", "applied"
     );
     for node in cluster.nodes() {
-        match &node.raw {
+        match node.raw() {
             Some(raw) => println!(
                 "{:>4} {:>13} {:>5} {:>7} {:>8}",
                 node.id,
                 raw.role().as_str(),
                 raw.term(),
                 raw.commit_index(),
-                node.applied
+                node.applied()
             ),
             None => println!("{:>4} {:>13}", node.id, "down"),
         }

@@ -19,6 +19,7 @@
 //! assert_eq!(sm.lock_holder("db").map(|h| h.fencing_token), Some(2));
 //! ```
 
+mod application;
 mod apply;
 mod command;
 mod dedup;

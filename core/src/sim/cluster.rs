@@ -4,14 +4,18 @@ use alloc::vec::Vec;
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::application::Application;
 use super::config::SimConfig;
 use super::event::{Event, EventQueue, Packet, Payload};
 use super::invariants::{Invariants, Violation};
 use super::network::Topology;
 use super::node::{RequestId, SimNode};
 use super::trace::{DropReason, Trace, TraceEvent, WireKind};
+use crate::engine::Application;
+use crate::engine::{Engine, EngineConfig};
 use crate::raft::{Config, Error, LogIndex, MemStorage, Message, NodeId, RawNode, Role};
+
+/// A read not confirmed within this many simulated ms fails, as on the native node.
+const READ_TIMEOUT_MS: u64 = 5_000;
 
 /// How a client request ended.
 #[derive(Clone, Debug)]
@@ -127,14 +131,22 @@ impl<A: Application> Cluster<A> {
         raft.pre_vote = cfg.pre_vote;
         raft.check_quorum = cfg.check_quorum;
         raft.seed = mix_seed(cfg.seed, id, node.restarts);
-        node.app = A::default();
-        node.applied = 0;
+        let mut app = A::default();
+        let mut applied = 0;
         if let Some(snapshot) = crate::raft::Storage::snapshot(&node.storage) {
             // A snapshot that fails to restore is a bug in the application; the checkers catch it.
-            let _ = node.app.restore(&snapshot.data);
-            node.applied = snapshot.meta.index;
+            let _ = app.restore(&snapshot.data);
+            applied = snapshot.meta.index;
         }
-        node.raw = RawNode::new(raft, &node.storage).ok();
+        let engine_config = EngineConfig {
+            snapshot_every: cfg.snapshot_every,
+            snapshot_keep_entries: cfg.snapshot_keep_entries,
+            read_timeout_ms: READ_TIMEOUT_MS,
+            incarnation: raft.seed,
+        };
+        node.engine = RawNode::new(raft, &node.storage)
+            .ok()
+            .map(|raw| Engine::new(raw, app, applied, engine_config));
         node.shown = None;
     }
 
@@ -198,7 +210,7 @@ impl<A: Application> Cluster<A> {
     pub fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
-            .filter_map(|n| n.raw.as_ref())
+            .filter_map(SimNode::raw)
             .filter(|raw| raw.role() == Role::Leader)
             .max_by_key(|raw| raw.term())
             .map(RawNode::id)
@@ -222,8 +234,7 @@ impl<A: Application> Cluster<A> {
                     .push(self.now + self.config.tick_ms, Event::Tick(id));
                 let node = &mut self.nodes[id as usize - 1];
                 if !node.paused {
-                    if let Some(raw) = node.raw.as_mut() {
-                        raw.tick();
+                    if node.is_up() {
                         self.on_tick(id);
                         self.process(id);
                     }
@@ -263,13 +274,13 @@ impl<A: Application> Cluster<A> {
     /// A leader that every running, reachable member follows.
     pub fn stable_leader(&self) -> Option<NodeId> {
         let leader = self.leader()?;
-        let leader_raw = self.node(leader).raw.as_ref()?;
+        let leader_raw = self.node(leader).raw()?;
         let term = leader_raw.term();
         let members = leader_raw.conf_state();
         let agree = self
             .nodes
             .iter()
-            .filter_map(|n| n.raw.as_ref())
+            .filter_map(SimNode::raw)
             .filter(|raw| members.contains(raw.id()) && self.topology.can_reach(leader, raw.id()))
             .all(|raw| raw.leader() == Some(leader) && raw.term() == term);
         agree.then_some(leader)
@@ -278,7 +289,7 @@ impl<A: Application> Cluster<A> {
     fn deliver(&mut self, packet: Packet<A>) {
         let to = packet.to;
         let node = &mut self.nodes[to as usize - 1];
-        if node.raw.is_none() {
+        if !node.is_up() {
             let event = TraceEvent::Dropped {
                 id: packet.id,
                 reason: DropReason::NodeDown,
@@ -300,8 +311,8 @@ impl<A: Application> Cluster<A> {
         let to = packet.to;
         match packet.payload {
             Payload::Raft(message) => {
-                if let Some(raw) = self.nodes[to as usize - 1].raw.as_mut() {
-                    raw.step(message);
+                if let Some(engine) = self.nodes[to as usize - 1].engine.as_mut() {
+                    engine.step(message);
                 }
                 self.process(to);
             }

@@ -6,9 +6,9 @@ use core::cmp::{Ordering, Reverse};
 
 use alloc::vec::Vec;
 
-use super::application::Application;
 use super::cluster::Outcome;
 use super::node::RequestId;
+use crate::engine::Application;
 use crate::raft::{Message, NodeId};
 
 /// Something that happens at a simulated time.

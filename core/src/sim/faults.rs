@@ -3,9 +3,9 @@
 
 use alloc::vec::Vec;
 
-use super::application::Application;
 use super::cluster::Cluster;
 use super::trace::TraceEvent;
+use crate::engine::Application;
 use crate::raft::{ConfChange, Error, NodeId, Proposed};
 
 impl<A: Application> Cluster<A> {
@@ -13,16 +13,15 @@ impl<A: Application> Cluster<A> {
     /// its durable storage is kept.
     pub fn crash(&mut self, id: NodeId) {
         let idx = id as usize - 1;
-        if self.nodes[idx].raw.is_none() {
+        if !self.nodes[idx].is_up() {
             return;
         }
+        // Takes the engine (Raft state, application, requests): all of it is lost.
         self.fail_pending_requests(idx);
+        self.invariants.on_crash(id);
         let node = &mut self.nodes[idx];
-        node.raw = None;
         node.paused = false;
         node.inbox.clear();
-        node.app = A::default();
-        node.applied = 0;
         self.trace
             .record(self.now, TraceEvent::Crashed { node: id });
     }
@@ -30,7 +29,7 @@ impl<A: Application> Cluster<A> {
     /// Restarts a crashed node from its durable storage.
     pub fn restart(&mut self, id: NodeId) {
         let idx = id as usize - 1;
-        if self.nodes[idx].raw.is_some() {
+        if self.nodes[idx].is_up() {
             return;
         }
         self.nodes[idx].restarts += 1;
@@ -43,7 +42,7 @@ impl<A: Application> Cluster<A> {
     /// Pauses or resumes a node (a stop-the-world pause: alive, but processing nothing).
     pub fn set_paused(&mut self, id: NodeId, paused: bool) {
         let idx = id as usize - 1;
-        if self.nodes[idx].raw.is_none() || self.nodes[idx].paused == paused {
+        if !self.nodes[idx].is_up() || self.nodes[idx].paused == paused {
             return;
         }
         self.nodes[idx].paused = paused;
@@ -96,11 +95,11 @@ impl<A: Application> Cluster<A> {
 
     /// Asks the leader `from` to hand leadership to `to`.
     pub fn transfer_leader(&mut self, from: NodeId, to: NodeId) -> Result<(), Error> {
-        let raw = self.nodes[from as usize - 1]
-            .raw
+        let engine = self.nodes[from as usize - 1]
+            .engine
             .as_mut()
             .ok_or(Error::NotLeader { leader_hint: None })?;
-        raw.transfer_leader(to)?;
+        engine.transfer_leader(to)?;
         self.trace
             .record(self.now, TraceEvent::TransferRequested { from, to });
         self.process(from);
@@ -113,11 +112,11 @@ impl<A: Application> Cluster<A> {
         at: NodeId,
         change: ConfChange,
     ) -> Result<Proposed, Error> {
-        let raw = self.nodes[at as usize - 1]
-            .raw
+        let engine = self.nodes[at as usize - 1]
+            .engine
             .as_mut()
             .ok_or(Error::NotLeader { leader_hint: None })?;
-        let proposed = raw.propose_conf_change(change)?;
+        let proposed = engine.propose_conf_change(change)?;
         self.process(at);
         Ok(proposed)
     }

@@ -1,14 +1,15 @@
-//! The host loop each simulated node runs — the same contract a real host follows: take
-//! `Ready`, persist, send, apply, answer clients, `advance` — plus client request handling.
+//! The host loop each simulated node runs: it drives the node's [`crate::engine::Engine`] —
+//! the same engine the native node drives — and carries out its effects on the simulated disk
+//! and network, plus client request handling and write forwarding.
 
 use alloc::vec::Vec;
 
-use super::application::{Application, Consistency};
 use super::cluster::{Cluster, Completion, Outcome};
 use super::event::Payload;
 use super::node::RequestId;
 use super::trace::TraceEvent;
-use crate::raft::{Entry, EntryPayload, Error, LogIndex, NodeId, ReadMode};
+use crate::engine::{Answer, Application, Consistency, ReadEnd, WriteEnd};
+use crate::raft::{Error, LogIndex, NodeId};
 
 /// Milliseconds a follower waits for the leader's answer to a forwarded write.
 const FORWARD_TIMEOUT_MS: u64 = 1_000;
@@ -37,44 +38,29 @@ impl<A: Application> Cluster<A> {
                 write,
             },
         );
+        let now = self.now;
         let slot = &mut self.nodes[node as usize - 1];
-        let Some(raw) = slot.raw.as_mut().filter(|_| !slot.paused) else {
+        let Some(engine) = slot.engine.as_mut().filter(|_| !slot.paused) else {
             self.complete(id, node, Outcome::Unknown);
             return id;
         };
         match request {
-            Request::Write(data) => {
-                let data = A::prepare_write(data, self.now);
-                match raw.propose(data.clone()) {
-                    Ok(proposed) => {
-                        slot.pending_writes
-                            .insert(proposed.index, (id, proposed.term, None));
-                    }
-                    Err(Error::NotLeader {
+            Request::Write(data) => match engine.propose(now, data.clone(), (id, None)) {
+                Ok(_) => {}
+                Err((
+                    Error::NotLeader {
                         leader_hint: Some(leader),
-                    }) if self.config.forward_writes && leader != node => {
-                        slot.forwarded.insert(id, self.now + FORWARD_TIMEOUT_MS);
-                        self.send_packet(node, leader, Payload::Forward { request: id, data });
-                    }
-                    Err(e) => self.complete(id, node, Outcome::Rejected(e)),
+                    },
+                    _,
+                )) if self.config.forward_writes && leader != node => {
+                    slot.forwarded.insert(id, now + FORWARD_TIMEOUT_MS);
+                    self.send_packet(node, leader, Payload::Forward { request: id, data });
                 }
-            }
-            Request::Read(query, Consistency::Stale) => {
-                let output = slot.app.query(&query);
-                let index = slot.applied;
-                self.complete(id, node, Outcome::Read { index, output });
-            }
+                Err((e, _)) => self.complete(id, node, Outcome::Rejected(e)),
+            },
             Request::Read(query, consistency) => {
-                let mode = if consistency == Consistency::Lease {
-                    ReadMode::Lease
-                } else {
-                    ReadMode::Linearizable
-                };
-                match raw.read_index(id, mode) {
-                    Ok(()) => {
-                        slot.pending_reads.insert(id, query);
-                    }
-                    Err(e) => self.complete(id, node, Outcome::Rejected(e)),
+                if let Err((e, _)) = engine.read(now, consistency, (id, query)) {
+                    self.complete(id, node, Outcome::Rejected(e));
                 }
             }
         }
@@ -97,20 +83,20 @@ impl<A: Application> Cluster<A> {
         });
     }
 
-    /// Runs the host loop on node `id` until it has nothing more to do.
+    /// Runs the host loop on node `id` until its engine has nothing more to do.
     pub(crate) fn process(&mut self, id: NodeId) {
         let idx = id as usize - 1;
+        let now = self.now;
         loop {
-            let Some(raw) = self.nodes[idx].raw.as_mut() else {
+            let Some(engine) = self.nodes[idx].engine.as_mut() else {
                 return;
             };
-            if !raw.has_ready() {
+            let Some(mut ready) = engine.ready(now) else {
                 break;
-            }
-            let ready = raw.ready();
-            let term = raw.term();
-            let commit = raw.commit_index();
-            if let Some(soft) = ready.soft_state {
+            };
+            let term = engine.raw().term();
+            let commit = engine.raw().commit_index();
+            if let Some(soft) = ready.raft.soft_state {
                 let shown = Some((soft.role, term, soft.leader));
                 if self.nodes[idx].shown != shown {
                     self.nodes[idx].shown = shown;
@@ -123,22 +109,23 @@ impl<A: Application> Cluster<A> {
                     self.trace.record(self.now, event);
                     if soft.role == crate::raft::Role::Leader {
                         self.invariants.on_leader_elected(id, term);
-                        self.on_elected(idx);
                     }
                 }
             }
-            // 1. Persist (synchronously: the simulated disk never loses a completed write).
-            let node = &mut self.nodes[idx];
-            node.storage.persist(&ready);
-            self.invariants.on_persist(id, &ready);
-            if let Some(snapshot) = &ready.snapshot {
-                let _ = node.app.restore(&snapshot.data);
-                node.applied = snapshot.meta.index;
+            // 1. Persist what must be durable (synchronously: the simulated disk never loses a
+            // completed write), so both message lists may go afterwards.
+            if ready.must_sync() {
+                self.nodes[idx].storage.persist(&ready.raft);
+                self.invariants.on_persist(id, &ready.raft);
+            }
+            if let Some(snapshot) = &ready.raft.snapshot {
                 let index = snapshot.meta.index;
                 self.trace
                     .record(self.now, TraceEvent::SnapshotInstalled { node: id, index });
             }
-            if let (Some(first), Some(last)) = (ready.entries.first(), ready.entries.last()) {
+            if let (Some(first), Some(last)) =
+                (ready.raft.entries.first(), ready.raft.entries.last())
+            {
                 let event = TraceEvent::Appended {
                     node: id,
                     first: first.index,
@@ -146,21 +133,30 @@ impl<A: Application> Cluster<A> {
                 };
                 self.trace.record(self.now, event);
             }
-            // 2. Send (everything has been persisted, so both lists may go).
-            for message in ready.messages.iter().chain(ready.persisted_messages.iter()) {
-                self.send(message.clone());
+            // 2. Send.
+            let messages = core::mem::take(&mut ready.raft.messages);
+            let persisted = core::mem::take(&mut ready.raft.persisted_messages);
+            for message in messages.into_iter().chain(persisted) {
+                self.send(message);
             }
-            // 3. Apply and answer.
-            for entry in &ready.committed_entries {
-                self.apply(idx, entry);
+            // 3. Apply and answer. A snapshot that fails to restore is a bug in the
+            // application; the checkers catch it.
+            for entry in &ready.raft.committed_entries {
+                self.invariants.on_apply(id, entry);
             }
-            let node = &mut self.nodes[idx];
-            for read in &ready.read_states {
-                if let Some(query) = node.pending_reads.remove(&read.ctx) {
-                    node.confirmed_reads.push((read.index, read.ctx, query));
-                }
+            let Some(engine) = self.nodes[idx].engine.as_mut() else {
+                return;
+            };
+            let _ = engine.apply(&mut ready);
+            // 4. Advance, and compact when the engine's policy says so.
+            engine.advance(ready);
+            if let Some(snapshot) = engine.take_snapshot() {
+                let index = snapshot.meta.index;
+                self.nodes[idx].storage.compact(snapshot);
+                self.trace
+                    .record(self.now, TraceEvent::SnapshotTaken { node: id, index });
             }
-            self.answer_confirmed_reads(idx);
+            self.deliver_answers(idx);
             if commit != self.nodes[idx].shown_commit {
                 self.nodes[idx].shown_commit = commit;
                 self.trace.record(
@@ -171,100 +167,57 @@ impl<A: Application> Cluster<A> {
                     },
                 );
             }
-            // 4. Advance.
-            if let Some(raw) = self.nodes[idx].raw.as_mut() {
-                raw.advance(ready);
-            }
-            self.maybe_snapshot(idx);
         }
+        self.deliver_answers(idx);
     }
 
-    fn apply(&mut self, idx: usize, entry: &Entry) {
+    /// Tells the clients (or the forwarding followers) what the node's engine answered.
+    fn deliver_answers(&mut self, idx: usize) {
         let id = self.nodes[idx].id;
-        self.invariants.on_apply(id, entry);
-        let node = &mut self.nodes[idx];
-        let output = match &entry.payload {
-            EntryPayload::Normal(data) => Some(node.app.apply(entry.index, data)),
-            EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
-        };
-        node.applied = entry.index;
-        if let Some((request, term, origin)) = node.pending_writes.remove(&entry.index) {
-            let outcome = match output {
-                Some(output) if term == entry.term => Outcome::Written {
-                    index: entry.index,
-                    output,
-                },
-                _ => Outcome::Lost,
-            };
-            self.answer_write(id, request, origin, outcome);
-        }
-    }
-
-    fn answer_confirmed_reads(&mut self, idx: usize) {
-        let node = &mut self.nodes[idx];
-        let applied = node.applied;
-        let (ready, waiting): (Vec<_>, Vec<_>) = node
-            .confirmed_reads
-            .drain(..)
-            .partition(|(index, _, _)| *index <= applied);
-        node.confirmed_reads = waiting;
-        let id = node.id;
-        for (_, request, query) in ready {
-            let output = self.nodes[idx].app.query(&query);
-            self.complete(
-                request,
-                id,
-                Outcome::Read {
-                    index: applied,
-                    output,
-                },
-            );
-        }
-    }
-
-    /// Compacts the log once enough entries were applied since the last snapshot.
-    fn maybe_snapshot(&mut self, idx: usize) {
-        let every = self.config.snapshot_every;
-        let keep = self.config.snapshot_keep_entries;
-        let node = &mut self.nodes[idx];
-        let Some(raw) = node.raw.as_mut() else {
+        let Some(engine) = self.nodes[idx].engine.as_mut() else {
             return;
         };
-        let last_snapshot =
-            crate::raft::Storage::snapshot(&node.storage).map_or(0, |s| s.meta.index);
-        if every == 0 || raw.applied_index() < last_snapshot + every || raw.has_ready() {
-            return;
+        for answer in engine.take_answers() {
+            match answer {
+                Answer::Write((request, origin), end) => {
+                    let outcome = match end {
+                        WriteEnd::Applied { index, output } => Outcome::Written { index, output },
+                        WriteEnd::Lost => Outcome::Lost,
+                        WriteEnd::Unknown => Outcome::Unknown,
+                    };
+                    self.answer_write(id, request, origin, outcome);
+                }
+                Answer::Read((request, query), end) => {
+                    let outcome = match (end, self.nodes[idx].engine.as_ref()) {
+                        (ReadEnd::Ready { index }, Some(engine)) => Outcome::Read {
+                            index,
+                            output: engine.app().query(&query),
+                        },
+                        _ => Outcome::Rejected(Error::ProposalDropped("read not confirmed")),
+                    };
+                    self.complete(request, id, outcome);
+                }
+            }
         }
-        let snapshot = raw.compact(node.app.snapshot(), keep);
-        let index = snapshot.meta.index;
-        node.storage.compact(snapshot);
-        self.trace.record(
-            self.now,
-            TraceEvent::SnapshotTaken {
-                node: node.id,
-                index,
-            },
-        );
     }
 
     /// Fails every request pending on a node that just went down.
     pub(crate) fn fail_pending_requests(&mut self, idx: usize) {
         let node = &mut self.nodes[idx];
         let id = node.id;
-        // Writes forwarded by other followers: those followers time out on their own.
-        let mut requests: Vec<RequestId> = node
-            .pending_writes
-            .values()
-            .filter(|(_, _, origin)| origin.is_none())
-            .map(|(r, _, _)| *r)
-            .collect();
-        requests.extend(node.pending_reads.keys().copied());
-        requests.extend(node.forwarded.keys().copied());
+        let mut requests: Vec<RequestId> = node.forwarded.keys().copied().collect();
         node.forwarded.clear();
-        requests.extend(node.confirmed_reads.iter().map(|(_, r, _)| *r));
-        node.pending_writes.clear();
-        node.pending_reads.clear();
-        node.confirmed_reads.clear();
+        if let Some(engine) = node.engine.take() {
+            let (writes, reads) = engine.into_waiting();
+            // Writes forwarded by other followers: those followers time out on their own.
+            requests.extend(
+                writes
+                    .into_iter()
+                    .filter(|(_, origin)| origin.is_none())
+                    .map(|(r, _)| r),
+            );
+            requests.extend(reads.into_iter().map(|(r, _)| r));
+        }
         requests.sort_unstable();
         for request in requests {
             self.complete(request, id, Outcome::Unknown);
@@ -296,23 +249,17 @@ impl<A: Application> Cluster<A> {
         request: RequestId,
         data: Vec<u8>,
     ) {
-        let data = A::prepare_write(data, self.now);
+        let now = self.now;
         let node = &mut self.nodes[id as usize - 1];
         if !node.seen_forwards.insert((from, request)) {
             return; // a duplicate delivery of a forward already handled
         }
-        let Some(raw) = node.raw.as_mut() else {
+        let Some(engine) = node.engine.as_mut() else {
             return;
         };
-        match raw.propose(data) {
-            Ok(proposed) => {
-                let pending = (request, proposed.term, Some(from));
-                self.nodes[id as usize - 1]
-                    .pending_writes
-                    .insert(proposed.index, pending);
-                self.process(id);
-            }
-            Err(e) => self.answer_write(id, request, Some(from), Outcome::Rejected(e)),
+        match engine.propose(now, data, (request, Some(from))) {
+            Ok(_) => self.process(id),
+            Err((e, _)) => self.answer_write(id, request, Some(from), Outcome::Rejected(e)),
         }
     }
 
@@ -332,11 +279,14 @@ impl<A: Application> Cluster<A> {
         }
     }
 
-    /// Host duties on each tick: give up on forwarded writes the leader never answered, and as
-    /// leader, propose the application's periodic entry.
+    /// The node's tick timer fired: the engine ticks (Raft, read deadlines, the leader's
+    /// periodic entry), and forwarded writes the leader never answered are given up.
     pub(crate) fn on_tick(&mut self, id: NodeId) {
         let now = self.now;
         let node = &mut self.nodes[id as usize - 1];
+        if let Some(engine) = node.engine.as_mut() {
+            engine.tick(now);
+        }
         let expired: Vec<RequestId> = node
             .forwarded
             .iter()
@@ -346,33 +296,13 @@ impl<A: Application> Cluster<A> {
         for request in &expired {
             node.forwarded.remove(request);
         }
-        if A::PERIODIC_MS > 0 && now >= node.next_periodic_at {
-            if let Some(raw) = node.raw.as_mut().filter(|raw| raw.is_leader()) {
-                node.next_periodic_at = now + A::PERIODIC_MS;
-                if let Some(entry) = A::periodic_entry(now) {
-                    let _ = raw.propose(entry);
-                }
-            }
-        }
         for request in expired {
             self.complete(request, id, Outcome::Unknown);
         }
     }
 
-    /// A node just became leader: propose what the application wants proposed first.
-    fn on_elected(&mut self, idx: usize) {
-        let now = self.now;
-        let node = &mut self.nodes[idx];
-        node.next_periodic_at = now + A::PERIODIC_MS;
-        if let Some(raw) = node.raw.as_mut() {
-            for entry in A::leader_entries(now) {
-                let _ = raw.propose(entry);
-            }
-        }
-    }
-
     /// The applied index of node `id` (0 while down).
     pub fn applied_index(&self, id: NodeId) -> LogIndex {
-        self.node(id).applied
+        self.node(id).applied()
     }
 }

@@ -9,8 +9,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use xxhash_rust::xxh64::xxh64;
 
-use super::application::Application;
 use super::node::SimNode;
+use crate::engine::Application;
 use crate::raft::{Entry, LogIndex, NodeId, Ready, Role, Term};
 
 /// A broken safety property.
@@ -194,11 +194,18 @@ impl Invariants {
         }
     }
 
+    /// A node crashed: its commit index is volatile (Raft relearns it from the leader, and the
+    /// hosts make it durable only along with entries or a new term or vote), so after a restart
+    /// it may start below what it knew.
+    pub(crate) fn on_crash(&mut self, node: NodeId) {
+        self.last_commit[node as usize - 1] = 0;
+    }
+
     /// Checks the properties that relate nodes to each other and to their past.
     pub(crate) fn check_step<A: Application>(&mut self, nodes: &[SimNode<A>]) {
         self.steps += 1;
         for (n, node) in nodes.iter().enumerate() {
-            let Some(raw) = node.raw.as_ref() else {
+            let Some(raw) = node.raw() else {
                 continue;
             };
             let (term, commit) = (raw.term(), raw.commit_index());

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::application::Application;
+use crate::engine::Application;
 use crate::state_machine::StateMachine;
 
 /// A write to the key-value store.

@@ -3,7 +3,6 @@
 //! crashes, restarts and pauses, client requests, a trace of every event, and Raft's safety
 //! properties checked after every step. Same seed and same inputs give the same trace.
 
-mod application;
 mod chaos;
 mod cluster;
 mod config;
@@ -16,11 +15,10 @@ pub mod linearizability;
 mod nemesis;
 mod network;
 mod node;
-mod orchestrator_app;
 mod trace;
 mod workload;
 
-pub use application::{Application, Consistency};
+pub use crate::engine::{Application, Consistency};
 pub use chaos::{run_chaos, ChaosConfig, ChaosReport};
 pub use cluster::{Cluster, Completion, Outcome};
 pub use config::SimConfig;
@@ -30,6 +28,6 @@ pub use invariants::Violation;
 pub use kv_app::{KvApp, KvCommand, KvOutput};
 pub use nemesis::{heal_everything, inject_random_fault, FaultSet};
 pub use network::Topology;
-pub use node::{RequestId, SimNode};
+pub use node::{RequestId, SimEngine, SimNode, SimRead, SimWrite};
 pub use trace::{DropReason, Trace, TraceEvent, TraceRecord, WireKind};
 pub use workload::{KvHistoryOp, KvWorkload};

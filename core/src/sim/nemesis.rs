@@ -3,8 +3,8 @@
 
 use alloc::vec::Vec;
 
-use super::application::Application;
 use super::cluster::Cluster;
+use crate::engine::Application;
 
 /// Which kinds of faults the nemesis may inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

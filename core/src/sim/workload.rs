@@ -7,12 +7,12 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::application::Consistency;
 use super::cluster::{Cluster, Completion, Outcome};
 use super::host::Request;
 use super::kv_app::{KvApp, KvCommand, KvOutput};
 use super::linearizability::{KvOp, KvRet, Operation};
 use super::node::RequestId;
+use crate::engine::Consistency;
 use crate::raft::{Error, NodeId};
 
 /// One key-value history operation.

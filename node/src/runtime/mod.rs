@@ -19,21 +19,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use addresses::AddressTable;
 pub use clock::Clock;
 pub use owner::{start, Started};
+pub use raftorch_core::engine::Consistency;
 
 use crate::metrics::Metrics;
-
-/// How fresh a read must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Consistency {
-    /// ReadIndex through the leader (a quorum round), then wait until applied: linearizable.
-    Linearizable,
-    /// The leader's lease instead of a quorum round: linearizable only while clocks drift
-    /// boundedly (opt-in).
-    Lease,
-    /// This node's applied state, whatever its age; the answer carries its index.
-    Stale,
-}
 
 /// What the owner task publishes after every round of work.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -4,32 +4,25 @@
 //! in the channels; afterwards the loop steps *all* of them and takes one `Ready`, whose entries
 //! share the next fsync.
 
-use std::collections::{BTreeMap, HashMap};
 use std::mem;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
-use raftorch_core::raft::{
-    Config, Entry, EntryPayload, Error as RaftError, HardState, LogIndex, Message, NodeId, RawNode,
-    ReadMode, Ready, Role, Term,
-};
+use raftorch_core::engine::{Answer, Engine, EngineConfig, EngineReady, ReadEnd, WriteEnd};
+use raftorch_core::orchestrator::{Envelope, Orchestrator};
+use raftorch_core::raft::{Config, Error as RaftError, Message, RawNode, Role};
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::addresses::AddressBook;
 use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
-use super::{
-    Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
-};
+use super::{Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError};
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
 use crate::transport::Peers;
 
-/// The leader proposes `Tick` this often, so TTLs expire without client traffic.
-const TICK_PROPOSAL_EVERY: Duration = Duration::from_millis(500);
 /// Reads not confirmed within this time are failed (the client retries).
 const READ_EXPIRY: Duration = Duration::from_secs(5);
 /// Inputs stepped per round before taking a `Ready` (bounds the latency of one round).
@@ -70,6 +63,7 @@ pub fn start(
     raft_config.heartbeat_tick = timing.heartbeat_tick;
     // Seeded per process start: restarts should not replay the same election timeouts.
     raft_config.seed = config.id ^ Clock::new().now_ms().rotate_left(17);
+    let incarnation = raft_config.seed;
     let raw = RawNode::new(raft_config, &disk)
         .map_err(|e| DiskError::Inconsistent(format!("cannot start Raft from disk: {e}")))?;
     // Rebuild the state machine: the snapshot, then the committed log entries as Raft hands them
@@ -81,32 +75,24 @@ pub fn start(
             .map_err(|e| DiskError::Inconsistent(format!("snapshot does not restore: {e}")))?;
         applied = snapshot.meta.index;
     }
-    let last_snapshot = applied;
-    let (hard_state, _) = raftorch_core::raft::Storage::initial_state(&disk)
-        .map_err(|e| DiskError::Inconsistent(format!("cannot read the hard state: {e}")))?;
+    let engine_config = EngineConfig {
+        snapshot_every: config.snapshot_every,
+        snapshot_keep_entries: KEEP_AFTER_SNAPSHOT,
+        read_timeout_ms: READ_EXPIRY.as_millis() as u64,
+        incarnation,
+    };
+    let engine = Engine::new(raw, sm, applied, engine_config);
     let disk = DiskThread::spawn(disk)?;
     let mut book = AddressBook::new(me, &config.peers);
-    book.sync(&sm, &mut peers);
+    book.sync(engine.app(), &mut peers);
     let (request_tx, request_rx) = mpsc::channel(4096);
     let (message_tx, message_rx) = mpsc::channel(8192);
-    let owner = Owner {
-        raw,
+    let mut owner = Owner {
+        engine,
         disk,
-        unsaved_hard_state: None,
-        saved_term_vote: (hard_state.term, hard_state.vote),
-        sm,
-        applied,
-        last_snapshot,
-        snapshot_every: config.snapshot_every,
         peers,
         book,
         clock: Clock::new(),
-        pending_writes: BTreeMap::new(),
-        pending_reads: HashMap::new(),
-        confirmed_reads: Vec::new(),
-        next_ctx: 1,
-        last_tick_proposal: Instant::now(),
-        announce_leadership: false,
         status: watch::channel(placeholder_status(config.id)).0,
         metrics: metrics.clone(),
         round_trips: RoundTrips::default(),
@@ -146,36 +132,16 @@ fn placeholder_status(id: u64) -> NodeStatus {
     }
 }
 
-/// Owns the Raft node, the disk and the state machine.
+/// Owns the engine (the Raft node, the state machine and the requests in flight) and the disk;
+/// carries out what the engine asks.
 pub struct Owner {
-    raw: RawNode,
+    engine: Engine<Orchestrator, WriteReply, ReadFn>,
     /// Owns the `DiskStorage`; persists and compactions run there.
     disk: DiskThread,
-    /// The newest hard state not yet handed to the disk thread. A change of the commit index
-    /// alone is not worth a trip to the disk (Raft relearns it from the leader after a restart),
-    /// so it rides along with the next persist.
-    unsaved_hard_state: Option<HardState>,
-    /// Term and vote as last made durable: a change of either must reach the disk before any
-    /// message that depends on it goes out.
-    saved_term_vote: (Term, Option<NodeId>),
-    sm: Orchestrator,
-    applied: LogIndex,
-    last_snapshot: LogIndex,
-    snapshot_every: u64,
     peers: Peers,
     /// Keeps `peers` and the API's address table in step with the replicated address book.
     book: AddressBook,
     clock: Clock,
-    /// Proposals made here, by index: the term they were proposed in, and who waits.
-    pending_writes: BTreeMap<LogIndex, (Term, WriteReply)>,
-    /// Reads waiting for their read index, by ctx.
-    pending_reads: HashMap<u64, (ReadFn, Instant)>,
-    /// Reads with a read index, waiting for `applied` to reach it.
-    confirmed_reads: Vec<(LogIndex, ReadFn)>,
-    next_ctx: u64,
-    last_tick_proposal: Instant,
-    /// Became leader and has not yet logged `LeaderChanged`.
-    announce_leadership: bool,
     status: watch::Sender<NodeStatus>,
     metrics: Arc<Metrics>,
     /// Heartbeats awaiting an answer, for the peer round-trip histogram.
@@ -196,7 +162,7 @@ impl Owner {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = ticker.tick() => self.on_tick(),
+                _ = ticker.tick() => self.engine.tick(self.clock.now_ms()),
                 Some(m) = inputs.messages.recv() => self.step(m),
                 Some(r) = inputs.requests.recv() => self.on_request(r),
             }
@@ -224,35 +190,11 @@ impl Owner {
         if let Some(rtt) = self.round_trips.on_receive(&m) {
             self.metrics.peer_round_trip.observe(rtt);
         }
-        self.raw.step(m);
-    }
-
-    fn on_tick(&mut self) {
-        self.raw.tick();
-        if self.raw.is_leader() && self.last_tick_proposal.elapsed() >= TICK_PROPOSAL_EVERY {
-            self.last_tick_proposal = Instant::now();
-            self.propose_internal(Command::Tick);
-        }
-        let now = Instant::now();
-        let expired: Vec<u64> = self
-            .pending_reads
-            .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) > READ_EXPIRY)
-            .map(|(&ctx, _)| ctx)
-            .collect();
-        for ctx in expired {
-            if let Some((read, _)) = self.pending_reads.remove(&ctx) {
-                read(Err(RequestError::Aborted));
-            }
-        }
-    }
-
-    fn propose_internal(&mut self, command: Command) -> bool {
-        let envelope = Envelope::new(self.clock.now_ms(), command);
-        self.raw.propose(envelope.encode()).is_ok()
+        self.engine.step(m);
     }
 
     fn on_request(&mut self, request: Request) {
+        let now = self.clock.now_ms();
         match request {
             Request::Propose {
                 command,
@@ -260,16 +202,13 @@ impl Owner {
                 reply,
             } => {
                 let envelope = Envelope {
-                    now_ms: self.clock.now_ms(),
+                    now_ms: now,
                     request_id,
                     command,
                 };
-                match self.raw.propose(envelope.encode()) {
-                    Ok(p) => {
-                        Metrics::inc(&self.metrics.proposals);
-                        self.pending_writes.insert(p.index, (p.term, reply));
-                    }
-                    Err(e) => {
+                match self.engine.propose(now, envelope.encode(), reply) {
+                    Ok(_) => Metrics::inc(&self.metrics.proposals),
+                    Err((e, reply)) => {
                         Metrics::inc(&self.metrics.proposals_refused);
                         let _ = reply.send(Err(refusal(e)));
                     }
@@ -277,26 +216,18 @@ impl Owner {
             }
             Request::Read { consistency, read } => {
                 Metrics::inc(&self.metrics.reads);
-                let mode = match consistency {
-                    Consistency::Stale => return read(Ok((&self.sm, self.applied))),
-                    Consistency::Lease => ReadMode::Lease,
-                    Consistency::Linearizable => ReadMode::Linearizable,
-                };
-                let ctx = self.next_ctx;
-                self.next_ctx += 1;
-                match self.raw.read_index(ctx, mode) {
-                    Ok(()) => {
-                        self.pending_reads.insert(ctx, (read, Instant::now()));
-                    }
-                    Err(e) => read(Err(refusal(e))),
+                if let Err((e, read)) = self.engine.read(now, consistency, read) {
+                    read(Err(refusal(e)));
                 }
+                // A stale read is ready at once: serve it now, not after this round's fsync.
+                self.answer();
             }
             Request::ConfChange { change, reply } => {
-                let proposed = self.raw.propose_conf_change(change).map_err(refusal);
+                let proposed = self.engine.propose_conf_change(change).map_err(refusal);
                 let _ = reply.send(proposed.map(|p| p.index));
             }
             Request::TransferLeader { to, reply } => {
-                let _ = reply.send(self.raw.transfer_leader(to).map_err(refusal));
+                let _ = reply.send(self.engine.transfer_leader(to).map_err(refusal));
             }
         }
     }
@@ -304,51 +235,34 @@ impl Owner {
     /// The `Ready` loop: send, persist, send what depends on the persist, apply, answer, advance;
     /// a `Ready` with nothing to persist applies and answers first, then sends.
     async fn process_ready(&mut self) -> Result<(), DiskError> {
-        loop {
-            if self.announce_leadership && self.raw.is_leader() {
-                self.announce_leadership = !self.propose_internal(Command::LeaderChanged);
-                self.last_tick_proposal = Instant::now();
-            }
-            if !self.raw.has_ready() {
-                break;
-            }
-            let mut ready = self.raw.ready();
-            if let Some(soft) = ready.soft_state {
+        while let Some(mut ready) = self.engine.ready(self.clock.now_ms()) {
+            if let Some(soft) = ready.raft.soft_state {
                 self.on_soft_state(soft.role, soft.leader);
             }
-            if self.needs_disk(&mut ready) {
+            if ready.must_sync() {
                 // The appends go out first, so the followers' fsyncs run alongside this one.
-                self.send(mem::take(&mut ready.messages));
+                self.send(mem::take(&mut ready.raft.messages));
                 ready = self.persist(ready).await?;
-                self.send(mem::take(&mut ready.persisted_messages));
+                self.send(mem::take(&mut ready.raft.persisted_messages));
                 self.apply_ready(&mut ready)?;
             } else {
                 // Nothing to make durable: answer the clients first. The messages of such a
                 // `Ready` (commit announcements, heartbeats, acks of empty appends) would
                 // otherwise wake the followers ahead of the client on a busy CPU.
                 self.apply_ready(&mut ready)?;
-                self.send(mem::take(&mut ready.messages));
-                self.send(mem::take(&mut ready.persisted_messages));
+                self.send(mem::take(&mut ready.raft.messages));
+                self.send(mem::take(&mut ready.raft.persisted_messages));
             }
-            self.raw.advance(ready);
-            self.maybe_snapshot().await?;
+            self.engine.advance(ready);
+            if let Some(snapshot) = self.engine.take_snapshot() {
+                let index = snapshot.meta.index;
+                self.disk.run(move |disk| disk.compact(snapshot)).await??;
+                Metrics::inc(&self.metrics.snapshots);
+                tracing::info!(index, "took a snapshot and compacted the log");
+            }
         }
         self.publish();
         Ok(())
-    }
-
-    /// Whether `ready` has anything that must be durable before its `persisted_messages` go
-    /// out: entries, a snapshot, or a new term or vote. A change of the commit index alone is
-    /// kept aside (in `unsaved_hard_state`) to ride along with the next persist: on the leader,
-    /// the `Ready` that applies a just-committed write needs no trip to the disk.
-    fn needs_disk(&mut self, ready: &mut Ready) -> bool {
-        if let Some(hs) = ready.hard_state.take() {
-            self.unsaved_hard_state = Some(hs);
-        }
-        let term_vote_changed = self
-            .unsaved_hard_state
-            .is_some_and(|hs| (hs.term, hs.vote) != self.saved_term_vote);
-        !ready.entries.is_empty() || ready.snapshot.is_some() || term_vote_changed
     }
 
     /// Queues `messages` to their peers.
@@ -359,143 +273,85 @@ impl Owner {
         }
     }
 
-    /// Makes durable what `ready` asks for (with the hard state kept aside by
-    /// [`Owner::needs_disk`]), on the disk thread, and hands `ready` back.
-    async fn persist(&mut self, mut ready: Ready) -> Result<Ready, DiskError> {
-        ready.hard_state = self.unsaved_hard_state.take();
+    /// Makes durable what `ready` asks for, on the disk thread, and hands `ready` back.
+    async fn persist(&mut self, ready: EngineReady) -> Result<EngineReady, DiskError> {
         let (ready, stats) = self
             .disk
             .run(move |disk| {
-                let stats = disk.persist(&ready);
+                let stats = disk.persist(&ready.raft);
                 (ready, stats)
             })
             .await?;
         let stats = stats?;
-        if let Some(hs) = ready.hard_state {
-            self.saved_term_vote = (hs.term, hs.vote);
-        }
         self.metrics.observe_persist(stats.elapsed, stats.entries);
         Ok(ready)
     }
 
-    /// Restores a snapshot from the leader, applies committed entries (answering the clients
-    /// that wait on them) and serves the reads that became ready.
-    fn apply_ready(&mut self, ready: &mut Ready) -> Result<(), DiskError> {
-        if let Some(snapshot) = &ready.snapshot {
-            self.sm.restore(&snapshot.data).map_err(|e| {
-                DiskError::Inconsistent(format!("snapshot from the leader does not restore: {e}"))
-            })?;
-            self.applied = snapshot.meta.index;
-            self.last_snapshot = snapshot.meta.index;
+    /// Restores a snapshot from the leader, applies committed entries and answers the clients
+    /// whose writes and reads they end.
+    fn apply_ready(&mut self, ready: &mut EngineReady) -> Result<(), DiskError> {
+        let installs_snapshot = ready.raft.snapshot.is_some();
+        self.engine.apply(ready).map_err(|e| {
+            DiskError::Inconsistent(format!("snapshot from the leader does not restore: {e}"))
+        })?;
+        if installs_snapshot {
             self.book.invalidate();
-            // Whatever was proposed at or below it: the outcome is unknown here.
-            let covered: Vec<LogIndex> = self
-                .pending_writes
-                .range(..=snapshot.meta.index)
-                .map(|(&i, _)| i)
-                .collect();
-            for index in covered {
-                if let Some((_, reply)) = self.pending_writes.remove(&index) {
-                    let _ = reply.send(Err(RequestError::Lost));
-                }
-            }
-        }
-        for entry in &ready.committed_entries {
-            self.apply(entry);
         }
         // Before the next `Ready`'s messages: the leader adds a node only after its address
         // record applied, so the transport knows it by the time there is anything to send.
-        self.book.sync(&self.sm, &mut self.peers);
-        for rs in mem::take(&mut ready.read_states) {
-            if let Some((read, _)) = self.pending_reads.remove(&rs.ctx) {
-                self.confirmed_reads.push((rs.index, read));
+        self.book.sync(self.engine.app(), &mut self.peers);
+        self.answer();
+        Ok(())
+    }
+
+    /// Tells the waiting clients what the engine answered.
+    fn answer(&mut self) {
+        for answer in self.engine.take_answers() {
+            match answer {
+                Answer::Write(reply, WriteEnd::Applied { index, output }) => {
+                    let _ = reply.send(Ok(Applied { index, output }));
+                }
+                // The API retries both under the same exactly-once tag: for an unknown outcome
+                // the retry finds the first answer if the write took effect.
+                Answer::Write(reply, WriteEnd::Lost | WriteEnd::Unknown) => {
+                    Metrics::inc(&self.metrics.proposals_lost);
+                    let _ = reply.send(Err(RequestError::Lost));
+                }
+                Answer::Read(read, ReadEnd::Ready { index }) => {
+                    read(Ok((self.engine.app(), index)))
+                }
+                Answer::Read(read, ReadEnd::Aborted) => read(Err(RequestError::Aborted)),
             }
         }
-        self.answer_confirmed_reads();
-        Ok(())
     }
 
     fn on_soft_state(&mut self, role: Role, leader: Option<u64>) {
         tracing::info!(
             role = role.as_str(),
             ?leader,
-            term = self.raw.term(),
+            term = self.engine.raw().term(),
             "role changed"
         );
         match role {
-            Role::Leader => {
-                Metrics::inc(&self.metrics.became_leader);
-                self.announce_leadership = true;
-            }
+            Role::Leader => Metrics::inc(&self.metrics.became_leader),
             Role::PreCandidate | Role::Candidate => Metrics::inc(&self.metrics.elections),
             Role::Follower => {}
         }
-        // Reads in flight may never be confirmed by the old leadership: fail them for a retry.
-        for (_, (read, _)) in self.pending_reads.drain() {
-            read(Err(RequestError::Aborted));
-        }
     }
 
-    fn apply(&mut self, entry: &Entry) {
-        let output = match &entry.payload {
-            EntryPayload::Normal(data) => Some(self.sm.apply(entry.index, data)),
-            EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
-        };
-        self.applied = entry.index;
-        if let Some((term, reply)) = self.pending_writes.remove(&entry.index) {
-            let result = match output {
-                Some(output) if term == entry.term => Ok(Applied {
-                    index: entry.index,
-                    output,
-                }),
-                _ => {
-                    Metrics::inc(&self.metrics.proposals_lost);
-                    Err(RequestError::Lost)
-                }
-            };
-            let _ = reply.send(result);
-        }
-    }
-
-    fn answer_confirmed_reads(&mut self) {
-        let applied = self.applied;
-        let (ready, waiting): (Vec<_>, Vec<_>) = mem::take(&mut self.confirmed_reads)
-            .into_iter()
-            .partition(|(index, _)| *index <= applied);
-        self.confirmed_reads = waiting;
-        for (_, read) in ready {
-            read(Ok((&self.sm, applied)));
-        }
-    }
-
-    async fn maybe_snapshot(&mut self) -> Result<(), DiskError> {
-        if self.snapshot_every == 0
-            || self.applied < self.last_snapshot + self.snapshot_every
-            || self.raw.has_ready()
-            || self.raw.applied_index() != self.applied
-        {
-            return Ok(());
-        }
-        let snapshot = self.raw.compact(self.sm.snapshot(), KEEP_AFTER_SNAPSHOT);
-        let index = snapshot.meta.index;
-        self.disk.run(move |disk| disk.compact(snapshot)).await??;
-        self.last_snapshot = index;
-        Metrics::inc(&self.metrics.snapshots);
-        tracing::info!(index, "took a snapshot and compacted the log");
-        Ok(())
-    }
-
-    fn publish(&self) {
-        let s = self.raw.status();
+    fn publish(&mut self) {
+        // Answers produced outside a `Ready` (stale reads, expired reads) go out here.
+        self.answer();
+        let s = self.engine.raw().status();
         let status = NodeStatus {
             id: s.id,
             role: s.role,
             term: s.term,
             leader: s.leader,
             commit: s.commit,
-            applied: self.applied,
+            applied: self.engine.applied(),
             last_index: s.last_index,
-            snapshot_index: self.last_snapshot,
+            snapshot_index: self.engine.snapshot_index(),
             voters: s.conf.voters.iter().copied().collect(),
             learners: s.conf.learners.iter().copied().collect(),
             matched: s.progress.iter().map(|p| (p.0, p.1)).collect(),

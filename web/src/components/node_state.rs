@@ -10,10 +10,7 @@ pub fn node_state(model: &Model) -> Html {
     let c = model.timeline.cluster();
     let id = model.selected.or(c.leader()).unwrap_or(1);
     let node = c.node(id);
-    let app = &node.app;
-    let body = if !node.is_up() {
-        html! { <p class="hint">{ "This node is down: its state machine is gone until it restarts and replays its log." }</p> }
-    } else {
+    let body = if let Some(app) = node.app() {
         let services = app.services().into_iter().map(|service| {
             let instances = app.instances(service, false).into_iter().map(|i| {
                 html! { <li>{ format!("{} · {} · {}:{}{}", i.instance_id, i.version, i.address, i.port, if i.healthy { "" } else { " (unhealthy)" }) }</li> }
@@ -34,7 +31,7 @@ pub fn node_state(model: &Model) -> Html {
         });
         html! {
             <>
-                <p class="hint">{ format!("applied up to #{} · clock {} ms", node.applied, app.now_ms()) }</p>
+                <p class="hint">{ format!("applied up to #{} · clock {} ms", node.applied(), app.now_ms()) }</p>
                 if app.services().is_empty() { <p class="hint">{ "no services registered" }</p> }
                 { for services }
                 <h3>{ format!("keys ({})", kv.len()) }</h3>
@@ -42,6 +39,8 @@ pub fn node_state(model: &Model) -> Html {
                 { for lock }
             </>
         }
+    } else {
+        html! { <p class="hint">{ "This node is down: its state machine is gone until it restarts and replays its log." }</p> }
     };
     html! {
         <div class="panel node-state" data-testid="node-state">

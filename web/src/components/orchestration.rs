@@ -79,7 +79,7 @@ pub fn orchestration(model: &Model, on: &Callback<Action>) -> Html {
         let role = c.node(id).role().map_or("down", |r| r.as_str());
         html! { <option value={id.to_string()} selected={via == Some(id)}>{ format!("node {id} ({role})") }</option> }
     });
-    let leader_view = c.leader().map(|l| &c.node(l).app);
+    let leader_view = c.leader().and_then(|l| c.node(l).app());
     let instances: Vec<String> = leader_view
         .map(|app| {
             app.instances("web", false)

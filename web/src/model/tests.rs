@@ -135,7 +135,12 @@ fn writes_at_a_follower_are_forwarded_and_commit() {
             .any(|p| p.kind == PacketKind::Forward(false));
     }
     assert!(saw_forward, "the forward is visible in flight");
-    let app = &model.timeline.cluster().node(l).app;
+    let app = model
+        .timeline
+        .cluster()
+        .node(l)
+        .app()
+        .expect("the leader is up");
     assert_eq!(app.instances("web", false).len(), 1);
     assert!(model
         .timeline

@@ -81,7 +81,7 @@ impl NodeView {
             .collect();
         let hard = node.storage.hard_state();
         let snapshot_index = all.first().map_or(0, |e| e.index.saturating_sub(1));
-        match node.raw.as_ref().map(|raw| raw.status()) {
+        match node.raw().map(|raw| raw.status()) {
             Some(status) => {
                 let timer_left = (status.role != raftorch_core::raft::Role::Leader).then(|| {
                     let timeout = status.election_timeout.max(1) as f64;
@@ -93,7 +93,7 @@ impl NodeView {
                     paused: node.paused,
                     term: status.term,
                     commit: status.commit,
-                    applied: node.applied,
+                    applied: node.applied(),
                     last_index: status.last_index,
                     snapshot_index: status.snapshot_index,
                     timer_left,

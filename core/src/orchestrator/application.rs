@@ -5,7 +5,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::application::Application;
+use crate::engine::Application;
 use crate::orchestrator::{Command, Envelope, Orchestrator, Query, QueryAnswer};
 
 impl Application for Orchestrator {

@@ -1,0 +1,185 @@
+//! The host engine: everything a host must remember between two `Ready`s, once, for every host.
+//!
+//! [`RawNode`] decides consensus; the [`Engine`] wraps it together with the replicated
+//! [`Application`] and owns the bookkeeping around it: proposals in flight and how each ends,
+//! reads waiting on ReadIndex or a lease, the leader's duties (the application's first entries
+//! of a term, its periodic entry), the snapshot and compaction policy, and which parts of a
+//! `Ready` must be durable before what. Like the rest of the core it is sans-IO and
+//! deterministic: time comes in as milliseconds of host time, effects go out as values. The
+//! simulator (and so the browser) and the native node drive the same engine; they only carry out
+//! its effects.
+//!
+//! The loop every host runs:
+//!
+//! ```
+//! use raftorch_core::engine::{Engine, EngineConfig, Answer};
+//! use raftorch_core::raft::{Config, MemStorage, RawNode};
+//! use raftorch_core::sim::KvApp;
+//!
+//! let mut storage = MemStorage::new_with_voters(&[1]);
+//! let raw = RawNode::new(Config::new(1), &storage).unwrap();
+//! let mut engine: Engine<KvApp, u32, u32> = Engine::new(raw, KvApp::default(), 0, EngineConfig::default());
+//! for now_ms in (0..3000).step_by(10) {
+//!     engine.tick(now_ms); // on a timer; `engine.step(message)` when a peer's message arrives
+//!     while let Some(mut ready) = engine.ready(now_ms) {
+//!         // 1. send `ready.messages`
+//!         if ready.must_sync() {
+//!             storage.persist(&ready.raft); // 2. durably (fsync)
+//!         }
+//!         // 3. send `ready.raft.persisted_messages`
+//!         engine.apply(&mut ready).unwrap(); // 4. restore, apply, answer
+//!         engine.advance(ready); // 5. done
+//!         if let Some(snapshot) = engine.take_snapshot() {
+//!             storage.compact(snapshot); // the policy said it is time
+//!         }
+//!     }
+//!     for answer in engine.take_answers() {
+//!         // answer the clients: `Answer::Write` / `Answer::Read`
+//!         # let _ = answer;
+//!     }
+//! }
+//! assert!(engine.raw().is_leader());
+//! ```
+
+mod answer;
+mod application;
+mod duties;
+mod ready;
+mod requests;
+mod snapshots;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+pub use answer::{Answer, ReadEnd, WriteEnd};
+pub use application::{Application, Consistency};
+pub use ready::EngineReady;
+
+use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
+
+/// The engine's policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Take a snapshot once this many entries were applied since the last one (0: never).
+    pub snapshot_every: u64,
+    /// Entries kept in the log behind a snapshot, so slightly lagging followers need none.
+    pub snapshot_keep_entries: u64,
+    /// A read not confirmed within this many ms of host time fails (the client retries).
+    pub read_timeout_ms: u64,
+    /// A value that differs on every start of the node (e.g. its Raft RNG seed). Read contexts
+    /// are numbered from it, so a ReadIndex answer meant for a read made before a restart can
+    /// never confirm a read made after it.
+    pub incarnation: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            snapshot_every: 10_000,
+            snapshot_keep_entries: 1_000,
+            read_timeout_ms: 5_000,
+            incarnation: 0,
+        }
+    }
+}
+
+/// A Raft node, its application and the host's bookkeeping, driven by a host. `W` is what the
+/// host keeps for a write until it ends (a reply channel, a request id), `R` the same for a read.
+#[derive(Clone, Debug)]
+pub struct Engine<A: Application, W, R> {
+    raw: RawNode,
+    app: A,
+    /// Index of the last entry applied to `app` (or restored from a snapshot).
+    applied: LogIndex,
+    config: EngineConfig,
+    /// Proposals made here, by index: the term they were proposed in, and who waits.
+    /// Invariant: every key is above the index of the last restored snapshot.
+    writes: BTreeMap<LogIndex, (Term, W)>,
+    /// Reads waiting for their read index, by context: who waits, and when they give up.
+    reads: BTreeMap<u64, (R, u64)>,
+    /// Reads with a read index, waiting for `applied` to reach it.
+    confirmed_reads: Vec<(LogIndex, R)>,
+    next_read_ctx: u64,
+    /// Leadership duties: the term whose first entries were proposed, the next periodic entry.
+    announced_term: Option<Term>,
+    next_periodic_at: u64,
+    /// Index of the newest snapshot (taken here or installed from the leader).
+    last_snapshot: LogIndex,
+    /// The newest hard state not yet made durable: a change of the commit index alone waits to
+    /// ride along with the next persist (Raft relearns it from the leader after a restart).
+    unsaved_hard_state: Option<HardState>,
+    /// Term and vote as last made durable.
+    saved_term_vote: (Term, Option<NodeId>),
+    /// Answers for the host, in the order they happened.
+    answers: Vec<Answer<A, W, R>>,
+}
+
+impl<A: Application, W, R> Engine<A, W, R> {
+    /// Wraps a node started from its storage, with the application as restored from the
+    /// storage's snapshot at `applied` (0 without one). The committed entries after it come back
+    /// through [`Engine::ready`] and are applied as usual.
+    pub fn new(raw: RawNode, app: A, applied: LogIndex, config: EngineConfig) -> Self {
+        let hard = raw.status();
+        Engine {
+            saved_term_vote: (hard.term, hard.vote),
+            raw,
+            app,
+            applied,
+            config,
+            writes: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            confirmed_reads: Vec::new(),
+            // The high half names the incarnation, the low half counts its reads.
+            next_read_ctx: config.incarnation << 32,
+            announced_term: None,
+            next_periodic_at: 0,
+            last_snapshot: applied,
+            unsaved_hard_state: None,
+            answers: Vec::new(),
+        }
+    }
+
+    /// The Raft node (read-only: every input goes through the engine).
+    pub fn raw(&self) -> &RawNode {
+        &self.raw
+    }
+
+    /// The application as applied so far.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// Index of the last entry applied to the application.
+    pub fn applied(&self) -> LogIndex {
+        self.applied
+    }
+
+    /// Index of the newest snapshot, taken here or installed from the leader.
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.last_snapshot
+    }
+
+    /// The engine's policies.
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+
+    /// Takes the answers produced so far, in order.
+    pub fn take_answers(&mut self) -> Vec<Answer<A, W, R>> {
+        core::mem::take(&mut self.answers)
+    }
+
+    /// Ends the engine (the node stops or crashes): every write and read still waiting, for
+    /// the host to tell their clients the outcome is unknown.
+    pub fn into_waiting(self) -> (Vec<W>, Vec<R>) {
+        let writes = self.writes.into_values().map(|(_, w)| w).collect();
+        let mut reads: Vec<R> = self.reads.into_values().map(|(r, _)| r).collect();
+        reads.extend(self.confirmed_reads.into_iter().map(|(_, r)| r));
+        (writes, reads)
+    }
+
+    /// The writes still waiting for their entry, in index order.
+    pub fn waiting_writes(&self) -> impl Iterator<Item = &W> {
+        self.writes.values().map(|(_, w)| w)
+    }
+}

@@ -1,0 +1,136 @@
+//! Client requests through the engine: proposals and reads, and the other inputs a host feeds.
+
+use alloc::vec::Vec;
+
+use super::answer::{Answer, ReadEnd, WriteEnd};
+use super::application::{Application, Consistency};
+use super::Engine;
+use crate::raft::{ConfChange, Error, LogIndex, Message, NodeId, Proposed};
+
+impl<A: Application, W, R> Engine<A, W, R> {
+    /// Proposes a client write, stamped by the application at `now_ms` (leader only). On
+    /// success `waiter` is answered with a [`super::Answer::Write`] once the entry applies (or is
+    /// lost); on refusal it comes back with the reason (e.g. not the leader, and who is).
+    pub fn propose(
+        &mut self,
+        now_ms: u64,
+        data: Vec<u8>,
+        waiter: W,
+    ) -> Result<Proposed, (Error, W)> {
+        if let Err(e) = self.leader_duties(now_ms) {
+            return Err((e, waiter));
+        }
+        match self.raw.propose(A::prepare_write(data, now_ms)) {
+            Ok(proposed) => {
+                self.writes.insert(proposed.index, (proposed.term, waiter));
+                Ok(proposed)
+            }
+            Err(e) => Err((e, waiter)),
+        }
+    }
+
+    /// Starts a read at `consistency`. A stale read is ready at once; the others wait for the
+    /// leader's confirmation (ReadIndex or its lease) and for this node to apply up to it. Either
+    /// way the answer is a [`super::Answer::Read`]; on refusal `waiter` comes back.
+    pub fn read(
+        &mut self,
+        now_ms: u64,
+        consistency: Consistency,
+        waiter: R,
+    ) -> Result<(), (Error, R)> {
+        let Some(mode) = consistency.read_mode() else {
+            let index = self.applied;
+            self.answers
+                .push(Answer::Read(waiter, ReadEnd::Ready { index }));
+            return Ok(());
+        };
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx = self.next_read_ctx.wrapping_add(1);
+        match self.raw.read_index(ctx, mode) {
+            Ok(()) => {
+                let deadline = now_ms.saturating_add(self.config.read_timeout_ms);
+                self.reads.insert(ctx, (waiter, deadline));
+                Ok(())
+            }
+            Err(e) => Err((e, waiter)),
+        }
+    }
+
+    /// Steps a message from a peer.
+    pub fn step(&mut self, message: Message) {
+        self.raw.step(message);
+    }
+
+    /// Proposes a membership change (leader only); it applies once committed.
+    pub fn propose_conf_change(&mut self, change: ConfChange) -> Result<Proposed, Error> {
+        self.raw.propose_conf_change(change)
+    }
+
+    /// Asks the leader to hand leadership to `to`.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<(), Error> {
+        self.raw.transfer_leader(to)
+    }
+
+    /// Starts an election now (tests and scenarios).
+    pub fn campaign(&mut self) -> Result<(), Error> {
+        self.raw.campaign()
+    }
+
+    /// Answers the writes this entry ends: its own proposal (applied, or lost if another term's
+    /// entry took the index).
+    pub(super) fn end_write(&mut self, index: LogIndex, term: u64, output: Option<A::Output>) {
+        if let Some((proposed_term, waiter)) = self.writes.remove(&index) {
+            let end = match output {
+                Some(output) if proposed_term == term => WriteEnd::Applied { index, output },
+                _ => WriteEnd::Lost,
+            };
+            self.answers.push(Answer::Write(waiter, end));
+        }
+    }
+
+    /// Ends every write proposed at or below `index` as unknown: a snapshot replaced them, and
+    /// it may or may not hold them.
+    pub(super) fn forget_writes_up_to(&mut self, index: LogIndex) {
+        let kept = self.writes.split_off(&index.saturating_add(1));
+        for (_, (_, waiter)) in core::mem::replace(&mut self.writes, kept) {
+            self.answers.push(Answer::Write(waiter, WriteEnd::Unknown));
+        }
+    }
+
+    /// Fails every read still waiting for its read index (leadership changed).
+    pub(super) fn abort_reads(&mut self) {
+        for (_, (waiter, _)) in core::mem::take(&mut self.reads) {
+            self.answers.push(Answer::Read(waiter, ReadEnd::Aborted));
+        }
+    }
+
+    /// Fails reads whose deadline passed.
+    pub(super) fn expire_reads(&mut self, now_ms: u64) {
+        let expired: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now_ms)
+            .map(|(&ctx, _)| ctx)
+            .collect();
+        for ctx in expired {
+            if let Some((waiter, _)) = self.reads.remove(&ctx) {
+                self.answers.push(Answer::Read(waiter, ReadEnd::Aborted));
+            }
+        }
+    }
+
+    /// Serves the confirmed reads whose index has been applied.
+    pub(super) fn answer_confirmed_reads(&mut self) {
+        let applied = self.applied;
+        let mut waiting = Vec::new();
+        for (index, waiter) in core::mem::take(&mut self.confirmed_reads) {
+            if index <= applied {
+                self.answers
+                    .push(Answer::Read(waiter, ReadEnd::Ready { index: applied }));
+            } else {
+                waiting.push((index, waiter));
+            }
+        }
+        self.confirmed_reads = waiting;
+    }
+}
