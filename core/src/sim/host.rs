@@ -37,6 +37,7 @@ impl<A: Application> Cluster<A> {
                 write,
             },
         );
+        let stamp = self.clock_ms(node);
         let slot = &mut self.nodes[node as usize - 1];
         let Some(raw) = slot.raw.as_mut().filter(|_| !slot.paused) else {
             self.complete(id, node, Outcome::Unknown);
@@ -44,7 +45,7 @@ impl<A: Application> Cluster<A> {
         };
         match request {
             Request::Write(data) => {
-                let data = A::prepare_write(data, self.now);
+                let data = A::prepare_write(data, stamp);
                 match raw.propose(data.clone()) {
                     Ok(proposed) => {
                         slot.pending_writes
@@ -296,7 +297,7 @@ impl<A: Application> Cluster<A> {
         request: RequestId,
         data: Vec<u8>,
     ) {
-        let data = A::prepare_write(data, self.now);
+        let data = A::prepare_write(data, self.clock_ms(id));
         let node = &mut self.nodes[id as usize - 1];
         if !node.seen_forwards.insert((from, request)) {
             return; // a duplicate delivery of a forward already handled
@@ -336,6 +337,7 @@ impl<A: Application> Cluster<A> {
     /// leader, propose the application's periodic entry.
     pub(crate) fn on_tick(&mut self, id: NodeId) {
         let now = self.now;
+        let stamp = self.clock_ms(id);
         let node = &mut self.nodes[id as usize - 1];
         let expired: Vec<RequestId> = node
             .forwarded
@@ -349,7 +351,7 @@ impl<A: Application> Cluster<A> {
         if A::PERIODIC_MS > 0 && now >= node.next_periodic_at {
             if let Some(raw) = node.raw.as_mut().filter(|raw| raw.is_leader()) {
                 node.next_periodic_at = now + A::PERIODIC_MS;
-                if let Some(entry) = A::periodic_entry(now) {
+                if let Some(entry) = A::periodic_entry(stamp) {
                     let _ = raw.propose(entry);
                 }
             }
@@ -362,10 +364,11 @@ impl<A: Application> Cluster<A> {
     /// A node just became leader: propose what the application wants proposed first.
     fn on_elected(&mut self, idx: usize) {
         let now = self.now;
+        let stamp = self.clock_ms(self.nodes[idx].id);
         let node = &mut self.nodes[idx];
         node.next_periodic_at = now + A::PERIODIC_MS;
         if let Some(raw) = node.raw.as_mut() {
-            for entry in A::leader_entries(now) {
+            for entry in A::leader_entries(stamp) {
                 let _ = raw.propose(entry);
             }
         }
