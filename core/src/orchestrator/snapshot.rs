@@ -54,8 +54,8 @@ impl Orchestrator {
             rest = after;
         }
         if *version >= SNAPSHOT_FORMAT {
-            let (epoch, after) = postcard::take_from_bytes::<Option<ClockEpoch>>(rest)
-                .map_err(|e| e.to_string())?;
+            let (epoch, after) =
+                postcard::take_from_bytes::<Option<ClockEpoch>>(rest).map_err(|e| e.to_string())?;
             state.clock_epoch = epoch;
             rest = after;
         } else {

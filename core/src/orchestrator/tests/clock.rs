@@ -33,7 +33,11 @@ fn a_lease_expires_after_a_leader_an_hour_ahead() {
     tick(&mut d, T0 + 500);
     // Node 3, one hour ahead, leads for 1.5 s.
     d.at(T0 + 1_000 + HOUR, Command::LeaderChanged).unwrap();
-    assert_eq!(d.sm.now_ms(), T0 + 500, "a leader change does not move the clock");
+    assert_eq!(
+        d.sm.now_ms(),
+        T0 + 500,
+        "a leader change does not move the clock"
+    );
     tick(&mut d, T0 + 1_500 + HOUR);
     assert_eq!(tick(&mut d, T0 + 2_500 + HOUR), T0 + 2_000);
     // Node 1 again, true clock.
@@ -76,7 +80,13 @@ fn a_leader_behind_never_moves_time_backwards_and_leases_still_expire() {
     // Its stamps are far below every earlier one; the clock still only goes forwards, and
     // a stamp before its own epoch's moves nothing.
     let mut last = d.sm.now_ms();
-    for stamp in [behind + 50, behind, behind - 1_000, behind + 150, behind + 2_100] {
+    for stamp in [
+        behind + 50,
+        behind,
+        behind - 1_000,
+        behind + 150,
+        behind + 2_100,
+    ] {
         let now = tick(&mut d, stamp);
         assert!(now >= last, "backwards from {last} to {now}");
         last = now;
@@ -177,9 +187,7 @@ fn formats_1_and_2_restore_reading_stamps_as_the_old_rule_did() {
         assert_eq!(tick(&mut restored, T0), T0 + 1_010);
         assert_eq!(tick(&mut restored, T0 + 1_500), T0 + 1_500);
         // ... and the next leader change begins a real epoch.
-        restored
-            .at(T0 + 5 * HOUR, Command::LeaderChanged)
-            .unwrap();
+        restored.at(T0 + 5 * HOUR, Command::LeaderChanged).unwrap();
         assert_eq!(restored.sm.now_ms(), T0 + 1_500);
         assert_eq!(tick(&mut restored, T0 + 5 * HOUR + 100), T0 + 1_600);
     }

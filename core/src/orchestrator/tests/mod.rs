@@ -47,9 +47,9 @@ fn kinds(sm: &Orchestrator, prefix: &str, after: u64) -> Vec<EventKind> {
 fn refused(d: &mut Driver, command: Command, expected: OrchestratorError) {
     let before = d.sm.clone();
     // The stamp that leaves the clock where it is in the current epoch.
-    let stamp = before.clock_epoch.map_or(before.now_ms, |e| {
-        e.stamp_ms + (before.now_ms - e.clock_ms)
-    });
+    let stamp = before
+        .clock_epoch
+        .map_or(before.now_ms, |e| e.stamp_ms + (before.now_ms - e.clock_ms));
     assert_eq!(d.at(stamp, command), Err(expected));
     let mut after = d.sm.clone();
     after.applied_index = before.applied_index;
