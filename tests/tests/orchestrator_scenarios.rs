@@ -4,7 +4,7 @@
 
 use raftorch_core::orchestrator::{Command, Query, QueryResult, Response};
 use raftorch_core::raft::NodeId;
-use raftorch_core::sim::Consistency;
+use raftorch_core::sim::{Consistency, SimConfig};
 use raftorch_tests::{register, route, Harness};
 
 const SEEDS: core::ops::RangeInclusive<u64> = 1..=10;
@@ -291,4 +291,98 @@ fn test_coordinated_canary_deployment() {
             .is_err());
         h.assert_safe();
     });
+}
+
+/// Hands leadership to `to` and waits until every member follows it.
+fn make_leader(h: &mut Harness, to: NodeId) {
+    for _ in 0..20 {
+        let leader = h.leader();
+        if leader == to {
+            return;
+        }
+        let _ = h.cluster.transfer_leader(leader, to);
+        h.cluster.run_for(500);
+    }
+    panic!("node {to} did not become leader");
+}
+
+/// The release bug: node 3 started with its clock an hour ahead led for 1.5 s, then node 1 (true
+/// clock) led again, and a 2 s lease granted afterwards and never kept alive had not expired 20 s
+/// later (the replicated clock was the largest stamp of any leader, frozen an hour ahead). Time
+/// must advance by each leader's own elapsed time, so the lease and its lock go within ~2 s.
+#[test]
+fn test_a_leader_with_a_fast_clock_does_not_freeze_leases() {
+    const HOUR_MS: i64 = 3_600_000;
+    for seed in 0..=3 {
+        let mut config = SimConfig::new(3, seed);
+        config.clock_offsets_ms = vec![(3, HOUR_MS)];
+        let mut h = Harness::with_config(config);
+        make_leader(&mut h, 3);
+        h.write(3, register("web", "fast", "v1", 100))
+            .expect("registered under the fast leader");
+        h.cluster.run_for(1_500);
+        make_leader(&mut h, 1);
+        h.settle();
+        let Ok((Response::LeaseGranted { lease_id, .. }, _)) =
+            h.write(1, Command::GrantLease { ttl_ms: 2_000 })
+        else {
+            panic!("lease not granted");
+        };
+        let acquire = Command::AcquireLock {
+            name: "db".into(),
+            lease_id,
+        };
+        assert!(matches!(
+            h.write(1, acquire),
+            Ok((Response::LockAcquired { .. }, _))
+        ));
+        let put = Command::Put {
+            key: "owned".into(),
+            value: b"v".to_vec(),
+            lease: Some(lease_id),
+            expected_revision: None,
+        };
+        h.write(1, put).expect("key under the lease");
+        let granted = h.cluster.now();
+        // Not expired early either: after 1 s it is still there.
+        h.cluster.run_for(1_000);
+        assert!(h
+            .cluster
+            .node(1)
+            .app()
+            .is_some_and(|app| app.lease(lease_id).is_some()));
+        // Never kept alive: gone within about 3 s of simulated time (the leader ticks every
+        // 0.5 s), on every node.
+        h.cluster.run_for(2_000);
+        h.settle();
+        assert_eq!(
+            h.cluster.leader(),
+            Some(1),
+            "seed {seed}: no leader change meanwhile"
+        );
+        let lock = Query::LockHolder { name: "db".into() };
+        assert!(
+            matches!(
+                h.query(1, lock, Consistency::Linearizable).result,
+                QueryResult::Lock(None)
+            ),
+            "seed {seed}: the lock is still held {} ms after its 2 s lease was granted",
+            h.cluster.now() - granted
+        );
+        let key = Query::KvGet {
+            key: "owned".into(),
+        };
+        assert!(matches!(
+            h.query(1, key, Consistency::Linearizable).result,
+            QueryResult::Kv(None)
+        ));
+        for node in h.cluster.nodes() {
+            assert!(
+                node.app().is_some_and(|app| app.lease(lease_id).is_none()),
+                "seed {seed}: node {} still has the lease",
+                node.id
+            );
+        }
+        h.assert_safe();
+    }
 }

@@ -12,7 +12,7 @@ use super::registry::ServiceInstance;
 use super::response::{Output, Response};
 use super::validate::{self, Field};
 use super::watch::EventKind;
-use super::Orchestrator;
+use super::{ClockEpoch, Orchestrator};
 use crate::state_machine::StateMachine;
 
 impl StateMachine for Orchestrator {
@@ -31,10 +31,11 @@ impl StateMachine for Orchestrator {
         }
         self.applied_index = index;
         let envelope = Envelope::decode(data)?;
-        self.now_ms = self.now_ms.max(envelope.now_ms);
-        if envelope.command == Command::LeaderChanged {
-            // Refresh before expiring: the new leader's clock may already be past deadlines that
-            // only lapsed because there was no leader to receive keep-alives.
+        let leader_changed = envelope.command == Command::LeaderChanged;
+        self.advance_clock(envelope.now_ms, leader_changed);
+        if leader_changed {
+            // Refresh before expiring: deadlines may have lapsed only because there was no
+            // leader to receive keep-alives.
             self.registry.leader_changed(self.now_ms);
             self.leases.leader_changed(self.now_ms);
         }
@@ -69,6 +70,29 @@ enum LeaseEnd {
 }
 
 impl Orchestrator {
+    /// Moves the replicated clock for an entry the leader stamped `stamp_ms`.
+    ///
+    /// The first entry ever applied sets the clock to its stamp. `LeaderChanged` begins a new
+    /// epoch and leaves the clock where it is: the new leader's clock is never compared with the
+    /// old one's (they may be hours apart), and the election's pause is covered by the lease and
+    /// heartbeat refresh that follows. Any other entry moves the clock to the epoch's clock plus
+    /// the time elapsed on the leader's clock since the epoch's stamp, and never backwards.
+    fn advance_clock(&mut self, stamp_ms: u64, leader_changed: bool) {
+        let epoch = match self.clock_epoch {
+            Some(epoch) if !leader_changed => epoch,
+            Some(_) => ClockEpoch {
+                clock_ms: self.now_ms,
+                stamp_ms,
+            },
+            None => ClockEpoch {
+                clock_ms: self.now_ms.max(stamp_ms),
+                stamp_ms,
+            },
+        };
+        self.clock_epoch = Some(epoch);
+        self.now_ms = self.now_ms.max(epoch.time_at(stamp_ms));
+    }
+
     /// Expires everything due before the clock: instances first (by deadline, service, id), then
     /// leases (by deadline, id).
     fn expire(&mut self, index: u64) {

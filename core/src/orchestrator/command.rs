@@ -11,13 +11,16 @@ use serde::{Deserialize, Serialize};
 /// Every command is validated before it touches state: a refused command changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Advances the replicated clock (to the envelope's `now_ms`) and expires what is due.
-    /// The leader proposes it periodically.
+    /// Advances the replicated clock by the time that passed on the leader's clock since its
+    /// `LeaderChanged` (as every entry does) and expires what is due. The leader proposes it
+    /// periodically, so TTLs lapse without client traffic.
     Tick,
-    /// The first entry of a new leader: extends every lease and every healthy instance's
-    /// heartbeat deadline to `now + ttl`, so that the election's pause and the clock skew between
-    /// the old and the new leader do not expire everything at once (etcd does the same). The
-    /// refresh happens before this entry expires anything.
+    /// The first orchestrator entry of every leader's term, which hosts must propose before any
+    /// other: it begins the leader's clock epoch (the replicated clock stands still here, and
+    /// the following entries of the term advance it by the elapsed time between this entry's
+    /// stamp and theirs), then extends every lease and every healthy instance's heartbeat
+    /// deadline to `now + ttl`, so that the election's pause does not expire everything at once
+    /// (etcd does the same). The refresh happens before this entry expires anything.
     LeaderChanged,
     /// Registers an instance, or updates it when it exists (and counts as a heartbeat).
     Register {

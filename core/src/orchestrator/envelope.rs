@@ -20,8 +20,11 @@ pub struct RequestId {
 /// What one Raft log entry carries for the orchestrator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    /// The proposing leader's clock, in ms. The state machine's clock is the maximum seen so far,
-    /// so a leader with a slower clock cannot move time backwards.
+    /// The proposing leader's clock, in ms (any origin: only differences between readings of
+    /// one leader count). The state machine never compares the stamps of two leaders: its clock
+    /// stands still at each `LeaderChanged` and then advances by how far this leader's clock
+    /// moved since the stamp on that leader's `LeaderChanged`, never backwards — so a leader
+    /// whose clock is ahead or behind cannot move time faster or backwards.
     pub now_ms: u64,
     /// Set for client requests that want exactly-once application.
     pub request_id: Option<RequestId>,

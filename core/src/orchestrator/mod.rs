@@ -3,9 +3,11 @@
 //!
 //! Every Raft node applies the same [`Envelope`]s in log order through
 //! [`StateMachine::apply`](crate::state_machine::StateMachine::apply) and ends in the same
-//! [`Orchestrator`] state. Nothing here reads a clock or a random source: time is the leader's
-//! clock reading stamped in each envelope (never moving backwards), and everything with a
-//! deadline (instance heartbeats, leases) expires on the first entry whose time is past it.
+//! [`Orchestrator`] state. Nothing here reads a clock or a random source: time comes from the
+//! leaders' clock readings stamped in the envelopes, but only as differences between readings of
+//! one leader (between its `LeaderChanged` and its later entries), never by comparing the
+//! readings of two nodes; it never moves backwards, and everything with a deadline (instance
+//! heartbeats, leases) expires on the first entry whose time is past it.
 //!
 //! ```
 //! use raftorch_core::orchestrator::{Command, Envelope, Orchestrator, Response};
@@ -71,7 +73,10 @@ pub use watch::{EventKind, WatchEvent, WATCH_HISTORY};
 pub struct Orchestrator {
     /// Index of the last applied entry.
     applied_index: u64,
-    /// The replicated clock: the largest `now_ms` of any applied envelope.
+    /// The replicated clock, in ms. It is not any node's clock: it starts at the first applied
+    /// stamp, stands still at each `LeaderChanged`, and in between advances by the time the
+    /// current leader's own clock moved since that leader's `LeaderChanged` (see
+    /// [`ClockEpoch`]). It never moves backwards.
     now_ms: u64,
     registry: registry::Registry,
     deployments: deployment::Deployments,
@@ -87,6 +92,37 @@ pub struct Orchestrator {
     /// this derive), so snapshots of format 1, taken before it existed, still restore.
     #[serde(skip)]
     members: members::MemberBook,
+    /// How the current leader's stamps map to the replicated clock; `None` until the first
+    /// envelope is applied. Encoded by the snapshot after the member book (format 3), so
+    /// snapshots of formats 1 and 2 still restore.
+    #[serde(skip)]
+    clock_epoch: Option<ClockEpoch>,
+}
+
+/// The start of the current leader's stretch of the log: at the entry that began it (the
+/// leader's `LeaderChanged`, or the first entry ever applied) the replicated clock read
+/// `clock_ms` and the leader stamped `stamp_ms`.
+///
+/// A later entry stamped `s` moves the clock to `clock_ms + (s - stamp_ms)` unless it is already
+/// past that: the elapsed time on that one leader's clock. A term has one leader and every leader
+/// logs `LeaderChanged` before any other orchestrator entry of its term, so the stamps compared
+/// here always come from the same clock, and a leader whose clock is hours ahead of (or behind)
+/// the others moves time only as fast as its clock runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClockEpoch {
+    /// The replicated clock when the epoch began.
+    pub(crate) clock_ms: u64,
+    /// The leader's stamp on the entry that began it.
+    pub(crate) stamp_ms: u64,
+}
+
+impl ClockEpoch {
+    /// The replicated time a stamp of this epoch's leader stands for (saturating; a stamp before
+    /// the epoch's own counts as no time elapsed).
+    pub(crate) fn time_at(self, stamp_ms: u64) -> u64 {
+        self.clock_ms
+            .saturating_add(stamp_ms.saturating_sub(self.stamp_ms))
+    }
 }
 
 impl Orchestrator {

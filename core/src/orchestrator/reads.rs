@@ -20,7 +20,9 @@ impl Orchestrator {
         self.applied_index
     }
 
-    /// The replicated clock (ms): the largest time stamped on any applied entry.
+    /// The replicated clock (ms): deadlines are in this time. It began at the first applied
+    /// stamp and advances by the elapsed time on each leader's own clock, standing still at
+    /// leader changes; it is not the wall time of any node.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
     }

@@ -1,51 +1,72 @@
-//! Snapshots: the whole state (applied index, clock, dedup table, watch history and the member
-//! address book included).
+//! Snapshots: the whole state (applied index, clock and its epoch, dedup table, watch history
+//! and the member address book included).
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::members::MemberBook;
-use super::Orchestrator;
+use super::{ClockEpoch, Orchestrator};
 
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
-/// Format 2 is format 1 followed by the member address book; format 1 (no book) still restores,
-/// with an empty book.
-pub const SNAPSHOT_FORMAT: u8 = 2;
+/// Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
+/// replicated clock). Format 2 is format 1 followed by the member address book. Formats 1 and 2
+/// still restore: format 1 with an empty book, both with an epoch that reads the next stamps as
+/// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins a
+/// real epoch.
+pub const SNAPSHOT_FORMAT: u8 = 3;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
+/// The format before the clock epoch.
+const FORMAT_WITHOUT_EPOCH: u8 = 2;
 
 impl Orchestrator {
-    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book)`.
+    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)`.
     pub(crate) fn encode_snapshot(&self) -> Vec<u8> {
         let out = Vec::from([SNAPSHOT_FORMAT]);
         // Serializing owned maps and strings into a Vec cannot fail.
         let out = postcard::to_extend(self, out).unwrap_or_default();
-        postcard::to_extend(&self.members, out).unwrap_or_default()
+        let out = postcard::to_extend(&self.members, out).unwrap_or_default();
+        postcard::to_extend(&self.clock_epoch, out).unwrap_or_default()
     }
 
     /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before the
-    /// member address book).
+    /// clock epoch or the member address book).
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
-        if !matches!(*version, FORMAT_WITHOUT_MEMBERS | SNAPSHOT_FORMAT) {
+        if !matches!(
+            *version,
+            FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | SNAPSHOT_FORMAT
+        ) {
             return Err(format!(
                 "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
             ));
         }
-        let (mut state, rest) =
+        let (mut state, mut rest) =
             postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?;
-        let rest = if *version == SNAPSHOT_FORMAT {
-            let (members, rest) =
+        if *version >= FORMAT_WITHOUT_EPOCH {
+            let (members, after) =
                 postcard::take_from_bytes::<MemberBook>(rest).map_err(|e| e.to_string())?;
             state.members = members;
-            rest
+            rest = after;
+        }
+        if *version >= SNAPSHOT_FORMAT {
+            let (epoch, after) =
+                postcard::take_from_bytes::<Option<ClockEpoch>>(rest).map_err(|e| e.to_string())?;
+            state.clock_epoch = epoch;
+            rest = after;
         } else {
-            rest
-        };
+            // Before epochs the clock was the largest stamp seen: an epoch anchored at the clock
+            // itself keeps exactly that rule for the stamps of the leader in office, and the next
+            // `LeaderChanged` replaces it.
+            state.clock_epoch = Some(ClockEpoch {
+                clock_ms: state.now_ms,
+                stamp_ms: state.now_ms,
+            });
+        }
         if !rest.is_empty() {
             return Err(format!("snapshot has {} trailing bytes", rest.len()));
         }

@@ -155,6 +155,18 @@ impl<A: Application> Cluster<A> {
         self.now
     }
 
+    /// Node `id`'s own clock in ms: the simulated time plus its configured offset
+    /// ([`SimConfig::clock_offsets_ms`]), saturating at 0 and `u64::MAX`.
+    pub fn clock_ms(&self, id: NodeId) -> u64 {
+        let offset = self
+            .config
+            .clock_offsets_ms
+            .iter()
+            .find(|(node, _)| *node == id)
+            .map_or(0, |(_, offset)| *offset);
+        self.now.saturating_add_signed(offset)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SimConfig {
         &self.config

@@ -1,5 +1,9 @@
 //! Parameters of a simulated cluster.
 
+use alloc::vec::Vec;
+
+use crate::raft::NodeId;
+
 /// How a simulated cluster is built and how hostile its network is. Rates are per mille.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConfig {
@@ -37,6 +41,10 @@ pub struct SimConfig {
     /// A follower forwards client writes to the leader it knows (else it refuses them with
     /// `NotLeader`, and the client retries at the hinted leader).
     pub forward_writes: bool,
+    /// Per-node clock skew: node `id`'s own clock reads the simulated time plus this many ms
+    /// (see [`Cluster::clock_ms`](super::Cluster::clock_ms)); nodes not listed read the simulated
+    /// time. Only what a leader stamps on entries uses it. Empty by default.
+    pub clock_offsets_ms: Vec<(NodeId, i64)>,
 }
 
 impl SimConfig {
@@ -60,6 +68,7 @@ impl SimConfig {
             check_quorum: true,
             trace: true,
             forward_writes: true,
+            clock_offsets_ms: Vec::new(),
         }
     }
 }

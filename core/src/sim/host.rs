@@ -38,6 +38,8 @@ impl<A: Application> Cluster<A> {
                 write,
             },
         );
+        // The engine runs on the node's own clock (it may be skewed: see `SimConfig`).
+        let clock = self.clock_ms(node);
         let now = self.now;
         let slot = &mut self.nodes[node as usize - 1];
         let Some(engine) = slot.engine.as_mut().filter(|_| !slot.paused) else {
@@ -45,7 +47,7 @@ impl<A: Application> Cluster<A> {
             return id;
         };
         match request {
-            Request::Write(data) => match engine.propose(now, data.clone(), (id, None)) {
+            Request::Write(data) => match engine.propose(clock, data.clone(), (id, None)) {
                 Ok(_) => {}
                 Err((
                     Error::NotLeader {
@@ -59,7 +61,7 @@ impl<A: Application> Cluster<A> {
                 Err((e, _)) => self.complete(id, node, Outcome::Rejected(e)),
             },
             Request::Read(query, consistency) => {
-                if let Err((e, _)) = engine.read(now, consistency, (id, query)) {
+                if let Err((e, _)) = engine.read(clock, consistency, (id, query)) {
                     self.complete(id, node, Outcome::Rejected(e));
                 }
             }
@@ -86,12 +88,12 @@ impl<A: Application> Cluster<A> {
     /// Runs the host loop on node `id` until its engine has nothing more to do.
     pub(crate) fn process(&mut self, id: NodeId) {
         let idx = id as usize - 1;
-        let now = self.now;
+        let clock = self.clock_ms(id);
         loop {
             let Some(engine) = self.nodes[idx].engine.as_mut() else {
                 return;
             };
-            let Some(mut ready) = engine.ready(now) else {
+            let Some(mut ready) = engine.ready(clock) else {
                 break;
             };
             let term = engine.raw().term();
@@ -249,7 +251,7 @@ impl<A: Application> Cluster<A> {
         request: RequestId,
         data: Vec<u8>,
     ) {
-        let now = self.now;
+        let clock = self.clock_ms(id);
         let node = &mut self.nodes[id as usize - 1];
         if !node.seen_forwards.insert((from, request)) {
             return; // a duplicate delivery of a forward already handled
@@ -257,7 +259,7 @@ impl<A: Application> Cluster<A> {
         let Some(engine) = node.engine.as_mut() else {
             return;
         };
-        match engine.propose(now, data, (request, Some(from))) {
+        match engine.propose(clock, data, (request, Some(from))) {
             Ok(_) => self.process(id),
             Err((e, _)) => self.answer_write(id, request, Some(from), Outcome::Rejected(e)),
         }
@@ -283,9 +285,10 @@ impl<A: Application> Cluster<A> {
     /// periodic entry), and forwarded writes the leader never answered are given up.
     pub(crate) fn on_tick(&mut self, id: NodeId) {
         let now = self.now;
+        let clock = self.clock_ms(id);
         let node = &mut self.nodes[id as usize - 1];
         if let Some(engine) = node.engine.as_mut() {
-            engine.tick(now);
+            engine.tick(clock);
         }
         let expired: Vec<RequestId> = node
             .forwarded

@@ -1,6 +1,7 @@
 //! Whole-state-machine tests: every command through `apply`, expiry, determinism, dedup,
 //! fencing, snapshots and routing.
 
+mod clock;
 mod commands;
 mod locks;
 mod members;
@@ -42,13 +43,19 @@ fn kinds(sm: &Orchestrator, prefix: &str, after: u64) -> Vec<EventKind> {
 }
 
 /// Applies `command` and checks it was refused with `expected` and changed nothing but the
-/// applied index.
+/// applied index (and, as the first entry ever, the clock's base).
 fn refused(d: &mut Driver, command: Command, expected: OrchestratorError) {
     let before = d.sm.clone();
-    let now = d.sm.now_ms;
-    assert_eq!(d.at(now, command), Err(expected));
+    // The stamp that leaves the clock where it is in the current epoch.
+    let stamp = before
+        .clock_epoch
+        .map_or(before.now_ms, |e| e.stamp_ms + (before.now_ms - e.clock_ms));
+    assert_eq!(d.at(stamp, command), Err(expected));
     let mut after = d.sm.clone();
     after.applied_index = before.applied_index;
+    if before.clock_epoch.is_none() {
+        after.clock_epoch = None;
+    }
     assert_eq!(after, before, "a refused command changed the state");
 }
 

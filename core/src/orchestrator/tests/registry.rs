@@ -191,13 +191,15 @@ fn leader_change_refreshes_deadlines() {
     ticked.at(350, Command::Tick).unwrap();
     assert!(ticked.sm.lease(2).is_none());
     assert!(!ticked.sm.instance("web", "a").unwrap().healthy);
-    // The new leader's first entry refreshes before it expires anything.
+    // The new leader's first entry refreshes before it expires anything. The clock stands
+    // still there (0), and the new leader's later stamps count from its own stamp (350).
     let mut d = setup();
     assert_eq!(
         d.at(350, Command::LeaderChanged),
         Ok(Response::LeasesRefreshed)
     );
-    assert_eq!(d.sm.lease(2).map(|l| l.deadline_ms), Some(450));
+    assert_eq!(d.sm.now_ms(), 0);
+    assert_eq!(d.sm.lease(2).map(|l| l.deadline_ms), Some(100));
     assert!(d.sm.instance("web", "a").unwrap().healthy);
     d.at(450, Command::Tick).unwrap();
     assert!(d.sm.lease(2).is_some());
