@@ -3,6 +3,7 @@
 
 mod election;
 mod harness;
+mod hostile;
 mod join;
 mod reads;
 mod replication;
