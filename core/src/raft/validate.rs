@@ -43,9 +43,7 @@ impl Raft {
             MessageBody::Append { .. }
             | MessageBody::Heartbeat { .. }
             | MessageBody::InstallSnapshot { .. } => member || self.conf.voters.is_empty(),
-            MessageBody::TimeoutNow => {
-                member && m.term == self.term && self.leader == Some(from)
-            }
+            MessageBody::TimeoutNow => member && m.term == self.term && self.leader == Some(from),
             MessageBody::ReadIndexResponse { .. } => {
                 m.term == self.term && self.leader == Some(from)
             }

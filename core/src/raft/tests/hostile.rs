@@ -54,7 +54,12 @@ fn settled() -> Net {
 fn a_term_that_cannot_be_incremented_is_refused() {
     let mut net = settled();
     let term = net.node(2).term();
-    net.deliver(msg(1, 2, u64::MAX, MessageBody::Heartbeat { commit: 0, seq: 1 }));
+    net.deliver(msg(
+        1,
+        2,
+        u64::MAX,
+        MessageBody::Heartbeat { commit: 0, seq: 1 },
+    ));
     net.deliver(msg(3, 2, u64::MAX - 1, MessageBody::TimeoutNow));
     assert_eq!(net.node(2).term(), term, "the absurd term was not adopted");
     net.isolate(2);

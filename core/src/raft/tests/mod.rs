@@ -2,6 +2,7 @@
 //! message (etcd's interaction-test style, as Rust functions).
 
 mod election;
+mod fuzz;
 mod harness;
 mod hostile;
 mod join;
