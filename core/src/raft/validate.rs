@@ -27,6 +27,12 @@ impl Raft {
     /// Answers and requests are only taken from members; leadership traffic only from a member
     /// (or, while this node knows no voters at all, from whoever leads: a joining node learns the
     /// membership from its leader); a transfer only from the leader we follow in this term.
+    ///
+    /// The membership is the applied one, so this trades a little liveness: a follower that has
+    /// not yet applied the addition of a voter ignores that voter's vote requests, and, should
+    /// it win leadership first, its appends, until a leader this follower knows takes over (the
+    /// other voters can still elect and commit). etcd avoids this by refusing only ids it saw
+    /// removed; the applied `ConfState` records no removed ids.
     fn sender_may_send(&self, m: &Message) -> bool {
         let from = m.from;
         let member = self.conf.contains(from);

@@ -295,7 +295,9 @@ fn an_acknowledgement_of_a_round_never_sent_confirms_no_read() {
 fn messages_claiming_to_come_from_ourselves_or_node_zero_are_dropped() {
     let mut net = settled();
     let term = net.node(2).term();
+    let dropped = net.node(2).dropped_messages();
     net.deliver(msg(2, 2, term + 1, MessageBody::TimeoutNow));
     net.deliver(msg(0, 2, term + 1, MessageBody::TimeoutNow));
     assert_eq!(net.node(2).term(), term);
+    assert_eq!(net.node(2).dropped_messages(), dropped + 2, "counted");
 }
