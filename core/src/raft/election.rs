@@ -13,7 +13,8 @@ impl Raft {
     /// Starts an election: a pre-vote round first when enabled, unless this campaign follows a
     /// leadership transfer (the old leader asked for it, so no lease needs respecting).
     pub(crate) fn campaign(&mut self, transfer: bool) {
-        if !self.is_promotable() {
+        // The term we would campaign in must exist (terms never wrap around).
+        if !self.is_promotable() || self.term.checked_add(1).is_none() {
             return;
         }
         if self.config.pre_vote && !transfer {
@@ -32,7 +33,7 @@ impl Raft {
     }
 
     fn become_candidate(&mut self, transfer: bool) {
-        self.term += 1;
+        self.term = self.term.saturating_add(1);
         self.vote = Some(self.id);
         self.role = Role::Candidate;
         self.leader = None;
@@ -47,7 +48,11 @@ impl Raft {
             self.win_election(pre_vote);
             return;
         }
-        let term = if pre_vote { self.term + 1 } else { self.term };
+        let term = if pre_vote {
+            self.term.saturating_add(1)
+        } else {
+            self.term
+        };
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
         let me = self.id;
         let voters: Vec<NodeId> = self

@@ -12,8 +12,8 @@ use super::types::{LogIndex, NodeId, Role};
 
 impl Raft {
     pub(crate) fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
-        self.election_elapsed += 1;
+        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
         self.tick_snapshot_progress();
         if self.election_elapsed >= self.config.election_tick {
             self.election_elapsed = 0;

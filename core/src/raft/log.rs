@@ -146,8 +146,15 @@ impl RaftLog {
     /// Follower append after `prev_index`: skips entries already present, truncates at the first
     /// conflicting one, appends the rest (moved, not copied). Returns the index of the last new
     /// entry.
+    ///
+    /// The entries must follow `prev_index` contiguously (the follower checks this in
+    /// `validate` before anything reaches the log).
     pub(crate) fn append_after(&mut self, prev_index: LogIndex, entries: Vec<Entry>) -> LogIndex {
-        let last_new = prev_index + entries.len() as u64;
+        debug_assert!(entries
+            .iter()
+            .zip(prev_index + 1..)
+            .all(|(e, index)| e.index == index));
+        let last_new = entries.last().map_or(prev_index, |e| e.index);
         let conflict = entries
             .iter()
             .position(|e| e.index > self.offset && !self.matches(e.index, e.term));

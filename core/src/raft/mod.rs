@@ -26,6 +26,7 @@ mod replication;
 mod status;
 mod storage;
 mod types;
+mod validate;
 
 #[cfg(test)]
 mod tests;

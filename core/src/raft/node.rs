@@ -44,6 +44,9 @@ pub(crate) struct Raft {
     pub(crate) pending_conf_index: LogIndex,
     /// Proposals were appended since the last broadcast.
     pub(crate) needs_broadcast: bool,
+    /// Messages refused by `step` (misaddressed, from a sender with no business sending them,
+    /// or malformed; see `validate`).
+    pub(crate) dropped: u64,
     pub(crate) rng: Xoshiro256PlusPlus,
     pub(crate) config: Config,
 }
@@ -77,6 +80,7 @@ impl Raft {
             lead_transferee: None,
             pending_conf_index: 0,
             needs_broadcast: false,
+            dropped: 0,
             rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
             config,
         };
@@ -143,7 +147,7 @@ impl Raft {
 
     /// Advances logical time by one tick.
     pub(crate) fn tick(&mut self) {
-        self.now_ticks += 1;
+        self.now_ticks = self.now_ticks.saturating_add(1);
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
@@ -152,7 +156,7 @@ impl Raft {
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed += 1;
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
         if self.is_promotable() && self.election_elapsed >= self.randomized_election_timeout {
             self.election_elapsed = 0;
             self.campaign(false);
@@ -167,9 +171,12 @@ impl Raft {
             && self.election_elapsed < self.config.election_tick
     }
 
-    /// Feeds one message. All term checks happen here, once; then the role decides.
+    /// Feeds one message. Messages a peer had no business sending, or that no honest peer could
+    /// send, are counted and dropped first (`validate`); all term checks happen here, once; then
+    /// the role decides.
     pub(crate) fn step(&mut self, m: Message) {
-        if m.to != self.id {
+        if m.to != self.id || !self.admits(&m) {
+            self.dropped = self.dropped.saturating_add(1);
             return;
         }
         if m.term > self.term {

@@ -149,7 +149,7 @@ impl Progress {
             self.matched = index;
             self.probe_sent = false;
         }
-        self.next = self.next.max(index + 1);
+        self.next = self.next.max(index.saturating_add(1));
         updated
     }
 
@@ -166,7 +166,7 @@ impl Progress {
         if self.next == 0 || self.next - 1 != rejected {
             return false;
         }
-        self.next = rejected.min(hint + 1).max(self.matched + 1);
+        self.next = rejected.min(hint.saturating_add(1)).max(self.matched + 1);
         self.probe_sent = false;
         true
     }

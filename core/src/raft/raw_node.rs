@@ -216,6 +216,13 @@ impl RawNode {
         snapshot
     }
 
+    /// How many messages `step` refused: misaddressed, from a node with no business sending
+    /// them (not a member, not the leader), or malformed (absurd terms or indexes, entries that
+    /// do not follow on, an implausible snapshot). Refused messages change nothing else.
+    pub fn dropped_messages(&self) -> u64 {
+        self.raft.dropped
+    }
+
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.raft.id

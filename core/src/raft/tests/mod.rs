@@ -2,7 +2,9 @@
 //! message (etcd's interaction-test style, as Rust functions).
 
 mod election;
+mod fuzz;
 mod harness;
+mod hostile;
 mod join;
 mod reads;
 mod replication;
