@@ -1,11 +1,14 @@
 //! How the requests an engine tracks end.
 
+use serde::{Deserialize, Serialize};
+
 use super::application::Application;
+use super::forward::Refusal;
 use crate::raft::LogIndex;
 use crate::state_machine::StateMachine;
 
 /// How a write proposed through the engine ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteEnd<O> {
     /// Committed and applied at `index`; the application answered `output`.
     Applied {
@@ -18,8 +21,11 @@ pub enum WriteEnd<O> {
     /// through this proposal. The client may retry (an exactly-once tag makes that safe).
     Lost,
     /// A snapshot from the leader replaced the log where it was proposed, so this node cannot
-    /// tell whether it took effect. A retry under the same exactly-once tag finds out.
+    /// tell whether it took effect (or the leader a write was forwarded to never answered). A
+    /// retry under the same exactly-once tag finds out.
     Unknown,
+    /// Refused without effect (by this node or, for a forwarded write, by the leader).
+    Refused(Refusal),
 }
 
 /// How a read waiting in the engine ended.

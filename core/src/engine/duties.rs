@@ -11,6 +11,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     pub fn tick(&mut self, now_ms: u64) {
         self.raw.tick();
         self.expire_reads(now_ms);
+        self.expire_forwards(now_ms);
         if self.leader_duties(now_ms).is_err() || !self.raw.is_leader() {
             return;
         }

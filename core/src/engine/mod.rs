@@ -44,6 +44,7 @@
 mod answer;
 mod application;
 mod duties;
+mod forward;
 mod ready;
 mod requests;
 mod snapshots;
@@ -53,6 +54,7 @@ use alloc::vec::Vec;
 
 pub use answer::{Answer, ReadEnd, WriteEnd};
 pub use application::{Application, Consistency};
+pub use forward::{PeerMessage, Refusal, Submitted, FORWARD_TIMEOUT_MS};
 pub use ready::EngineReady;
 
 use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
@@ -66,6 +68,9 @@ pub struct EngineConfig {
     pub snapshot_keep_entries: u64,
     /// A read not confirmed within this many ms of host time fails (the client retries).
     pub read_timeout_ms: u64,
+    /// Whether a follower forwards client writes to the leader it knows (else it refuses them
+    /// with `NotLeader` and the leader's id).
+    pub forward_writes: bool,
     /// A value that differs on every start of the node (e.g. its Raft RNG seed). Read contexts
     /// are numbered from it, so a ReadIndex answer meant for a read made before a restart can
     /// never confirm a read made after it.
@@ -78,6 +83,7 @@ impl Default for EngineConfig {
             snapshot_every: 10_000,
             snapshot_keep_entries: 1_000,
             read_timeout_ms: 5_000,
+            forward_writes: true,
             incarnation: 0,
         }
     }
@@ -94,7 +100,15 @@ pub struct Engine<A: Application, W, R> {
     config: EngineConfig,
     /// Proposals made here, by index: the term they were proposed in, and who waits.
     /// Invariant: every key is above the index of the last restored snapshot.
-    writes: BTreeMap<LogIndex, (Term, W)>,
+    writes: BTreeMap<LogIndex, (Term, Waiter<W>)>,
+    /// Writes forwarded to the leader, by request id: who waits, and when they give up.
+    forwarded: BTreeMap<u64, (W, u64)>,
+    next_forward_id: u64,
+    /// Forwards proposed here as leader, by (follower, request), until when they are
+    /// remembered: a forward delivered twice is proposed once.
+    seen_forwards: BTreeMap<(NodeId, u64), u64>,
+    /// The engine's own messages to peers (forwards and their answers).
+    outbox: Vec<(NodeId, PeerMessage<A::Output>)>,
     /// Reads waiting for their read index, by context: who waits, and when they give up.
     reads: BTreeMap<u64, (R, u64)>,
     /// Reads with a read index, waiting for `applied` to reach it.
@@ -127,6 +141,10 @@ impl<A: Application, W, R> Engine<A, W, R> {
             applied,
             config,
             writes: BTreeMap::new(),
+            forwarded: BTreeMap::new(),
+            next_forward_id: config.incarnation << 32,
+            seen_forwards: BTreeMap::new(),
+            outbox: Vec::new(),
             reads: BTreeMap::new(),
             confirmed_reads: Vec::new(),
             // The high half names the incarnation, the low half counts its reads.
@@ -172,14 +190,24 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// Ends the engine (the node stops or crashes): every write and read still waiting, for
     /// the host to tell their clients the outcome is unknown.
     pub fn into_waiting(self) -> (Vec<W>, Vec<R>) {
-        let writes = self.writes.into_values().map(|(_, w)| w).collect();
+        let mut writes: Vec<W> = self
+            .writes
+            .into_values()
+            .filter_map(|(_, w)| match w {
+                Waiter::Local(w) => Some(w),
+                Waiter::Remote { .. } => None,
+            })
+            .collect();
+        writes.extend(self.forwarded.into_values().map(|(w, _)| w));
         let mut reads: Vec<R> = self.reads.into_values().map(|(r, _)| r).collect();
         reads.extend(self.confirmed_reads.into_iter().map(|(_, r)| r));
         (writes, reads)
     }
+}
 
-    /// The writes still waiting for their entry, in index order.
-    pub fn waiting_writes(&self) -> impl Iterator<Item = &W> {
-        self.writes.values().map(|(_, w)| w)
-    }
+/// Who waits for a write proposed here: a local client, or a follower that forwarded it.
+#[derive(Clone, Debug)]
+enum Waiter<W> {
+    Local(W),
+    Remote { from: NodeId, request: u64 },
 }

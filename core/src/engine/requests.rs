@@ -4,28 +4,64 @@ use alloc::vec::Vec;
 
 use super::answer::{Answer, ReadEnd, WriteEnd};
 use super::application::{Application, Consistency};
-use super::Engine;
+use super::forward::{PeerMessage, Submitted};
+use super::{Engine, Waiter};
 use crate::raft::{ConfChange, Error, LogIndex, Message, NodeId, Proposed};
 
 impl<A: Application, W, R> Engine<A, W, R> {
-    /// Proposes a client write, stamped by the application at `now_ms` (leader only). On
-    /// success `waiter` is answered with a [`super::Answer::Write`] once the entry applies (or is
-    /// lost); on refusal it comes back with the reason (e.g. not the leader, and who is).
+    /// Submits a client write: the leader proposes it, stamped by the application at
+    /// `now_ms`; a follower forwards it to the leader it knows (see
+    /// [`super::EngineConfig::forward_writes`]). Once accepted, `waiter` is answered with a
+    /// [`super::Answer::Write`] when the write ends; on refusal it comes back with the reason
+    /// (e.g. no leader is known).
     pub fn propose(
         &mut self,
         now_ms: u64,
         data: Vec<u8>,
         waiter: W,
-    ) -> Result<Proposed, (Error, W)> {
+    ) -> Result<Submitted, (Error, W)> {
+        match self.propose_here(now_ms, data, Waiter::Local(waiter)) {
+            Ok(Proposed { index, term }) => Ok(Submitted::Proposed { index, term }),
+            Err((
+                Error::NotLeader {
+                    leader_hint: Some(leader),
+                },
+                data,
+                Waiter::Local(waiter),
+            )) if self.config.forward_writes && leader != self.raw.id() => {
+                self.forward(now_ms, leader, data, waiter);
+                Ok(Submitted::Forwarded { to: leader })
+            }
+            Err((e, _, Waiter::Local(waiter))) => Err((e, waiter)),
+            Err((_, _, Waiter::Remote { .. })) => unreachable!("a local waiter comes back local"),
+        }
+    }
+
+    /// Proposes `data` here (leader only); on refusal the data and the waiter come back.
+    pub(super) fn propose_here(
+        &mut self,
+        now_ms: u64,
+        data: Vec<u8>,
+        waiter: Waiter<W>,
+    ) -> Result<Proposed, (Error, Vec<u8>, Waiter<W>)> {
         if let Err(e) = self.leader_duties(now_ms) {
-            return Err((e, waiter));
+            return Err((e, data, waiter));
+        }
+        if !self.raw.is_leader() {
+            let leader_hint = self.raw.leader();
+            return Err((Error::NotLeader { leader_hint }, data, waiter));
         }
         match self.raw.propose(A::prepare_write(data, now_ms)) {
             Ok(proposed) => {
-                self.writes.insert(proposed.index, (proposed.term, waiter));
+                if let Some((_, old)) = self.writes.insert(proposed.index, (proposed.term, waiter))
+                {
+                    // Unreachable in Raft (a new term's first entry is the leader's no-op), but
+                    // an overwritten waiter must still hear that its entry is gone.
+                    self.end(old, WriteEnd::Lost);
+                }
                 Ok(proposed)
             }
-            Err(e) => Err((e, waiter)),
+            Err(e) => Err((e, Vec::new(), waiter)),
         }
     }
 
@@ -56,9 +92,20 @@ impl<A: Application, W, R> Engine<A, W, R> {
         }
     }
 
-    /// Steps a message from a peer.
+    /// Steps a Raft message from a peer (the same as [`Engine::receive`] with
+    /// [`PeerMessage::Raft`]).
     pub fn step(&mut self, message: Message) {
         self.raw.step(message);
+    }
+
+    /// Wraps this round's Raft messages for the wire, together with the engine's own.
+    pub fn peer_messages(
+        &mut self,
+        raft: Vec<Message>,
+    ) -> impl Iterator<Item = (NodeId, PeerMessage<A::Output>)> {
+        raft.into_iter()
+            .map(|m| (m.to, PeerMessage::Raft(m)))
+            .chain(self.take_outbox())
     }
 
     /// Proposes a membership change (leader only); it applies once committed.
@@ -84,7 +131,18 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 Some(output) if proposed_term == term => WriteEnd::Applied { index, output },
                 _ => WriteEnd::Lost,
             };
-            self.answers.push(Answer::Write(waiter, end));
+            self.end(waiter, end);
+        }
+    }
+
+    /// Tells whoever waits how its write ended: the local client, or the follower that
+    /// forwarded it.
+    fn end(&mut self, waiter: Waiter<W>, end: WriteEnd<A::Output>) {
+        match waiter {
+            Waiter::Local(w) => self.answers.push(Answer::Write(w, end)),
+            Waiter::Remote { from, request } => self
+                .outbox
+                .push((from, PeerMessage::ForwardReply { request, end })),
         }
     }
 
@@ -93,7 +151,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     pub(super) fn forget_writes_up_to(&mut self, index: LogIndex) {
         let kept = self.writes.split_off(&index.saturating_add(1));
         for (_, (_, waiter)) in core::mem::replace(&mut self.writes, kept) {
-            self.answers.push(Answer::Write(waiter, WriteEnd::Unknown));
+            self.end(waiter, WriteEnd::Unknown);
         }
     }
 

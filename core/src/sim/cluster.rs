@@ -11,8 +11,8 @@ use super::network::Topology;
 use super::node::{RequestId, SimNode};
 use super::trace::{DropReason, Trace, TraceEvent, WireKind};
 use crate::engine::Application;
-use crate::engine::{Engine, EngineConfig};
-use crate::raft::{Config, Error, LogIndex, MemStorage, Message, NodeId, RawNode, Role};
+use crate::engine::{Engine, EngineConfig, PeerMessage};
+use crate::raft::{Config, Error, LogIndex, MemStorage, NodeId, RawNode, Role};
 
 /// A read not confirmed within this many simulated ms fails, as on the native node.
 const READ_TIMEOUT_MS: u64 = 5_000;
@@ -142,6 +142,7 @@ impl<A: Application> Cluster<A> {
             snapshot_every: cfg.snapshot_every,
             snapshot_keep_entries: cfg.snapshot_keep_entries,
             read_timeout_ms: READ_TIMEOUT_MS,
+            forward_writes: cfg.forward_writes,
             incarnation: raft.seed,
         };
         node.engine = RawNode::new(raft, &node.storage)
@@ -245,11 +246,9 @@ impl<A: Application> Cluster<A> {
                 self.queue
                     .push(self.now + self.config.tick_ms, Event::Tick(id));
                 let node = &mut self.nodes[id as usize - 1];
-                if !node.paused {
-                    if node.is_up() {
-                        self.on_tick(id);
-                        self.process(id);
-                    }
+                if !node.paused && node.is_up() {
+                    self.on_tick(id);
+                    self.process(id);
                 }
             }
             Event::Deliver(packet) => self.deliver(packet),
@@ -321,26 +320,11 @@ impl<A: Application> Cluster<A> {
     /// A running node handles a packet.
     pub(crate) fn receive(&mut self, packet: Packet<A>) {
         let to = packet.to;
-        match packet.payload {
-            Payload::Raft(message) => {
-                if let Some(engine) = self.nodes[to as usize - 1].engine.as_mut() {
-                    engine.step(message);
-                }
-                self.process(to);
-            }
-            Payload::Forward { request, data } => {
-                self.handle_forward(to, packet.from, request, data)
-            }
-            Payload::ForwardReply { request, outcome } => {
-                self.handle_forward_reply(to, request, outcome)
-            }
+        let clock = self.clock_ms(to);
+        if let Some(engine) = self.nodes[to as usize - 1].engine.as_mut() {
+            engine.receive(clock, packet.from, packet.payload);
         }
-    }
-
-    /// Puts a Raft message on the wire.
-    pub(crate) fn send(&mut self, message: Message) {
-        let (from, to) = (message.from, message.to);
-        self.send_packet(from, to, Payload::Raft(message));
+        self.process(to);
     }
 
     /// Puts a packet on the wire, subject to partitions, loss, duplication and latency.
@@ -349,15 +333,15 @@ impl<A: Application> Cluster<A> {
             return;
         }
         let (kind, entries) = match &payload {
-            Payload::Raft(message) => {
+            PeerMessage::Raft(message) => {
                 let entries = match &message.body {
                     crate::raft::MessageBody::Append { entries, .. } => entries.len() as u32,
                     _ => 0,
                 };
                 (WireKind::Raft(message.body.kind()), entries)
             }
-            Payload::Forward { .. } => (WireKind::Forward, 1),
-            Payload::ForwardReply { .. } => (WireKind::ForwardReply, 0),
+            PeerMessage::Forward { .. } => (WireKind::Forward, 1),
+            PeerMessage::ForwardReply { .. } => (WireKind::ForwardReply, 0),
         };
         let copies = if self.chance(self.config.duplicate_per_mille) {
             2

@@ -4,12 +4,9 @@
 use alloc::collections::BinaryHeap;
 use core::cmp::{Ordering, Reverse};
 
-use alloc::vec::Vec;
-
-use super::cluster::Outcome;
-use super::node::RequestId;
-use crate::engine::Application;
-use crate::raft::{Message, NodeId};
+use crate::engine::{Application, PeerMessage};
+use crate::raft::NodeId;
+use crate::state_machine::StateMachine;
 
 /// Something that happens at a simulated time.
 #[derive(Clone, Debug)]
@@ -20,27 +17,9 @@ pub(crate) enum Event<A: Application> {
     Deliver(Packet<A>),
 }
 
-/// What travels between simulated nodes: Raft's own messages, and the hosts' forwarding of
-/// client writes from a follower to the leader (and the answer back).
-#[derive(Clone, Debug)]
-pub enum Payload<A: Application> {
-    /// A Raft message.
-    Raft(Message),
-    /// A client write received by a follower, forwarded to the leader it knows.
-    Forward {
-        /// The client's request id at the follower.
-        request: RequestId,
-        /// The write's payload.
-        data: Vec<u8>,
-    },
-    /// The leader's answer to a forwarded write.
-    ForwardReply {
-        /// The client's request id at the follower.
-        request: RequestId,
-        /// How the write ended.
-        outcome: Outcome<A>,
-    },
-}
+/// What travels between simulated nodes: what the engines send each other (Raft's messages,
+/// and client writes forwarded from a follower to the leader, and the answers).
+pub type Payload<A> = PeerMessage<<A as StateMachine>::Output>;
 
 /// A message on the wire.
 #[derive(Clone, Debug)]

@@ -1,18 +1,14 @@
 //! The host loop each simulated node runs: it drives the node's [`crate::engine::Engine`] —
 //! the same engine the native node drives — and carries out its effects on the simulated disk
-//! and network, plus client request handling and write forwarding.
+//! and network (including the engines' forwarding of writes), plus client requests.
 
 use alloc::vec::Vec;
 
 use super::cluster::{Cluster, Completion, Outcome};
-use super::event::Payload;
 use super::node::RequestId;
 use super::trace::TraceEvent;
-use crate::engine::{Answer, Application, Consistency, ReadEnd, WriteEnd};
+use crate::engine::{Answer, Application, Consistency, ReadEnd, Refusal, WriteEnd};
 use crate::raft::{Error, LogIndex, NodeId};
-
-/// Milliseconds a follower waits for the leader's answer to a forwarded write.
-const FORWARD_TIMEOUT_MS: u64 = 1_000;
 
 /// A client request to one node.
 #[derive(Clone, Debug)]
@@ -40,26 +36,17 @@ impl<A: Application> Cluster<A> {
         );
         // The engine runs on the node's own clock (it may be skewed: see `SimConfig`).
         let clock = self.clock_ms(node);
-        let now = self.now;
         let slot = &mut self.nodes[node as usize - 1];
         let Some(engine) = slot.engine.as_mut().filter(|_| !slot.paused) else {
             self.complete(id, node, Outcome::Unknown);
             return id;
         };
         match request {
-            Request::Write(data) => match engine.propose(clock, data.clone(), (id, None)) {
-                Ok(_) => {}
-                Err((
-                    Error::NotLeader {
-                        leader_hint: Some(leader),
-                    },
-                    _,
-                )) if self.config.forward_writes && leader != node => {
-                    slot.forwarded.insert(id, now + FORWARD_TIMEOUT_MS);
-                    self.send_packet(node, leader, Payload::Forward { request: id, data });
+            Request::Write(data) => {
+                if let Err((e, _)) = engine.propose(clock, data, id) {
+                    self.complete(id, node, Outcome::Rejected(e));
                 }
-                Err((e, _)) => self.complete(id, node, Outcome::Rejected(e)),
-            },
+            }
             Request::Read(query, consistency) => {
                 if let Err((e, _)) = engine.read(clock, consistency, (id, query)) {
                     self.complete(id, node, Outcome::Rejected(e));
@@ -136,11 +123,9 @@ impl<A: Application> Cluster<A> {
                 self.trace.record(self.now, event);
             }
             // 2. Send.
-            let messages = core::mem::take(&mut ready.raft.messages);
-            let persisted = core::mem::take(&mut ready.raft.persisted_messages);
-            for message in messages.into_iter().chain(persisted) {
-                self.send(message);
-            }
+            let mut messages = core::mem::take(&mut ready.raft.messages);
+            messages.append(&mut ready.raft.persisted_messages);
+            self.send_all(idx, messages);
             // 3. Apply and answer. A snapshot that fails to restore is a bug in the
             // application; the checkers catch it.
             for entry in &ready.raft.committed_entries {
@@ -152,6 +137,9 @@ impl<A: Application> Cluster<A> {
             let _ = engine.apply(&mut ready);
             // 4. Advance, and compact when the engine's policy says so.
             engine.advance(ready);
+            let Some(engine) = self.nodes[idx].engine.as_mut() else {
+                return;
+            };
             if let Some(snapshot) = engine.take_snapshot() {
                 let index = snapshot.meta.index;
                 self.nodes[idx].storage.compact(snapshot);
@@ -171,9 +159,23 @@ impl<A: Application> Cluster<A> {
             }
         }
         self.deliver_answers(idx);
+        // Forwards and their answers made outside a `Ready` (e.g. by a client's write).
+        self.send_all(idx, Vec::new());
     }
 
-    /// Tells the clients (or the forwarding followers) what the node's engine answered.
+    /// Puts the engine's messages on the wire: this round's Raft messages and its own.
+    fn send_all(&mut self, idx: usize, raft: Vec<crate::raft::Message>) {
+        let id = self.nodes[idx].id;
+        let Some(engine) = self.nodes[idx].engine.as_mut() else {
+            return;
+        };
+        let outgoing: Vec<_> = engine.peer_messages(raft).collect();
+        for (to, message) in outgoing {
+            self.send_packet(id, to, message);
+        }
+    }
+
+    /// Tells the clients what the node's engine answered.
     fn deliver_answers(&mut self, idx: usize) {
         let id = self.nodes[idx].id;
         let Some(engine) = self.nodes[idx].engine.as_mut() else {
@@ -181,13 +183,19 @@ impl<A: Application> Cluster<A> {
         };
         for answer in engine.take_answers() {
             match answer {
-                Answer::Write((request, origin), end) => {
+                Answer::Write(request, end) => {
                     let outcome = match end {
                         WriteEnd::Applied { index, output } => Outcome::Written { index, output },
                         WriteEnd::Lost => Outcome::Lost,
                         WriteEnd::Unknown => Outcome::Unknown,
+                        WriteEnd::Refused(Refusal::NotLeader { leader_hint }) => {
+                            Outcome::Rejected(Error::NotLeader { leader_hint })
+                        }
+                        WriteEnd::Refused(Refusal::Dropped(_)) => {
+                            Outcome::Rejected(Error::ProposalDropped("refused by the leader"))
+                        }
                     };
-                    self.answer_write(id, request, origin, outcome);
+                    self.complete(request, id, outcome);
                 }
                 Answer::Read((request, query), end) => {
                     let outcome = match (end, self.nodes[idx].engine.as_ref()) {
@@ -207,17 +215,12 @@ impl<A: Application> Cluster<A> {
     pub(crate) fn fail_pending_requests(&mut self, idx: usize) {
         let node = &mut self.nodes[idx];
         let id = node.id;
-        let mut requests: Vec<RequestId> = node.forwarded.keys().copied().collect();
-        node.forwarded.clear();
+        let mut requests: Vec<RequestId> = Vec::new();
         if let Some(engine) = node.engine.take() {
+            // Writes forwarded by other followers are not among them: those followers time
+            // out on their own.
             let (writes, reads) = engine.into_waiting();
-            // Writes forwarded by other followers: those followers time out on their own.
-            requests.extend(
-                writes
-                    .into_iter()
-                    .filter(|(_, origin)| origin.is_none())
-                    .map(|(r, _)| r),
-            );
+            requests.extend(writes);
             requests.extend(reads.into_iter().map(|(r, _)| r));
         }
         requests.sort_unstable();
@@ -226,81 +229,12 @@ impl<A: Application> Cluster<A> {
         }
     }
 
-    /// Completes a write locally, or answers the follower that forwarded it.
-    fn answer_write(
-        &mut self,
-        id: NodeId,
-        request: RequestId,
-        origin: Option<NodeId>,
-        outcome: Outcome<A>,
-    ) {
-        match origin {
-            None => self.complete(request, id, outcome),
-            Some(follower) => {
-                self.send_packet(id, follower, Payload::ForwardReply { request, outcome })
-            }
-        }
-    }
-
-    /// The leader receives a write forwarded by `from`. It never forwards again: a node that
-    /// is no longer leader answers with where it thinks the leader is.
-    pub(crate) fn handle_forward(
-        &mut self,
-        id: NodeId,
-        from: NodeId,
-        request: RequestId,
-        data: Vec<u8>,
-    ) {
-        let clock = self.clock_ms(id);
-        let node = &mut self.nodes[id as usize - 1];
-        if !node.seen_forwards.insert((from, request)) {
-            return; // a duplicate delivery of a forward already handled
-        }
-        let Some(engine) = node.engine.as_mut() else {
-            return;
-        };
-        match engine.propose(clock, data, (request, Some(from))) {
-            Ok(_) => self.process(id),
-            Err((e, _)) => self.answer_write(id, request, Some(from), Outcome::Rejected(e)),
-        }
-    }
-
-    /// A follower receives the leader's answer to a write it forwarded.
-    pub(crate) fn handle_forward_reply(
-        &mut self,
-        id: NodeId,
-        request: RequestId,
-        outcome: Outcome<A>,
-    ) {
-        if self.nodes[id as usize - 1]
-            .forwarded
-            .remove(&request)
-            .is_some()
-        {
-            self.complete(request, id, outcome);
-        }
-    }
-
-    /// The node's tick timer fired: the engine ticks (Raft, read deadlines, the leader's
-    /// periodic entry), and forwarded writes the leader never answered are given up.
+    /// The node's tick timer fired: the engine ticks (Raft, read and forward deadlines, the
+    /// leader's periodic entry).
     pub(crate) fn on_tick(&mut self, id: NodeId) {
-        let now = self.now;
         let clock = self.clock_ms(id);
-        let node = &mut self.nodes[id as usize - 1];
-        if let Some(engine) = node.engine.as_mut() {
+        if let Some(engine) = self.nodes[id as usize - 1].engine.as_mut() {
             engine.tick(clock);
-        }
-        let expired: Vec<RequestId> = node
-            .forwarded
-            .iter()
-            .filter(|(_, &deadline)| deadline <= now)
-            .map(|(&r, _)| r)
-            .collect();
-        for request in &expired {
-            node.forwarded.remove(request);
-        }
-        for request in expired {
-            self.complete(request, id, Outcome::Unknown);
         }
     }
 

@@ -1,7 +1,6 @@
 //! One simulated node: its consensus state (lost on a crash), its durable storage (kept), its
 //! application state (rebuilt from storage on restart) and the client requests it is serving.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 use super::event::Packet;
@@ -12,9 +11,8 @@ use crate::raft::{LogIndex, MemStorage, NodeId, RawNode, Role, Term};
 /// (see [`super::Completion::moment`]).
 pub type RequestId = u64;
 
-/// What a simulated node's engine keeps for a write until it ends: the request, and the
-/// follower that forwarded it, if any.
-pub type SimWrite = (RequestId, Option<NodeId>);
+/// What a simulated node's engine keeps for a write until it ends: the client's request.
+pub type SimWrite = RequestId;
 /// What a simulated node's engine keeps for a read until it may be served.
 pub type SimRead<A> = (RequestId, <A as Application>::Query);
 /// The engine a simulated node runs: the same one the native node runs.
@@ -33,11 +31,6 @@ pub struct SimNode<A: Application> {
     pub paused: bool,
     /// Messages that arrived while paused, processed on resume.
     pub(crate) inbox: Vec<Packet<A>>,
-    /// Writes this node forwarded to the leader, with the time it gives up waiting.
-    pub(crate) forwarded: BTreeMap<RequestId, u64>,
-    /// Forwarded writes already proposed here, by (follower, request): the network may deliver a
-    /// forward twice, and a write must not be proposed twice.
-    pub(crate) seen_forwards: BTreeSet<(NodeId, RequestId)>,
     /// How many times the node restarted (varies its RNG seed).
     pub restarts: u64,
     /// Role, term and leader as last traced.
@@ -55,8 +48,6 @@ impl<A: Application> SimNode<A> {
             storage,
             paused: false,
             inbox: Vec::new(),
-            forwarded: BTreeMap::new(),
-            seen_forwards: BTreeSet::new(),
             restarts: 0,
             shown: None,
             shown_commit: 0,

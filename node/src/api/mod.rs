@@ -26,7 +26,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use raftorch_core::raft::NodeId;
 
-pub use consensus::{Forwarded, FORWARD_PATH, READ_TIMEOUT, WRITE_TIMEOUT};
+pub use consensus::{READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
 
 use crate::runtime::NodeHandle;
@@ -45,7 +45,7 @@ pub struct ApiState {
     pub node: NodeHandle,
     /// This node's id.
     pub id: NodeId,
-    /// The HTTP client that forwards writes to the leader; it keeps connections open.
+    /// Passes membership requests on to the leader's API (see `proxy`).
     forwarder: ureq::Agent,
     rng: Arc<AtomicU64>,
 }
@@ -59,7 +59,7 @@ impl ApiState {
         ApiState {
             node,
             id,
-            forwarder: consensus::forwarding_agent(),
+            forwarder: proxy::leader_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
         }
     }
@@ -114,7 +114,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(coord::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
-        .route(FORWARD_PATH, post(consensus::propose_forwarded))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -16,6 +16,19 @@ use super::consensus::WRITE_TIMEOUT;
 use super::error::ApiError;
 use super::{ApiState, INDEX_HEADER};
 
+/// How long connecting to the leader's API may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The HTTP client a node passes membership requests on with: connections to the leader are
+/// kept and reused, and redirects are never followed.
+pub(super) fn leader_agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(CONNECT_TIMEOUT)
+        .redirects(0)
+        .max_idle_connections_per_host(8)
+        .build()
+}
+
 /// Marks a request a follower passed on to the leader.
 pub(super) const FORWARDED_HEADER: &str = "x-raftorch-forwarded";
 

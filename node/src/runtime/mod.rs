@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raftorch_core::orchestrator::{Command, Orchestrator, Output, RequestId};
-use raftorch_core::raft::{ConfChange, LogIndex, Message, NodeId, Role, Term};
+use raftorch_core::raft::{ConfChange, LogIndex, NodeId, Role, Term};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -223,8 +223,8 @@ impl NodeHandle {
 
 /// The channels the owner task reads from.
 pub struct Inputs {
-    /// Raft messages from peers.
-    pub messages: mpsc::Receiver<Message>,
+    /// Messages from peers' engines.
+    pub messages: mpsc::Receiver<crate::transport::Wire>,
     /// Client requests.
     pub requests: mpsc::Receiver<Request>,
 }

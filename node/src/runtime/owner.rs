@@ -8,7 +8,9 @@ use std::mem;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raftorch_core::engine::{Answer, Engine, EngineConfig, EngineReady, ReadEnd, WriteEnd};
+use raftorch_core::engine::{
+    Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted, WriteEnd,
+};
 use raftorch_core::orchestrator::{Envelope, Orchestrator};
 use raftorch_core::raft::{Config, Error as RaftError, Message, RawNode, Role};
 use raftorch_core::state_machine::StateMachine;
@@ -21,7 +23,7 @@ use super::{Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, Req
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
-use crate::transport::Peers;
+use crate::transport::{Peers, Wire};
 
 /// Reads not confirmed within this time are failed (the client retries).
 const READ_EXPIRY: Duration = Duration::from_secs(5);
@@ -37,7 +39,7 @@ pub struct Started {
     /// For the API.
     pub handle: NodeHandle,
     /// Raft messages from peers go here.
-    pub messages: mpsc::Sender<raftorch_core::raft::Message>,
+    pub messages: mpsc::Sender<Wire>,
     /// The owner loop; run it until shutdown.
     pub owner: Owner,
     /// Pass to [`Owner::run`].
@@ -79,6 +81,7 @@ pub fn start(
         snapshot_every: config.snapshot_every,
         snapshot_keep_entries: KEEP_AFTER_SNAPSHOT,
         read_timeout_ms: READ_EXPIRY.as_millis() as u64,
+        forward_writes: true,
         incarnation,
     };
     let engine = Engine::new(raw, sm, applied, engine_config);
@@ -185,12 +188,15 @@ impl Owner {
         Ok(())
     }
 
-    /// Steps a peer's message, timing it if it answers one of our heartbeats.
-    fn step(&mut self, m: Message) {
-        if let Some(rtt) = self.round_trips.on_receive(&m) {
-            self.metrics.peer_round_trip.observe(rtt);
+    /// Hands a peer's message to the engine, timing it if it answers one of our heartbeats.
+    fn step(&mut self, wire: Wire) {
+        if let PeerMessage::Raft(m) = &wire.message {
+            if let Some(rtt) = self.round_trips.on_receive(m) {
+                self.metrics.peer_round_trip.observe(rtt);
+            }
         }
-        self.engine.step(m);
+        self.engine
+            .receive(self.clock.now_ms(), wire.from, wire.message);
     }
 
     fn on_request(&mut self, request: Request) {
@@ -207,7 +213,8 @@ impl Owner {
                     command,
                 };
                 match self.engine.propose(now, envelope.encode(), reply) {
-                    Ok(_) => Metrics::inc(&self.metrics.proposals),
+                    Ok(Submitted::Proposed { .. }) => Metrics::inc(&self.metrics.proposals),
+                    Ok(Submitted::Forwarded { .. }) => Metrics::inc(&self.metrics.forwarded),
                     Err((e, reply)) => {
                         Metrics::inc(&self.metrics.proposals_refused);
                         let _ = reply.send(Err(refusal(e)));
@@ -265,11 +272,18 @@ impl Owner {
         Ok(())
     }
 
-    /// Queues `messages` to their peers.
+    /// Queues `messages` to their peers, with the engine's own (forwards and their answers).
     fn send(&mut self, messages: Vec<Message>) {
-        for m in messages {
-            self.round_trips.on_send(&m);
-            self.peers.send(m);
+        for m in &messages {
+            self.round_trips.on_send(m);
+        }
+        let me = self.engine.raw().id();
+        for (to, message) in self.engine.peer_messages(messages) {
+            self.peers.send(Wire {
+                from: me,
+                to,
+                message,
+            });
         }
     }
 
@@ -316,6 +330,12 @@ impl Owner {
                 Answer::Write(reply, WriteEnd::Lost | WriteEnd::Unknown) => {
                     Metrics::inc(&self.metrics.proposals_lost);
                     let _ = reply.send(Err(RequestError::Lost));
+                }
+                Answer::Write(reply, WriteEnd::Refused(Refusal::NotLeader { leader_hint })) => {
+                    let _ = reply.send(Err(RequestError::NotLeader(leader_hint)));
+                }
+                Answer::Write(reply, WriteEnd::Refused(Refusal::Dropped(why))) => {
+                    let _ = reply.send(Err(RequestError::Dropped(why)));
                 }
                 Answer::Read(read, ReadEnd::Ready { index }) => {
                     read(Ok((self.engine.app(), index)))

@@ -1,11 +1,13 @@
-//! The peer wire format: `[u32 BE length][u8 version][postcard Message]`, where the length
+//! The peer wire format: `[u32 BE length][u8 version][postcard Wire]`, where the length
 //! counts the version byte and the payload.
 
-use raftorch_core::raft::Message;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// The only frame version this node speaks.
-pub const FRAME_VERSION: u8 = 1;
+use super::Wire;
+
+/// The only frame version this node speaks (2: engine messages — Raft's and forwarded writes —
+/// with sender and recipient; 1 carried Raft messages only).
+pub const FRAME_VERSION: u8 = 2;
 /// Largest accepted frame (length field), so a garbage length cannot make us allocate gigabytes.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 
@@ -18,7 +20,7 @@ pub enum FrameError {
     BadLength(u32),
     /// The version byte is not [`FRAME_VERSION`].
     BadVersion(u8),
-    /// The payload is not a postcard `Message` (or has trailing bytes).
+    /// The payload is not a postcard `Wire` (or has trailing bytes).
     Decode(String),
 }
 
@@ -36,7 +38,7 @@ impl std::fmt::Display for FrameError {
 impl std::error::Error for FrameError {}
 
 /// Appends the frame of `message` to `out`.
-pub fn encode(message: &Message, out: &mut Vec<u8>) {
+pub fn encode(message: &Wire, out: &mut Vec<u8>) {
     // Plain owned data: postcard cannot fail to serialize it.
     let payload = postcard::to_allocvec(message).unwrap_or_default();
     let len = u32::try_from(payload.len() + 1).unwrap_or(u32::MAX);
@@ -46,12 +48,12 @@ pub fn encode(message: &Message, out: &mut Vec<u8>) {
 }
 
 /// Decodes one frame's body (version byte and payload).
-pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
+pub fn decode_body(body: &[u8]) -> Result<Wire, FrameError> {
     let (&version, payload) = body.split_first().ok_or(FrameError::BadLength(0))?;
     if version != FRAME_VERSION {
         return Err(FrameError::BadVersion(version));
     }
-    match postcard::take_from_bytes::<Message>(payload) {
+    match postcard::take_from_bytes::<Wire>(payload) {
         Ok((message, [])) => Ok(message),
         Ok((_, rest)) => Err(FrameError::Decode(format!("{} trailing bytes", rest.len()))),
         Err(e) => Err(FrameError::Decode(e.to_string())),
@@ -59,7 +61,7 @@ pub fn decode_body(body: &[u8]) -> Result<Message, FrameError> {
 }
 
 /// Reads the next frame; `Ok(None)` on a clean end of stream between frames.
-pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Message>, FrameError> {
+pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Wire>, FrameError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
@@ -78,15 +80,32 @@ pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Message
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raftorch_core::raft::MessageBody;
+    use raftorch_core::engine::PeerMessage;
+    use raftorch_core::raft::{Message, MessageBody};
 
-    fn message() -> Message {
-        Message {
+    fn message() -> Wire {
+        Wire::raft(Message {
             from: 1,
             to: 2,
             term: 3,
             body: MessageBody::Heartbeat { commit: 4, seq: 5 },
-        }
+        })
+    }
+
+    #[tokio::test]
+    async fn forwards_round_trip() {
+        let forward = Wire {
+            from: 2,
+            to: 1,
+            message: PeerMessage::Forward {
+                request: 7,
+                data: vec![1, 2, 3],
+                traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            },
+        };
+        let mut bytes = Vec::new();
+        encode(&forward, &mut bytes);
+        assert_eq!(read(&mut &bytes[..]).await.unwrap(), Some(forward));
     }
 
     #[tokio::test]

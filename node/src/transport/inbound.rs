@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
-use raftorch_core::raft::{Message, NodeId};
+use raftorch_core::raft::NodeId;
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::frame::{self, FrameError};
+use super::Wire;
 use crate::metrics::Metrics;
 
 /// Accepts peer connections on `listener` forever, forwarding messages addressed to `me`.
 pub async fn serve(
     listener: TcpListener,
     me: NodeId,
-    inbox: mpsc::Sender<Message>,
+    inbox: mpsc::Sender<Wire>,
     metrics: Arc<Metrics>,
 ) {
     loop {
@@ -43,7 +44,7 @@ pub async fn serve(
 async fn read_connection(
     stream: TcpStream,
     me: NodeId,
-    inbox: &mpsc::Sender<Message>,
+    inbox: &mpsc::Sender<Wire>,
     metrics: &Metrics,
 ) -> Result<(), FrameError> {
     let mut reader = BufReader::with_capacity(64 << 10, stream);

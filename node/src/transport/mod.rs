@@ -1,6 +1,8 @@
-//! Raft messages between nodes over TCP: one outbound connection per peer (reconnecting with
-//! exponential backoff, fed by a bounded queue that drops when full — Raft retransmits), and an
-//! accept loop that reads frames from any peer and hands them to the node.
+//! The engines' messages between nodes over TCP — Raft's, and client writes a follower forwards
+//! to the leader with the leader's answers: one outbound connection per peer (reconnecting with
+//! exponential backoff, fed by a bounded queue that drops when full — Raft retransmits, and a
+//! forward's client retries), and an accept loop that reads frames from any peer and hands them
+//! to the node.
 
 pub mod frame;
 mod inbound;
@@ -9,13 +11,38 @@ mod outbound;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use raftorch_core::engine::PeerMessage;
+use raftorch_core::orchestrator::Output;
 use raftorch_core::raft::{Message, NodeId};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use inbound::serve;
 pub use outbound::spawn_peer;
 
 use crate::metrics::Metrics;
+
+/// One message between two nodes' engines, as it travels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wire {
+    /// The sender.
+    pub from: NodeId,
+    /// The recipient.
+    pub to: NodeId,
+    /// What it says.
+    pub message: PeerMessage<Output>,
+}
+
+impl Wire {
+    /// A Raft message, addressed as it says.
+    pub fn raft(message: Message) -> Self {
+        Wire {
+            from: message.from,
+            to: message.to,
+            message: PeerMessage::Raft(message),
+        }
+    }
+}
 
 /// Messages queued per peer before new ones are dropped.
 pub const PEER_QUEUE: usize = 1024;
@@ -34,7 +61,7 @@ pub struct Peers {
 #[derive(Debug)]
 struct Peer {
     addr: String,
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<Wire>,
 }
 
 impl Peers {
@@ -71,7 +98,7 @@ impl Peers {
     }
 
     /// Queues `message` for its recipient; drops it if the queue is full or the peer unknown.
-    pub fn send(&self, message: Message) {
+    pub fn send(&self, message: Wire) {
         let Some(peer) = self.queues.get(&message.to) else {
             tracing::debug!(to = message.to, "no address for peer; message dropped");
             Metrics::inc(&self.metrics.messages_dropped);
@@ -91,17 +118,17 @@ mod tests {
     use tokio::io::BufReader;
     use tokio::net::TcpListener;
 
-    fn heartbeat(to: NodeId, seq: u64) -> Message {
-        Message {
+    fn heartbeat(to: NodeId, seq: u64) -> Wire {
+        Wire::raft(Message {
             from: 1,
             to,
             term: 1,
             body: MessageBody::Heartbeat { commit: 0, seq },
-        }
+        })
     }
 
     /// The next message that arrives at `listener`.
-    async fn receive(listener: &TcpListener) -> Message {
+    async fn receive(listener: &TcpListener) -> Wire {
         let (stream, _) = listener.accept().await.unwrap();
         let mut reader = BufReader::new(stream);
         frame::read(&mut reader).await.unwrap().unwrap()

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use raftorch_core::raft::{Message, NodeId};
+use raftorch_core::raft::NodeId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::frame;
+use super::{frame, Wire};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -16,11 +16,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const WRITE_BATCH: usize = 256 << 10;
 
 /// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
-pub fn spawn_peer(id: NodeId, addr: String, queue: mpsc::Receiver<Message>) {
+pub fn spawn_peer(id: NodeId, addr: String, queue: mpsc::Receiver<Wire>) {
     tokio::spawn(run(id, addr, queue));
 }
 
-async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
+async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let stream = match TcpStream::connect(&addr).await {
@@ -48,10 +48,7 @@ async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Message>) {
 }
 
 /// Writes queued messages until the queue closes (`Ok`) or the socket fails (`Err`).
-async fn stream_to(
-    mut stream: TcpStream,
-    queue: &mut mpsc::Receiver<Message>,
-) -> std::io::Result<()> {
+async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(64 << 10);
     loop {
         // A batch lost with a failed socket is not retried: Raft resends what matters.

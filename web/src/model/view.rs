@@ -1,9 +1,10 @@
 //! What the SVG shows, computed from the cluster: node summaries, ring positions, and packets
 //! placed along their link by interpolating send and delivery times.
 
+use raftorch_core::engine::PeerMessage;
 use raftorch_core::orchestrator::Orchestrator;
 use raftorch_core::raft::{LogIndex, MessageBody, MessageKind, NodeId, Term};
-use raftorch_core::sim::{Packet, Payload, SimNode};
+use raftorch_core::sim::{Packet, SimNode};
 
 /// The ring's geometry in SVG user units: centre and radius.
 pub const RING: (f64, f64, f64) = (300.0, 290.0, 215.0);
@@ -223,7 +224,7 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
     let span = packet.deliver_at.saturating_sub(packet.sent_at).max(1) as f64;
     let progress = ((now - packet.sent_at as f64) / span).clamp(0.0, 1.0);
     let (kind, entries, title) = match &packet.payload {
-        Payload::Raft(message) => {
+        PeerMessage::Raft(message) => {
             let (kind, entries) = match &message.body {
                 MessageBody::PreVoteResponse { granted, .. }
                 | MessageBody::VoteResponse { granted, .. } => {
@@ -255,12 +256,12 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
             );
             (kind, entries, title)
         }
-        Payload::Forward { .. } => (
+        PeerMessage::Forward { .. } => (
             PacketKind::Forward(false),
             1,
             format!("forwarded write {}→{}", packet.from, packet.to),
         ),
-        Payload::ForwardReply { .. } => (
+        PeerMessage::ForwardReply { .. } => (
             PacketKind::Forward(true),
             0,
             format!("forward reply {}→{}", packet.from, packet.to),
