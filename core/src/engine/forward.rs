@@ -84,7 +84,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// A message from peer `from`.
     pub fn receive(&mut self, now_ms: u64, from: NodeId, message: PeerMessage<A::Output>) {
         match message {
-            PeerMessage::Raft(m) => self.raw.step(m),
+            PeerMessage::Raft(m) => self.step_checked(m),
             PeerMessage::Forward { request, data, .. } => {
                 self.on_forward(now_ms, from, request, data)
             }

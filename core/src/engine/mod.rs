@@ -47,6 +47,7 @@ mod duties;
 mod forward;
 mod ready;
 mod requests;
+mod snapshot_check;
 mod snapshots;
 
 use alloc::collections::BTreeMap;
@@ -124,6 +125,9 @@ pub struct Engine<A: Application, W, R> {
     unsaved_hard_state: Option<HardState>,
     /// Term and vote as last made durable.
     saved_term_vote: (Term, Option<NodeId>),
+    /// The last snapshot from a peer that restored into scratch state, until it is applied.
+    checked_snapshot: Option<snapshot_check::CheckedSnapshot<A>>,
+    refused_snapshots: u64,
     /// Answers for the host, in the order they happened.
     answers: Vec<Answer<A, W, R>>,
 }
@@ -153,6 +157,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
             next_periodic_at: 0,
             last_snapshot: applied,
             unsaved_hard_state: None,
+            checked_snapshot: None,
+            refused_snapshots: 0,
             answers: Vec::new(),
         }
     }
@@ -211,3 +217,6 @@ enum Waiter<W> {
     Local(W),
     Remote { from: NodeId, request: u64 },
 }
+
+#[cfg(test)]
+mod tests;

@@ -74,12 +74,15 @@ impl<A: Application, W, R> Engine<A, W, R> {
         Some(EngineReady { raft, must_sync })
     }
 
-    /// Restores the snapshot from the leader (after validating it by restoring), applies the
+    /// Restores the snapshot from the leader (checked when it arrived), applies the
     /// committed entries and answers the writes and reads they end. An error means the
     /// application cannot restore the leader's snapshot: the host must stop.
     pub fn apply(&mut self, ready: &mut EngineReady) -> Result<(), String> {
         if let Some(snapshot) = &ready.raft.snapshot {
-            self.app.restore(&snapshot.data)?;
+            match self.take_checked(snapshot.meta.index, snapshot.meta.term) {
+                Some(app) => self.app = app,
+                None => self.app.restore(&snapshot.data)?,
+            }
             self.applied = snapshot.meta.index;
             self.last_snapshot = snapshot.meta.index;
             self.forget_writes_up_to(snapshot.meta.index);

@@ -95,7 +95,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// Steps a Raft message from a peer (the same as [`Engine::receive`] with
     /// [`PeerMessage::Raft`]).
     pub fn step(&mut self, message: Message) {
-        self.raw.step(message);
+        self.step_checked(message);
     }
 
     /// Wraps this round's Raft messages for the wire, together with the engine's own.

@@ -1,0 +1,142 @@
+//! The engine's own guarantees, each on a node or two driven by hand.
+
+use alloc::collections::BTreeSet;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::{Answer, Engine, EngineConfig, WriteEnd};
+use crate::orchestrator::{Command, Envelope, Orchestrator, Response};
+use crate::raft::{
+    ConfState, Config, EntryPayload, MemStorage, Message, MessageBody, RawNode, Snapshot,
+    SnapshotMeta,
+};
+
+type TestEngine = Engine<Orchestrator, u32, u32>;
+
+fn engine(id: u64, voters: &[u64]) -> (TestEngine, MemStorage) {
+    let storage = MemStorage::new_with_voters(voters);
+    let raw = RawNode::new(Config::new(id), &storage).unwrap();
+    let config = EngineConfig::default();
+    (Engine::new(raw, Orchestrator::new(), 0, config), storage)
+}
+
+/// Runs the host loop until the engine has nothing to do; what it persisted, in order.
+fn drive(engine: &mut TestEngine, storage: &mut MemStorage, now_ms: u64) -> Vec<bool> {
+    let mut synced = Vec::new();
+    while let Some(mut ready) = engine.ready(now_ms) {
+        synced.push(ready.must_sync());
+        if ready.must_sync() {
+            storage.persist(&ready.raft);
+        }
+        engine.apply(&mut ready).unwrap();
+        engine.advance(ready);
+    }
+    synced
+}
+
+fn put(key: &str) -> Vec<u8> {
+    let command = Command::Put {
+        key: key.into(),
+        value: vec![1],
+        lease: None,
+        expected_revision: None,
+    };
+    Envelope::new(0, command).encode()
+}
+
+fn elect(engine: &mut TestEngine, storage: &mut MemStorage) {
+    for now in 0..100 {
+        engine.tick(now * 10);
+        drive(engine, storage, now * 10);
+        if engine.raw().is_leader() {
+            return;
+        }
+    }
+    panic!("no leader");
+}
+
+#[test]
+fn a_new_leader_logs_leader_changed_before_any_client_write() {
+    let (mut engine, mut storage) = engine(1, &[1]);
+    elect(&mut engine, &mut storage);
+    engine.propose(1_000, put("a"), 7).unwrap();
+    drive(&mut engine, &mut storage, 1_000);
+    let commands: Vec<Command> = storage
+        .all_entries()
+        .iter()
+        .filter_map(|e| match &e.payload {
+            EntryPayload::Normal(data) => Envelope::decode(data).ok().map(|e| e.command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commands.first(), Some(&Command::LeaderChanged));
+    assert!(matches!(commands.get(1), Some(Command::Put { .. })));
+    let answers = engine.take_answers();
+    assert!(matches!(
+        answers.as_slice(),
+        [Answer::Write(
+            7,
+            WriteEnd::Applied {
+                output: Ok(Response::KvPut { .. }),
+                ..
+            }
+        )]
+    ));
+}
+
+#[test]
+fn a_commit_index_alone_is_not_synced() {
+    let (mut engine, mut storage) = engine(1, &[1]);
+    elect(&mut engine, &mut storage);
+    engine.propose(1_000, put("a"), 1).unwrap();
+    let synced = drive(&mut engine, &mut storage, 1_000);
+    // The entry is synced; the round that only commits and applies it is not.
+    assert_eq!(synced.first(), Some(&true));
+    assert!(synced.iter().skip(1).all(|s| !s), "{synced:?}");
+    assert!(storage.hard_state().commit < engine.raw().commit_index());
+}
+
+#[test]
+fn a_snapshot_that_does_not_restore_is_never_persisted() {
+    let (mut engine, mut storage) = engine(2, &[1, 2, 3]);
+    let snapshot = |data: Vec<u8>| Message {
+        from: 1,
+        to: 2,
+        term: 5,
+        body: MessageBody::InstallSnapshot {
+            snapshot: Snapshot {
+                meta: SnapshotMeta {
+                    index: 50,
+                    term: 5,
+                    conf: ConfState {
+                        voters: BTreeSet::from([1, 2, 3]),
+                        learners: BTreeSet::new(),
+                    },
+                },
+                data,
+            },
+        },
+    };
+    let term_before = engine.raw().term();
+    engine.step(snapshot(vec![0xff, 0x00, 0x13]));
+    drive(&mut engine, &mut storage, 0);
+    assert_eq!(engine.refused_snapshots(), 1);
+    assert!(crate::raft::Storage::snapshot(&storage).is_none());
+    assert_eq!(
+        engine.raw().term(),
+        term_before,
+        "the refused message moved nothing"
+    );
+    // A snapshot that restores is installed, from the state checked on receipt.
+    let mut leader_state = Orchestrator::new();
+    crate::state_machine::StateMachine::apply(&mut leader_state, 50, &put("k"));
+    let data = crate::state_machine::StateMachine::snapshot(&leader_state);
+    engine.step(snapshot(data));
+    drive(&mut engine, &mut storage, 0);
+    assert_eq!(engine.applied(), 50);
+    assert!(engine.app().kv_get("k").is_some());
+    assert_eq!(
+        crate::raft::Storage::snapshot(&storage).map(|s| s.meta.index),
+        Some(50)
+    );
+}
