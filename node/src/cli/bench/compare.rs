@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::load::{self, Summary};
 use super::procs::{EtcdProcs, RaftorchProcs};
-use super::{BenchArgs, Target};
+use super::{BenchArgs, Target, Via};
 
 /// Starts the clusters, measures, prints a table.
 pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
@@ -40,19 +40,19 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     for &clients in &args.clients {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.repeat.max(1) {
-            let base = load::leader_of(Target::Raftorch, &raftorch_urls)?;
+            let base = load::endpoint_for(Target::Raftorch, args.via, &raftorch_urls)?;
             let s = load::measure(args, Target::Raftorch, &base, &raftorch_urls, clients)?;
             print_run("raftorch", &s);
             ours.push(s);
             if let Some(etcd) = &etcd {
-                let base = etcd.leader_url(&agent)?;
-                let s = load::measure(
-                    args,
-                    Target::Etcd,
-                    &base,
-                    std::slice::from_ref(&base),
-                    clients,
-                )?;
+                let leader = etcd.leader_url(&agent)?;
+                let endpoints = etcd.urls();
+                let base = load::endpoint_for(Target::Etcd, args.via, &endpoints)?;
+                let retry_at: &[String] = match args.via {
+                    Via::Leader => std::slice::from_ref(&leader),
+                    Via::Follower => &endpoints,
+                };
+                let s = load::measure(args, Target::Etcd, &base, retry_at, clients)?;
                 print_run("etcd", &s);
                 theirs.push(s);
             }

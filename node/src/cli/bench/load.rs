@@ -9,7 +9,7 @@ use base64::Engine;
 use hdrhistogram::Histogram;
 
 use super::procs::etcd_leader;
-use super::{BenchArgs, Target};
+use super::{BenchArgs, Target, Via};
 use crate::cli::ctl::find_leader;
 use crate::cli::progress;
 
@@ -87,7 +87,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         .map(|e| e.trim_end_matches('/').to_owned())
         .collect();
     for &clients in &args.clients {
-        let base = leader_of(args.target, &endpoints)?;
+        let base = endpoint_for(args.target, args.via, &endpoints)?;
         println!(
             "raftorch bench: {:?} at {base}, {clients} clients, {:?}, {}-byte values, read ratio {}",
             args.target, args.duration, args.value_size, args.read_ratio
@@ -107,13 +107,25 @@ pub(super) fn check(args: &BenchArgs) -> Result<(), String> {
 }
 
 /// The endpoint to load: the leader, as each system reports it (so both systems are measured
-/// the same way, without a follower's forwarding hop).
-pub(super) fn leader_of(target: Target, endpoints: &[String]) -> Result<String, String> {
+/// the same way), or with `--via follower` another endpoint than the leader.
+pub(super) fn endpoint_for(
+    target: Target,
+    via: Via,
+    endpoints: &[String],
+) -> Result<String, String> {
     let found = match target {
         Target::Raftorch => find_leader(&agent(), endpoints),
         Target::Etcd => etcd_leader(&agent(), endpoints).or_else(|| endpoints.first().cloned()),
     };
-    found.ok_or_else(|| format!("no endpoint answered: {}", endpoints.join(",")))
+    let leader = found.ok_or_else(|| format!("no endpoint answered: {}", endpoints.join(",")))?;
+    match via {
+        Via::Leader => Ok(leader),
+        Via::Follower => endpoints
+            .iter()
+            .find(|e| e.trim_end_matches('/') != leader.trim_end_matches('/'))
+            .cloned()
+            .ok_or_else(|| "--via follower needs at least two endpoints".to_owned()),
+    }
 }
 
 /// Runs `clients` closed-loop clients against `base` for `--duration`.
@@ -225,7 +237,7 @@ fn client_loop(
         } else {
             out.errors += 1;
             std::thread::sleep(Duration::from_millis(50));
-            if let Ok(b) = leader_of(target, endpoints) {
+            if let Ok(b) = endpoint_for(target, args.via, endpoints) {
                 base = b;
             }
         }

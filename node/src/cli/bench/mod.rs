@@ -24,6 +24,16 @@ pub enum Target {
     Etcd,
 }
 
+/// Which node of the cluster the load goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// The leader: no forwarding hop.
+    Leader,
+    /// A follower: every write is forwarded to the leader (raftorch's engines forward on the
+    /// peer connection; etcd's followers forward too).
+    Follower,
+}
+
 /// Options of `raftorch bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -49,6 +59,9 @@ pub struct BenchArgs {
     /// The server kind.
     #[arg(long, value_enum, default_value_t = Target::Raftorch)]
     pub target: Target,
+    /// Send the load to the leader, or to a follower (measures forwarded writes).
+    #[arg(long, value_enum, default_value_t = Via::Leader)]
+    pub via: Via,
     /// Start a 3-node cluster of this binary, kill -9 its leader ROUNDS times and measure the
     /// time from each kill to the first acknowledged write through a survivor.
     #[arg(long)]

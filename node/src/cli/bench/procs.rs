@@ -197,6 +197,11 @@ impl EtcdProcs {
     }
 
     /// The client URL of the member that is leader, once one is.
+    /// Every member's client URL.
+    pub(super) fn urls(&self) -> Vec<String> {
+        self.client_urls.clone()
+    }
+
     pub(super) fn leader_url(&self, agent: &ureq::Agent) -> Result<String, String> {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
