@@ -89,7 +89,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 self.on_forward(now_ms, from, request, data)
             }
             PeerMessage::ForwardReply { request, end } => {
-                if let Some((waiter, _)) = self.forwarded.remove(&request) {
+                if let Some((waiter, _, _)) = self.forwarded.remove(&request) {
                     self.answers.push(Answer::Write(waiter, end));
                 }
             }
@@ -107,7 +107,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
         let request = self.next_forward_id;
         self.next_forward_id = self.next_forward_id.wrapping_add(1);
         let deadline = now_ms.saturating_add(FORWARD_TIMEOUT_MS);
-        self.forwarded.insert(request, (waiter, deadline));
+        self.forwarded.insert(request, (waiter, deadline, leader));
         let message = PeerMessage::Forward {
             request,
             data,
@@ -138,14 +138,32 @@ impl<A: Application, W, R> Engine<A, W, R> {
         let expired: Vec<u64> = self
             .forwarded
             .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now_ms)
+            .filter(|(_, (_, deadline, _))| *deadline <= now_ms)
             .map(|(&request, _)| request)
             .collect();
         for request in expired {
-            if let Some((waiter, _)) = self.forwarded.remove(&request) {
+            if let Some((waiter, _, _)) = self.forwarded.remove(&request) {
                 self.answers.push(Answer::Write(waiter, WriteEnd::Unknown));
             }
         }
         self.seen_forwards.retain(|_, until| *until > now_ms);
+    }
+
+    /// The leader changed: forwards that went to another node will most likely never be
+    /// answered (it may be gone). Their outcome is unknown now, so their clients retry at once
+    /// (under the same exactly-once tag) instead of waiting out [`FORWARD_TIMEOUT_MS`].
+    pub(super) fn leader_changed(&mut self) {
+        let leader = self.raw.leader();
+        let stale: Vec<u64> = self
+            .forwarded
+            .iter()
+            .filter(|(_, (_, _, to))| Some(*to) != leader)
+            .map(|(&request, _)| request)
+            .collect();
+        for request in stale {
+            if let Some((waiter, _, _)) = self.forwarded.remove(&request) {
+                self.answers.push(Answer::Write(waiter, WriteEnd::Unknown));
+            }
+        }
     }
 }

@@ -102,8 +102,9 @@ pub struct Engine<A: Application, W, R> {
     /// Proposals made here, by index: the term they were proposed in, and who waits.
     /// Invariant: every key is above the index of the last restored snapshot.
     writes: BTreeMap<LogIndex, (Term, Waiter<W>)>,
-    /// Writes forwarded to the leader, by request id: who waits, and when they give up.
-    forwarded: BTreeMap<u64, (W, u64)>,
+    /// Writes forwarded to the leader, by request id: who waits, when they give up, and the
+    /// node they went to.
+    forwarded: BTreeMap<u64, (W, u64, NodeId)>,
     next_forward_id: u64,
     /// Forwards proposed here as leader, by (follower, request), until when they are
     /// remembered: a forward delivered twice is proposed once.
@@ -204,7 +205,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 Waiter::Remote { .. } => None,
             })
             .collect();
-        writes.extend(self.forwarded.into_values().map(|(w, _)| w));
+        writes.extend(self.forwarded.into_values().map(|(w, _, _)| w));
         let mut reads: Vec<R> = self.reads.into_values().map(|(r, _)| r).collect();
         reads.extend(self.confirmed_reads.into_iter().map(|(_, r)| r));
         (writes, reads)

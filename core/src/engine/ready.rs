@@ -55,8 +55,9 @@ impl<A: Application, W, R> Engine<A, W, R> {
         let mut raft = self.raw.ready();
         if raft.soft_state.is_some() {
             // Role or leader changed: reads in flight may never be confirmed. Fail them, so
-            // their clients retry where the leader now is.
+            // their clients retry where the leader now is. The same for forwarded writes.
             self.abort_reads();
+            self.leader_changed();
         }
         if let Some(hs) = raft.hard_state.take() {
             self.unsaved_hard_state = Some(hs);

@@ -268,6 +268,9 @@ impl Owner {
                 tracing::info!(index, "took a snapshot and compacted the log");
             }
         }
+        // The engine's own messages made outside a `Ready` (a client's write forwarded now) or
+        // after this round's sends (a forwarded write's answer, applied after a persist).
+        self.send(Vec::new());
         self.publish();
         Ok(())
     }
