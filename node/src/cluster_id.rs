@@ -141,7 +141,7 @@ impl ClusterIdentity {
             tracing::info!(cluster = %show(theirs), "cluster id learned from a peer and stored");
             *id = theirs;
         }
-        Ok(*id == theirs)
+        Ok(theirs != 0 && *id == theirs)
     }
 }
 

@@ -88,9 +88,12 @@ async fn connection(
         .header_read_timeout(limits.header_timeout);
     let service = TowerToHyperService::new(app);
     let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let drained = async move {
+        let _ = drain.wait_for(|&d| d).await;
+    };
     let result = tokio::select! {
         r = conn.as_mut() => r,
-        _ = drain.wait_for(|&d| d) => {
+        () = drained => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
