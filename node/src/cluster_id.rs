@@ -205,7 +205,10 @@ mod tests {
         assert_ne!(from_founders(&[1, 2, 3]), from_token(""));
         let joining = ClusterIdentity::resolve(y.path(), None, &[]).unwrap();
         assert_eq!(joining.get(), None);
-        assert!(!joining.agree(0).unwrap(), "nothing to learn from an unknown id");
+        assert!(
+            !joining.agree(0).unwrap(),
+            "nothing to learn from an unknown id"
+        );
         assert!(joining.agree(42).unwrap());
         assert!(!joining.agree(43).unwrap(), "learned once, then fixed");
         let restarted = ClusterIdentity::resolve(y.path(), None, &[]).unwrap();

@@ -58,13 +58,7 @@ pub async fn serve(
             );
             continue; // dropping `stream` closes it
         };
-        tokio::spawn(connection(
-            stream,
-            app.clone(),
-            limits,
-            slot,
-            drain.clone(),
-        ));
+        tokio::spawn(connection(stream, app.clone(), limits, slot, drain.clone()));
     }
     // Every slot back: every connection has ended.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);

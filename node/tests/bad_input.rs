@@ -105,7 +105,8 @@ fn garbage_on_the_peer_port_drops_that_connection_and_the_node_keeps_serving() {
         };
         s.write_all(&hello.encode()).expect("write hello");
         let mut answer = [0u8; HELLO_LEN];
-        s.read_exact(&mut answer).expect("the node answers the handshake");
+        s.read_exact(&mut answer)
+            .expect("the node answers the handshake");
         s.write_all(garbage).expect("write garbage");
         let mut buf = [0u8; 16];
         // The node closes the connection: EOF (0 bytes) or a reset.

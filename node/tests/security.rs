@@ -79,10 +79,14 @@ fn a_node_of_another_cluster_with_the_same_ids_is_refused_and_the_cluster_is_unt
         .stderr(Stdio::from(out));
     let b1 = Guard(cmd.spawn().unwrap());
 
-    a.eventually(Duration::from_secs(20), "A's nodes 2 and 3 refuse B's node 1", || {
-        let refused = |id| a.metric(id, "raftorch_peer_handshakes_refused_total");
-        (refused(2)? > 0 && refused(3)? > 0).then_some(())
-    });
+    a.eventually(
+        Duration::from_secs(20),
+        "A's nodes 2 and 3 refuse B's node 1",
+        || {
+            let refused = |id| a.metric(id, "raftorch_peer_handshakes_refused_total");
+            (refused(2)? > 0 && refused(3)? > 0).then_some(())
+        },
+    );
     std::thread::sleep(Duration::from_secs(2)); // B's node 1 keeps trying meanwhile
     assert_eq!(terms(&a), before, "A's terms moved\n{}", a.logs_tail());
     assert_eq!(a.wait_leader(ELECT), leader);
@@ -96,10 +100,16 @@ fn a_node_of_another_cluster_with_the_same_ids_is_refused_and_the_cluster_is_unt
         show(from_token("alpha"))
     );
     let a2 = std::fs::read_to_string(a.log_path(2)).unwrap();
-    assert!(a2.contains(&line), "no refusal line {line:?} in node 2's log:\n{a2}");
+    assert!(
+        a2.contains(&line),
+        "no refusal line {line:?} in node 2's log:\n{a2}"
+    );
     drop(b1);
     let b = std::fs::read_to_string(&log).unwrap();
-    assert!(b.contains("peer refused"), "B's node 1 does not say it was refused:\n{b}");
+    assert!(
+        b.contains("peer refused"),
+        "B's node 1 does not say it was refused:\n{b}"
+    );
 }
 
 #[test]
@@ -175,7 +185,12 @@ fn a_second_node_on_the_same_data_dir_is_refused() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    second.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(!status.success());
     assert!(err.contains("in use by another raftorch process"), "{err}");
     assert_eq!(c.put_kv(1, "first", "still-serving").status, 200);
@@ -203,7 +218,11 @@ fn half_open_api_connections_are_closed_while_a_normal_request_is_answered() {
         let left = deadline.saturating_duration_since(Instant::now());
         s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
             .unwrap();
-        assert!(closed(s), "connection {i} still open after {:?}", opened.elapsed());
+        assert!(
+            closed(s),
+            "connection {i} still open after {:?}",
+            opened.elapsed()
+        );
     }
     assert_eq!(c.get(1, "/healthz").status, 200);
 }
@@ -216,7 +235,9 @@ fn api_connections_over_the_cap_are_closed_at_once() {
     let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&api).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300)); // accepted, in order
     let mut ninth = TcpStream::connect(&api).unwrap();
-    ninth.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let _ = ninth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(closed(&mut ninth), "the ninth connection was served");
     drop(held);

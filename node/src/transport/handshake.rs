@@ -83,6 +83,9 @@ impl Hello {
 pub enum Refusal {
     /// The socket failed or closed before a whole `Hello` came (or the wait ran out).
     Io(String),
+    /// The peer closed the connection instead of answering our `Hello`: it refused us (its
+    /// log says why: another cluster or protocol, most likely).
+    Closed,
     /// The first bytes are not a `Hello`: not a raftorch peer, or one older than version 3.
     NotAPeer,
     /// The peer speaks another protocol version.
@@ -117,6 +120,11 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Io(e) => write!(f, "no handshake: {e}"),
+            Self::Closed => write!(
+                f,
+                "the peer closed the connection at the handshake (another cluster or protocol? \
+                 see its log)"
+            ),
             Self::NotAPeer => write!(
                 f,
                 "not a raftorch peer handshake (not raftorch, or older than protocol \

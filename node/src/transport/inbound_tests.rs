@@ -33,8 +33,7 @@ async fn node(budget: usize, idle: Duration) -> Node {
     let addr = listener.local_addr().unwrap();
     let (tx, inbox) = mpsc::channel(1000);
     let metrics = Arc::new(Metrics::default());
-    let inbound =
-        Inbound::new(1, identity.clone(), tx, metrics.clone()).with_limits(budget, idle);
+    let inbound = Inbound::new(1, identity.clone(), tx, metrics.clone()).with_limits(budget, idle);
     tokio::spawn(serve(listener, inbound));
     Node {
         addr,
@@ -89,10 +88,15 @@ async fn another_cluster_is_refused_and_forged_frames_are_dropped() {
     frame::encode(&heartbeat(2, 4), &mut bytes); // for another node
     frame::encode(&heartbeat(2, 1), &mut bytes); // fine
     s.write_all(&bytes).await.unwrap();
-    let got = timeout(Duration::from_secs(5), n.inbox.recv()).await.unwrap();
+    let got = timeout(Duration::from_secs(5), n.inbox.recv())
+        .await
+        .unwrap();
     assert_eq!(got.unwrap().wire, heartbeat(2, 1));
     assert_eq!(n.metrics.peer_frames_refused.load(Relaxed), 2);
-    assert!(n.inbox.try_recv().is_err(), "the forged frames never reached the node");
+    assert!(
+        n.inbox.try_recv().is_err(),
+        "the forged frames never reached the node"
+    );
 }
 
 #[tokio::test]
@@ -141,6 +145,8 @@ async fn queued_bytes_are_bounded_and_reading_resumes_as_the_node_steps() {
     let _second = n.inbox.try_recv().unwrap();
     assert!(n.inbox.try_recv().is_err(), "over the byte budget");
     drop(first);
-    let third = timeout(Duration::from_secs(5), n.inbox.recv()).await.unwrap();
+    let third = timeout(Duration::from_secs(5), n.inbox.recv())
+        .await
+        .unwrap();
     assert_eq!(third.unwrap().wire, forward(2));
 }

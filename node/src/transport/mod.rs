@@ -183,12 +183,16 @@ mod tests {
         assert!(peers.set(4, a.local_addr().unwrap().to_string()));
         assert!(!peers.set(4, a.local_addr().unwrap().to_string()));
         peers.send(heartbeat(4, 1));
-        let got = tokio::time::timeout(within, receive(&a, &identity)).await.unwrap();
+        let got = tokio::time::timeout(within, receive(&a, &identity))
+            .await
+            .unwrap();
         assert_eq!(got, heartbeat(4, 1));
         // A new address: messages go there from now on.
         assert!(peers.set(4, b.local_addr().unwrap().to_string()));
         peers.send(heartbeat(4, 2));
-        let got = tokio::time::timeout(within, receive(&b, &identity)).await.unwrap();
+        let got = tokio::time::timeout(within, receive(&b, &identity))
+            .await
+            .unwrap();
         assert_eq!(got, heartbeat(4, 2));
         assert_eq!(peers.addresses().count(), 1);
         assert!(peers.remove(4));

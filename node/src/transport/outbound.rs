@@ -85,8 +85,7 @@ async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, R
         .await
         .map_err(|_| Refusal::Io("no handshake answer in time".into()))?
         .map_err(|e| match e {
-            // The peer closed instead of answering: it refused us (its log says why).
-            Refusal::Io(e) => Refusal::Io(format!("closed during the handshake ({e})")),
+            Refusal::Io(_) => Refusal::Closed,
             other => other,
         })?;
     if answer.node != id {
