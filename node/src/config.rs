@@ -80,6 +80,12 @@ pub struct FileConfig {
     pub join: Option<bool>,
     /// Runtime threads (see [`NodeConfig::threads`]).
     pub threads: Option<usize>,
+    /// Cluster token (see [`NodeConfig::cluster_token`]).
+    pub cluster_token: Option<String>,
+    /// API connection cap (see [`NodeConfig::max_connections`]).
+    pub max_connections: Option<usize>,
+    /// API header timeout in ms (see [`NodeConfig::api_header_timeout_ms`]).
+    pub api_header_timeout_ms: Option<u64>,
 }
 
 /// Everything a node needs to start, validated.
@@ -111,7 +117,22 @@ pub struct NodeConfig {
     /// request, which is what bounds a write's latency. More help a node that has many cores
     /// and many clients.
     pub threads: usize,
+    /// Names the cluster, as etcd's `--initial-cluster-token`: its hash is the cluster id fixed
+    /// on the first start and checked in every peer handshake (see `cluster_id`). Not a secret.
+    /// `None`: the stored id, or one generated (founding alone), derived from the founding
+    /// voters (founding with peers) or learned from the first peer (joining).
+    pub cluster_token: Option<String>,
+    /// Most API connections open at once; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// How long an API connection may take to send a request's headers, counted from when the
+    /// server is ready to read them; so also how long an idle keep-alive connection stays open.
+    pub api_header_timeout_ms: u64,
 }
+
+/// Default API connection cap (see [`NodeConfig::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default API header timeout (see [`NodeConfig::api_header_timeout_ms`]).
+pub const DEFAULT_API_HEADER_TIMEOUT_MS: u64 = 10_000;
 
 /// Defaults: heartbeat every 50 ms, election timeout 150–300 ms, snapshot every 10 000 entries.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 50;
@@ -161,6 +182,15 @@ impl NodeConfig {
         }
         if self.threads == 0 || self.threads > 256 {
             return Err("--threads must be between 1 and 256".into());
+        }
+        if self.max_connections == 0 || self.max_connections > 1_000_000 {
+            return Err("--max-connections must be between 1 and 1000000".into());
+        }
+        if self.api_header_timeout_ms == 0 {
+            return Err("--api-header-timeout-ms must be at least 1".into());
+        }
+        if self.cluster_token.as_deref().is_some_and(str::is_empty) {
+            return Err("--cluster-token must not be empty".into());
         }
         Ok(())
     }
@@ -227,6 +257,9 @@ mod tests {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             join: false,
             threads: DEFAULT_THREADS,
+            cluster_token: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));

@@ -9,7 +9,9 @@
 //!   (`raftorch_core::engine::Engine`) and does only IO: the disk thread, the peer transport,
 //!   timers; the API talks to it through a `NodeHandle`;
 //! - [`transport`]: TCP between peers; [`api`]: the HTTP API (axum); [`server`]: wiring them up;
-//! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`].
+//! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`];
+//! - [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
+//!   checked in every peer handshake; [`http_server`]: the API's connection limits.
 //!
 //! The owner task's loop (see `runtime`):
 //!
@@ -34,8 +36,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod cluster_id;
 pub mod config;
+pub mod data_lock;
 pub mod disk_storage;
+pub mod http_server;
 pub mod metrics;
 pub mod runtime;
 pub mod server;

@@ -74,6 +74,14 @@ pub struct Metrics {
     pub snapshots: AtomicU64,
     /// Peer connections dropped for a protocol error.
     pub bad_frames: AtomicU64,
+    /// Peer connections refused at the handshake (another cluster or protocol, no handshake).
+    pub peer_handshakes_refused: AtomicU64,
+    /// Peer frames dropped because they were not from the connection's peer to this node.
+    pub peer_frames_refused: AtomicU64,
+    /// Peer connections closed because they sent nothing for the idle timeout.
+    pub peer_idle_closed: AtomicU64,
+    /// API connections closed at once because the connection cap was reached.
+    pub api_connections_refused: AtomicU64,
     /// Time to make one `Ready` durable (log append + fsync).
     pub persist: LatencyHistogram,
     /// Leader-measured heartbeat round trips to peers.
@@ -143,7 +151,7 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 13] = [
+        let counters: [(&str, &str, &AtomicU64); 17] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -200,6 +208,26 @@ impl Metrics {
                 "bad_frames_total",
                 "Peer connections dropped for bad frames.",
                 &self.bad_frames,
+            ),
+            (
+                "peer_handshakes_refused_total",
+                "Peer connections refused at the handshake (other cluster or protocol).",
+                &self.peer_handshakes_refused,
+            ),
+            (
+                "peer_frames_refused_total",
+                "Peer frames dropped: not from the connection's peer to this node.",
+                &self.peer_frames_refused,
+            ),
+            (
+                "peer_idle_closed_total",
+                "Peer connections closed after the idle timeout.",
+                &self.peer_idle_closed,
+            ),
+            (
+                "api_connections_refused_total",
+                "API connections closed at once: the connection cap was reached.",
+                &self.api_connections_refused,
             ),
         ];
         for (name, help, c) in counters {

@@ -4,15 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, ApiState};
+use crate::cluster_id::ClusterIdentity;
 use crate::config::{NodeConfig, PeerSpec};
+use crate::data_lock::DataDirLock;
+use crate::http_server::{self, Limits};
 use crate::metrics::Metrics;
 use crate::runtime;
-use crate::transport::{self, Peers};
+use crate::transport::{self, Inbound, Peers, Sender};
 
 /// How long in-flight HTTP requests get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -20,6 +22,13 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// Runs the node until a shutdown signal (Ok) or a fatal error (Err, e.g. a disk failure).
 pub async fn run(config: NodeConfig) -> Result<(), String> {
     config.validate()?;
+    // Before anything touches the data directory; held until this function returns.
+    let _lock = DataDirLock::acquire(&config.data_dir)?;
+    let identity = Arc::new(ClusterIdentity::resolve(
+        &config.data_dir,
+        config.cluster_token.as_deref(),
+        &config.voters(),
+    )?);
     let metrics = Arc::new(Metrics::default());
     let peer_listener = TcpListener::bind(config.peer_listen)
         .await
@@ -39,15 +48,20 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         peer_addr: peer_local.to_string(),
         api_addr: api_local.to_string(),
     };
-    let peers = Peers::new(metrics.clone());
+    let sender = Sender {
+        me: config.id,
+        identity: identity.clone(),
+    };
+    let peers = Peers::new(sender, metrics.clone());
     let started = runtime::start(&config, me, peers, metrics.clone())
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
-    tokio::spawn(transport::serve(
-        peer_listener,
+    let inbound = Inbound::new(
         config.id,
+        identity.clone(),
         started.messages.clone(),
         metrics.clone(),
-    ));
+    );
+    tokio::spawn(transport::serve(peer_listener, inbound));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
 
@@ -58,24 +72,22 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         peers = %config.peer_listen,
         data = %config.data_dir.display(),
         join = config.join,
+        cluster = %crate::cluster_id::show(identity.get().unwrap_or(0)),
         "raftorch node started"
     );
+    let limits = Limits {
+        max_connections: config.max_connections,
+        header_timeout: Duration::from_millis(config.api_header_timeout_ms),
+    };
 
     let (drain_tx, drain_rx) = watch::channel(false);
-    let mut server = tokio::spawn(async move {
-        let mut drain_rx = drain_rx;
-        // Answers are small and latency-bound: send them without waiting for Nagle's timer.
-        let api_listener = api_listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set on an API connection");
-            }
-        });
-        axum::serve(api_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = drain_rx.changed().await;
-            })
-            .await
-    });
+    let mut server = tokio::spawn(http_server::serve(
+        api_listener,
+        app,
+        limits,
+        metrics.clone(),
+        drain_rx,
+    ));
 
     let (mut owner_done, mut server_done) = (false, false);
     let result = tokio::select! {
@@ -94,8 +106,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         r = &mut server => {
             server_done = true;
             match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(format!("API server failed: {e}")),
+                Ok(()) => Ok(()),
                 Err(e) => Err(format!("API server task failed: {e}")),
             }
         }

@@ -11,6 +11,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use proc::Cluster;
+use raftorch_node::cluster_id::from_founders;
+use raftorch_node::transport::handshake::{Hello, HELLO_LEN, PROTOCOL_VERSION};
 
 fn code(a: &proc::Answer) -> &str {
     a.body["error"]["code"]
@@ -95,6 +97,16 @@ fn garbage_on_the_peer_port_drops_that_connection_and_the_node_keeps_serving() {
         let mut s = TcpStream::connect(&peer_addr).expect("connect to the peer port");
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
+        // A well-formed handshake of this cluster (founded without a token), then garbage.
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            cluster: from_founders(&[1, 2, 3]),
+            node: 9,
+        };
+        s.write_all(&hello.encode()).expect("write hello");
+        let mut answer = [0u8; HELLO_LEN];
+        s.read_exact(&mut answer)
+            .expect("the node answers the handshake");
         s.write_all(garbage).expect("write garbage");
         let mut buf = [0u8; 16];
         // The node closes the connection: EOF (0 bytes) or a reset.

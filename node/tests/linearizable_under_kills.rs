@@ -138,7 +138,7 @@ fn histories_stay_linearizable_while_nodes_are_killed_and_restarted() {
                 .is_some_and(|a| a.body["role"] == "leader")
         });
         let victim = match leader {
-            Some(l) if (victim_pick >> 33) % 2 == 0 => l,
+            Some(l) if (victim_pick >> 33).is_multiple_of(2) => l,
             _ => 1 + (victim_pick >> 35) % 3,
         };
         c.kill(victim);

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    FileConfig, NodeConfig, PeerSpec, DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS,
-    DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS, DEFAULT_ELECTION_MS,
+    DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
 };
 
 pub use bench::{BenchArgs, Target};
@@ -51,7 +51,8 @@ pub enum CliCommand {
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
-    /// election_ms, snapshot_every, join, threads.
+    /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
+    /// api_header_timeout_ms.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -86,6 +87,18 @@ pub struct NodeArgs {
     /// thread: the fewest thread switches per request. Default 1.
     #[arg(long, env = "RAFTORCH_THREADS")]
     pub threads: Option<usize>,
+    /// Names the cluster (as etcd's --initial-cluster-token; not a secret): its hash is the
+    /// cluster id fixed on the first start and checked in every peer handshake, so nodes of
+    /// another cluster are refused. Give every cluster its own.
+    #[arg(long, env = "RAFTORCH_CLUSTER_TOKEN")]
+    pub cluster_token: Option<String>,
+    /// Most API connections open at once; more are closed as soon as accepted. Default 1024.
+    #[arg(long, env = "RAFTORCH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Ms an API connection gets to send a request's headers (also the keep-alive idle
+    /// timeout). Default 10000.
+    #[arg(long, env = "RAFTORCH_API_HEADER_TIMEOUT_MS")]
+    pub api_header_timeout_ms: Option<u64>,
 }
 
 impl NodeArgs {
@@ -140,6 +153,15 @@ impl NodeArgs {
                 .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
             join: self.join || file.join.unwrap_or(false),
             threads: self.threads.or(file.threads).unwrap_or(DEFAULT_THREADS),
+            cluster_token: self.cluster_token.clone().or(file.cluster_token),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            api_header_timeout_ms: self
+                .api_header_timeout_ms
+                .or(file.api_header_timeout_ms)
+                .unwrap_or(DEFAULT_API_HEADER_TIMEOUT_MS),
         };
         config.validate()?;
         Ok(config)
@@ -260,6 +282,9 @@ mod tests {
             snapshot_every: None,
             join: false,
             threads: None,
+            cluster_token: None,
+            max_connections: None,
+            api_header_timeout_ms: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

@@ -95,7 +95,7 @@ pub(super) fn run(args: &SimArgs) -> i32 {
                 record(&totals, &report, &bar);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 bar.inc(1);
-                if bar.is_hidden() && (n % every == 0 || n == args.seeds) {
+                if bar.is_hidden() && (n.is_multiple_of(every) || n == args.seeds) {
                     println!(
                         "  {n}/{} seeds, {:.1}s",
                         args.seeds,

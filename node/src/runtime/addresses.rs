@@ -116,7 +116,11 @@ mod tests {
     async fn the_book_overrides_and_extends_the_configured_peers() {
         let mut book = AddressBook::new(spec(1, "me"), &[spec(2, "two"), spec(3, "three")]);
         let rx = book.subscribe();
-        let mut peers = Peers::new(Arc::new(Metrics::default()));
+        let sender = crate::transport::Sender {
+            me: 1,
+            identity: Arc::new(crate::cluster_id::ClusterIdentity::unstored(1)),
+        };
+        let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
         let mut sm = Orchestrator::new();
         book.sync(&sm, &mut peers);
         let mut seen: Vec<(NodeId, String)> =

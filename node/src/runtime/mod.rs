@@ -224,7 +224,7 @@ impl NodeHandle {
 /// The channels the owner task reads from.
 pub struct Inputs {
     /// Messages from peers' engines.
-    pub messages: mpsc::Receiver<crate::transport::Wire>,
+    pub messages: mpsc::Receiver<crate::transport::Received>,
     /// Client requests.
     pub requests: mpsc::Receiver<Request>,
 }

@@ -23,7 +23,7 @@ use super::{Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, Req
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
-use crate::transport::{Peers, Wire};
+use crate::transport::{Peers, Received, Wire};
 
 /// Reads not confirmed within this time are failed (the client retries).
 const READ_EXPIRY: Duration = Duration::from_secs(5);
@@ -39,7 +39,7 @@ pub struct Started {
     /// For the API.
     pub handle: NodeHandle,
     /// Raft messages from peers go here.
-    pub messages: mpsc::Sender<Wire>,
+    pub messages: mpsc::Sender<Received>,
     /// The owner loop; run it until shutdown.
     pub owner: Owner,
     /// Pass to [`Owner::run`].
@@ -189,7 +189,8 @@ impl Owner {
     }
 
     /// Hands a peer's message to the engine, timing it if it answers one of our heartbeats.
-    fn step(&mut self, wire: Wire) {
+    fn step(&mut self, received: Received) {
+        let wire = received.wire;
         if let PeerMessage::Raft(m) = &wire.message {
             if let Some(rtt) = self.round_trips.on_receive(m) {
                 self.metrics.peer_round_trip.observe(rtt);

@@ -13,7 +13,7 @@
 //! - [`HardStateFile`] and [`SnapshotFile`]: small files replaced atomically (write a temporary
 //!   file, fsync, rename over, fsync the directory), with a checksum inside.
 
-mod atomic_file;
+pub(crate) mod atomic_file;
 mod hard_state;
 mod log;
 pub mod record;

@@ -1,13 +1,18 @@
-//! The peer wire format: `[u32 BE length][u8 version][postcard Wire]`, where the length
-//! counts the version byte and the payload.
+//! The peer wire format after the handshake: `[u32 BE length][u8 version][postcard Wire]`,
+//! where the length counts the version byte and the payload. A length of 0 is a keep-alive (no
+//! body): the sending side writes one when it has had nothing to send for a while, so the
+//! receiving side can close connections that stay silent.
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::Wire;
 
-/// The only frame version this node speaks (2: engine messages — Raft's and forwarded writes —
-/// with sender and recipient; 1 carried Raft messages only).
-pub const FRAME_VERSION: u8 = 2;
+/// The only frame version this node speaks: the protocol version of the handshake (3: a
+/// handshake first, keep-alives; 2: engine messages — Raft's and forwarded writes — with sender
+/// and recipient; 1 carried Raft messages only).
+pub const FRAME_VERSION: u8 = super::handshake::PROTOCOL_VERSION;
+/// A keep-alive frame: a zero length and nothing else.
+pub const KEEP_ALIVE: [u8; 4] = [0; 4];
 /// Largest accepted frame (length field), so a garbage length cannot make us allocate gigabytes.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 
@@ -16,7 +21,7 @@ pub const MAX_FRAME_LEN: u32 = 64 << 20;
 pub enum FrameError {
     /// The socket failed or closed mid-frame.
     Io(std::io::Error),
-    /// The length field is over [`MAX_FRAME_LEN`] or zero.
+    /// The length field is over [`MAX_FRAME_LEN`].
     BadLength(u32),
     /// The version byte is not [`FRAME_VERSION`].
     BadVersion(u8),
@@ -28,7 +33,7 @@ impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Io(e) => write!(f, "io: {e}"),
-            Self::BadLength(n) => write!(f, "frame length {n} outside 1..={MAX_FRAME_LEN}"),
+            Self::BadLength(n) => write!(f, "frame length {n} over {MAX_FRAME_LEN}"),
             Self::BadVersion(v) => write!(f, "unsupported frame version {v}"),
             Self::Decode(e) => write!(f, "undecodable message: {e}"),
         }
@@ -60,8 +65,9 @@ pub fn decode_body(body: &[u8]) -> Result<Wire, FrameError> {
     }
 }
 
-/// Reads the next frame; `Ok(None)` on a clean end of stream between frames.
-pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Wire>, FrameError> {
+/// Reads the next frame's length: `Ok(None)` on a clean end of stream between frames,
+/// `Ok(Some(0))` for a keep-alive.
+pub async fn read_len<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<u32>, FrameError> {
     let mut len = [0u8; 4];
     match reader.read_exact(&mut len).await {
         Ok(_) => {}
@@ -69,12 +75,29 @@ pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Wire>, 
         Err(e) => return Err(FrameError::Io(e)),
     }
     let len = u32::from_be_bytes(len);
-    if len == 0 || len > MAX_FRAME_LEN {
+    if len > MAX_FRAME_LEN {
         return Err(FrameError::BadLength(len));
     }
+    Ok(Some(len))
+}
+
+/// Reads and decodes the body of a frame whose length field said `len` (non-zero).
+pub async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, len: u32) -> Result<Wire, FrameError> {
     let mut body = vec![0u8; len as usize];
     reader.read_exact(&mut body).await.map_err(FrameError::Io)?;
-    decode_body(&body).map(Some)
+    decode_body(&body)
+}
+
+/// Reads the next frame, skipping keep-alives; `Ok(None)` on a clean end of stream between
+/// frames.
+pub async fn read<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Wire>, FrameError> {
+    loop {
+        match read_len(reader).await? {
+            None => return Ok(None),
+            Some(0) => continue,
+            Some(len) => return read_body(reader, len).await.map(Some),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -109,9 +132,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn frames_round_trip_back_to_back() {
+    async fn frames_round_trip_back_to_back_with_keep_alives_between() {
         let mut bytes = Vec::new();
         encode(&message(), &mut bytes);
+        bytes.extend_from_slice(&KEEP_ALIVE);
         encode(&message(), &mut bytes);
         let mut r = &bytes[..];
         assert_eq!(read(&mut r).await.unwrap(), Some(message()));

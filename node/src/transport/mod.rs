@@ -3,8 +3,13 @@
 //! exponential backoff, fed by a bounded queue that drops when full — Raft retransmits, and a
 //! forward's client retries), and an accept loop that reads frames from any peer and hands them
 //! to the node.
+//!
+//! Every connection starts with a [`handshake`] (protocol version, cluster id, node id): a node
+//! of another cluster or protocol is refused, and the frames that follow must be from the node
+//! the handshake named to this node. Without TLS that node id is a claim, not a proof.
 
 pub mod frame;
+pub mod handshake;
 mod inbound;
 mod outbound;
 
@@ -15,10 +20,10 @@ use raftorch_core::engine::PeerMessage;
 use raftorch_core::orchestrator::Output;
 use raftorch_core::raft::{Message, NodeId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-pub use inbound::serve;
-pub use outbound::spawn_peer;
+pub use inbound::{bound_to, serve, Inbound, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, INBOX_BYTES};
+pub use outbound::{spawn_peer, Sender};
 
 use crate::metrics::Metrics;
 
@@ -44,6 +49,25 @@ impl Wire {
     }
 }
 
+/// A peer's message on its way to the owner task, holding its share of the inbox's byte budget
+/// until it is dropped (after it is stepped).
+#[derive(Debug)]
+pub struct Received {
+    /// The message.
+    pub wire: Wire,
+    /// Released on drop; `None` for messages that did not come through the accept loop.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl From<Wire> for Received {
+    fn from(wire: Wire) -> Self {
+        Received {
+            wire,
+            _budget: None,
+        }
+    }
+}
+
 /// Messages queued per peer before new ones are dropped.
 pub const PEER_QUEUE: usize = 1024;
 
@@ -54,6 +78,7 @@ pub const PEER_QUEUE: usize = 1024;
 #[derive(Debug)]
 pub struct Peers {
     queues: HashMap<NodeId, Peer>,
+    sender: Sender,
     metrics: Arc<Metrics>,
 }
 
@@ -65,10 +90,11 @@ struct Peer {
 }
 
 impl Peers {
-    /// No peers yet; add them with [`Peers::set`].
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// No peers yet; add them with [`Peers::set`]. `sender` is who the connections introduce.
+    pub fn new(sender: Sender, metrics: Arc<Metrics>) -> Self {
         Peers {
             queues: HashMap::new(),
+            sender,
             metrics,
         }
     }
@@ -81,7 +107,7 @@ impl Peers {
             return false;
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        spawn_peer(id, addr.clone(), rx);
+        spawn_peer(self.sender.clone(), id, addr.clone(), rx);
         // Replacing the old sender closes its queue, which ends its task.
         self.queues.insert(id, Peer { addr, queue: tx });
         true
@@ -114,8 +140,10 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster_id::ClusterIdentity;
+    use handshake::Hello;
     use raftorch_core::raft::MessageBody;
-    use tokio::io::BufReader;
+    use tokio::io::{AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
     fn heartbeat(to: NodeId, seq: u64) -> Wire {
@@ -127,10 +155,15 @@ mod tests {
         })
     }
 
-    /// The next message that arrives at `listener`.
-    async fn receive(listener: &TcpListener) -> Wire {
+    /// The next message that arrives at `listener`, after a handshake as node 4 of `cluster`.
+    async fn receive(listener: &TcpListener, cluster: &ClusterIdentity) -> Wire {
         let (stream, _) = listener.accept().await.unwrap();
         let mut reader = BufReader::new(stream);
+        let hello = Hello::read(&mut reader).await.unwrap();
+        assert_eq!(hello.node, 1);
+        handshake::admit(cluster, 4, &hello).unwrap();
+        let answer = Hello::ours(cluster, 4).encode();
+        reader.get_mut().write_all(&answer).await.unwrap();
         frame::read(&mut reader).await.unwrap().unwrap()
     }
 
@@ -139,17 +172,27 @@ mod tests {
         let within = std::time::Duration::from_secs(5);
         let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut peers = Peers::new(Arc::new(Metrics::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Arc::new(ClusterIdentity::resolve(dir.path(), Some("t"), &[1, 4]).unwrap());
+        let sender = Sender {
+            me: 1,
+            identity: identity.clone(),
+        };
+        let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
         peers.send(heartbeat(4, 0)); // unknown: dropped
         assert!(peers.set(4, a.local_addr().unwrap().to_string()));
         assert!(!peers.set(4, a.local_addr().unwrap().to_string()));
         peers.send(heartbeat(4, 1));
-        let got = tokio::time::timeout(within, receive(&a)).await.unwrap();
+        let got = tokio::time::timeout(within, receive(&a, &identity))
+            .await
+            .unwrap();
         assert_eq!(got, heartbeat(4, 1));
         // A new address: messages go there from now on.
         assert!(peers.set(4, b.local_addr().unwrap().to_string()));
         peers.send(heartbeat(4, 2));
-        let got = tokio::time::timeout(within, receive(&b)).await.unwrap();
+        let got = tokio::time::timeout(within, receive(&b, &identity))
+            .await
+            .unwrap();
         assert_eq!(got, heartbeat(4, 2));
         assert_eq!(peers.addresses().count(), 1);
         assert!(peers.remove(4));

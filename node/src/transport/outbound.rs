@@ -1,31 +1,57 @@
-//! One outbound connection to a peer: connect, stream frames from the queue, reconnect with
-//! exponential backoff when anything fails.
+//! One outbound connection to a peer: connect, handshake, stream frames from the queue (a
+//! keep-alive when there has been nothing to send for a while), reconnect with exponential
+//! backoff when anything fails.
 
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use raftorch_core::raft::NodeId;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::handshake::{self, Hello, Refusal};
+use super::inbound::{HANDSHAKE_TIMEOUT, IDLE_TIMEOUT};
 use super::{frame, Wire};
+use crate::cluster_id::ClusterIdentity;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Bytes gathered from the queue into one write.
 const WRITE_BATCH: usize = 256 << 10;
+/// A keep-alive goes out when nothing else did for this long (well inside the peer's
+/// [`IDLE_TIMEOUT`]).
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(IDLE_TIMEOUT.as_secs() / 3);
 
-/// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
-pub fn spawn_peer(id: NodeId, addr: String, queue: mpsc::Receiver<Wire>) {
-    tokio::spawn(run(id, addr, queue));
+/// Who is sending: this node and its cluster identity.
+#[derive(Clone, Debug)]
+pub struct Sender {
+    /// This node.
+    pub me: NodeId,
+    /// Its cluster id, sent in every handshake (and learned from a peer's answer if unknown).
+    pub identity: Arc<ClusterIdentity>,
 }
 
-async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
+/// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
+pub fn spawn_peer(sender: Sender, id: NodeId, addr: String, queue: mpsc::Receiver<Wire>) {
+    tokio::spawn(run(sender, id, addr, queue));
+}
+
+async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
     let mut backoff = MIN_BACKOFF;
+    let mut refused_before = false;
     loop {
-        let stream = match TcpStream::connect(&addr).await {
+        let stream = match connect(&sender, id, &addr).await {
             Ok(s) => s,
             Err(e) => {
+                // A refusal is worth one warning per run of them; a peer that is down is not.
+                match &e {
+                    Refusal::Io(_) => {}
+                    _ if refused_before => {}
+                    _ => tracing::warn!(peer = id, %addr, "peer refused: {e}"),
+                }
+                refused_before |= !matches!(e, Refusal::Io(_));
                 tracing::debug!(peer = id, %addr, error = %e, ?backoff, "connect failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -37,9 +63,9 @@ async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         tracing::info!(peer = id, %addr, "connected to peer");
         backoff = MIN_BACKOFF;
+        refused_before = false;
         match stream_to(stream, &mut queue).await {
             Ok(()) => return,
             Err(e) => tracing::info!(peer = id, %addr, error = %e, "peer connection lost"),
@@ -47,13 +73,59 @@ async fn run(id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
     }
 }
 
-/// Writes queued messages until the queue closes (`Ok`) or the socket fails (`Err`).
-async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> std::io::Result<()> {
+/// Connects and handshakes: the peer must answer with a `Hello` of this cluster and of node
+/// `id`.
+async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, Refusal> {
+    let io = |e: io::Error| Refusal::Io(e.to_string());
+    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
+    let _ = stream.set_nodelay(true);
+    let hello = Hello::ours(&sender.identity, sender.me).encode();
+    stream.write_all(&hello).await.map_err(io)?;
+    let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, Hello::read(&mut stream))
+        .await
+        .map_err(|_| Refusal::Io("no handshake answer in time".into()))?
+        .map_err(|e| match e {
+            Refusal::Io(_) => Refusal::Closed,
+            other => other,
+        })?;
+    if answer.node != id {
+        return Err(Refusal::WrongNode { node: answer.node });
+    }
+    handshake::admit(&sender.identity, sender.me, &answer)?;
+    Ok(stream)
+}
+
+/// Writes queued messages until the queue closes (`Ok`) or the socket fails or the peer closes
+/// it (`Err`).
+async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64 << 10);
+    let (mut read, mut write) = stream.split();
+    let mut keep_alive = tokio::time::interval(KEEP_ALIVE_EVERY);
+    keep_alive.reset();
+    let mut wrote = false;
+    let mut probe = [0u8; 1];
     loop {
         // A batch lost with a failed socket is not retried: Raft resends what matters.
-        let Some(first) = queue.recv().await else {
-            return Ok(());
+        let first = tokio::select! {
+            m = queue.recv() => match m {
+                Some(m) => m,
+                None => return Ok(()),
+            },
+            _ = keep_alive.tick() => {
+                if !std::mem::take(&mut wrote) {
+                    write.write_all(&frame::KEEP_ALIVE).await?;
+                }
+                continue;
+            }
+            // The peer never writes after its handshake: a read ending means it closed.
+            r = read.read(&mut probe) => {
+                let why = match r {
+                    Ok(0) => "closed by the peer".to_owned(),
+                    Ok(_) => "unexpected bytes from the peer".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, why));
+            }
         };
         buf.clear();
         frame::encode(&first, &mut buf);
@@ -63,6 +135,7 @@ async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> s
                 Err(_) => break,
             }
         }
-        stream.write_all(&buf).await?;
+        write.write_all(&buf).await?;
+        wrote = true;
     }
 }

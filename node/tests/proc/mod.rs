@@ -45,7 +45,8 @@ pub struct Answer {
 /// clusters ran at once; ports outside that range are only ever taken by an explicit bind.
 const PORTS: std::ops::Range<u32> = 20_000..32_000;
 
-fn free_port() -> u16 {
+/// A loopback port free now, outside the ephemeral range.
+pub fn free_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     // Each test process walks its own stretch of the range, checking each port is free now.
     let start = std::process::id().wrapping_mul(7_919) % PORTS.len() as u32;
@@ -106,6 +107,20 @@ impl Cluster {
         &self.nodes[id as usize - 1]
     }
 
+    /// The data directory of node `id`.
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("data-{id}"))
+    }
+
+    /// The value of the counter or gauge `name` (e.g. `raftorch_term`) in node `id`'s
+    /// `/metrics`, `None` if the node did not answer or has no such series.
+    pub fn metric(&self, id: u64, name: &str) -> Option<u64> {
+        let text = self.request(id, "GET", "/metrics", None)?.body;
+        let text = text.as_str()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     /// The log file of node `id`.
     pub fn log_path(&self, id: u64) -> PathBuf {
         self.dir.path().join(format!("node-{id}.log"))
@@ -119,7 +134,7 @@ impl Cluster {
             .arg("--id")
             .arg(id.to_string())
             .arg("--data-dir")
-            .arg(self.dir.path().join(format!("data-{id}")))
+            .arg(self.data_dir(id))
             .arg("--peer-listen")
             .arg(&node.peer_addr)
             .arg("--api-listen")
