@@ -185,10 +185,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
             svg::timeline(&records, &faults, end_us),
         )
     });
-    if let Err(e) = written {
-        failures.push(format!("writing the report: {e}"));
-    }
     print!("{}", report::table(&summary));
+    if let Err(e) = written {
+        return Err(format!("writing the report: {e}"));
+    }
     if failures.is_empty() {
         for n in 1..=NODES {
             let _ = std::fs::remove_dir_all(opts.report_dir.join(format!("data-{n}")));
