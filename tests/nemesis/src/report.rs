@@ -70,8 +70,8 @@ fn latencies(run: &Run<'_>) -> BTreeMap<&'static str, Vec<u64>> {
     by_phase
 }
 
-fn count_by<'r>(records: &'r [Record], f: impl Fn(&'r Record) -> &'static str) -> Value {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+fn count_by(records: &[Record], f: impl Fn(&Record) -> String) -> Value {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for r in records {
         *counts.entry(f(r)).or_default() += 1;
     }
@@ -122,8 +122,12 @@ pub fn json(run: &Run<'_>) -> Value {
         "failures": run.failures,
         "operations": {
             "total": run.records.len(),
-            "by_outcome": count_by(run.records, |r| r.outcome.label()),
-            "by_kind": count_by(run.records, kind_name),
+            "by_outcome": count_by(run.records, |r| r.outcome.label().into()),
+            "by_kind": count_by(run.records, |r| kind_name(r).into()),
+            "by_phase_and_outcome": count_by(run.records, |r| {
+                format!("{} {}", phase(run.faults, r.call_us), r.outcome.label())
+            }),
+            "by_answer": count_by(run.records, |r| format!("{} {}", kind_name(r), r.answer)),
         },
         "faults": faults,
         "latency_by_phase": latency,

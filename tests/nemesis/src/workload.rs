@@ -73,10 +73,21 @@ pub struct Record {
     pub ret_us: u64,
     /// What came of it.
     pub outcome: Outcome,
+    /// The HTTP status, or the transport error's kind.
+    pub answer: String,
 }
 
 /// The recorded history, shared by the clients.
 pub type Log = Arc<Mutex<Vec<Record>>>;
+
+/// The HTTP status, or the kind of transport error.
+fn answer(result: &Result<ureq::Response, ureq::Error>) -> String {
+    match result {
+        Ok(r) => r.status().to_string(),
+        Err(ureq::Error::Status(code, _)) => code.to_string(),
+        Err(ureq::Error::Transport(t)) => format!("{:?}", t.kind()),
+    }
+}
 
 /// Classifies one HTTP result.
 fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> Outcome {
@@ -136,6 +147,7 @@ pub fn client(
             let body = serde_json::json!({ "value": value }).to_string();
             agent.put(&url).send_string(&body)
         };
+        let answer = answer(&result);
         let outcome = classify(result, kind == Kind::Get);
         let ret = Instant::now();
         let failed = !matches!(outcome, Outcome::Written | Outcome::Read(_));
@@ -148,11 +160,30 @@ pub fn client(
             call_us: micros(call),
             ret_us: micros(ret),
             outcome,
+            answer,
         });
         if failed {
             // Do not spin on a node that is down or cut off.
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Record {
+    /// One line of `history.jsonl`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "client": self.client,
+            "node": self.node,
+            "kind": format!("{:?}", self.kind),
+            "key": self.key,
+            "value": self.value,
+            "call_us": self.call_us,
+            "ret_us": self.ret_us,
+            "outcome": self.outcome.label(),
+            "read": match &self.outcome { Outcome::Read(v) => v.clone(), _ => None },
+            "answer": self.answer,
+        })
     }
 }
 
