@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use raftorch_core::sim::linearizability::{check_kv, KvKeySpec, KvOp, KvRet, Operation};
 use raftorch_core::sim::linearizability::PartitionedResult;
+use raftorch_core::sim::linearizability::{check_kv, KvKeySpec, KvOp, KvRet, Operation};
 use serde_json::Value;
 
 use crate::cluster::Cluster;

@@ -99,10 +99,8 @@ impl Cluster {
             .arg(format!("{addr}:{API_PORT}"));
         for (j, other) in self.addresses.iter().enumerate() {
             if j != i {
-                cmd.arg("--peer").arg(format!(
-                    "{}={other}:{PEER_PORT}@{other}:{API_PORT}",
-                    j + 1
-                ));
+                cmd.arg("--peer")
+                    .arg(format!("{}={other}:{PEER_PORT}@{other}:{API_PORT}", j + 1));
             }
         }
         let log = File::options()

@@ -171,7 +171,10 @@ pub fn run_step(
         }
         FaultKind::PartitionLeaderMinority | FaultKind::IsolateLeader => {
             let (leader, how) = leader_or_any(cluster, step.pick);
-            let others = shuffled(ids.into_iter().filter(|&n| n != leader).collect(), step.pick);
+            let others = shuffled(
+                ids.into_iter().filter(|&n| n != leader).collect(),
+                step.pick,
+            );
             let with = usize::from(step.kind == FaultKind::PartitionLeaderMinority);
             let mut minority = vec![leader];
             minority.extend_from_slice(&others[..with]);
@@ -195,7 +198,10 @@ pub fn run_step(
         FaultKind::KillLeader => {
             let (leader, how) = leader_or_any(cluster, step.pick);
             cluster.kill(leader);
-            (format!("node {leader} ({how})"), Undo::Restart(vec![leader]))
+            (
+                format!("node {leader} ({how})"),
+                Undo::Restart(vec![leader]),
+            )
         }
         FaultKind::KillTwo => {
             let victims: Vec<u64> = shuffled(ids, step.pick)[..2].to_vec();
@@ -213,7 +219,11 @@ pub fn run_step(
     let start_us = start.duration_since(epoch).as_micros() as u64;
     log(
         epoch,
-        &format!("start {} {detail} for {} ms", step.kind.name(), step.duration_ms),
+        &format!(
+            "start {} {detail} for {} ms",
+            step.kind.name(),
+            step.duration_ms
+        ),
     );
     std::thread::sleep(Duration::from_millis(step.duration_ms));
     match undo {

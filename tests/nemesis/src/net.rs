@@ -126,7 +126,13 @@ impl Network {
         };
         let bridge = bridge_name(seed);
         ip(&["link", "add", &bridge, "type", "bridge"])?;
-        ip(&["addr", "add", &format!("{}.254/24", net.subnet), "dev", &bridge])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}.254/24", net.subnet),
+            "dev",
+            &bridge,
+        ])?;
         ip(&["link", "set", &bridge, "up"])?;
         for node in 1..=nodes {
             let ns = net.namespace(node);

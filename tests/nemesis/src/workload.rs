@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use raftorch_core::sim::linearizability::{KvOp, KvRet, Operation};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use raftorch_core::sim::linearizability::{KvOp, KvRet, Operation};
 use serde_json::Value;
 
 /// The register keys the clients contend on.
@@ -203,7 +203,11 @@ pub fn history(records: &[Record]) -> Vec<Operation<KvOp<String>, KvRet<String>>
             };
             match &r.outcome {
                 Outcome::Written => Some(Operation::complete(
-                    r.client, r.call_us, r.ret_us, op, KvRet::Ok,
+                    r.client,
+                    r.call_us,
+                    r.ret_us,
+                    op,
+                    KvRet::Ok,
                 )),
                 Outcome::Read(v) => Some(Operation::complete(
                     r.client,
