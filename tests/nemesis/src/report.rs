@@ -26,6 +26,8 @@ pub struct Run<'a> {
     pub failures: &'a [String],
     /// The applied index all nodes agreed on at the end, and how long that took after healing.
     pub converged: Option<(u64, u64)>,
+    /// Lock acquisitions granted (each checked for fencing and mutual exclusion).
+    pub lock_grants: usize,
 }
 
 /// The phase an operation invoked at `call_us` belongs to: the fault in force, or `healthy`.
@@ -129,6 +131,7 @@ pub fn json(run: &Run<'_>) -> Value {
             }),
             "by_answer": count_by(run.records, |r| format!("{} {}", kind_name(r), r.answer)),
         },
+        "lock_grants": run.lock_grants,
         "faults": faults,
         "latency_by_phase": latency,
         "converged": run.converged.map(|(index, ms)| json!({"applied_index": index, "after_ms": ms})),
@@ -186,6 +189,11 @@ pub fn table(run: &Run<'_>) -> String {
             quantile(&v, 0.99) as f64 / 1e3
         );
     }
+    let _ = writeln!(
+        out,
+        "locks: {} grants, fencing tokens and mutual exclusion checked",
+        run.lock_grants
+    );
     if let Some((index, ms)) = run.converged {
         let _ = writeln!(
             out,

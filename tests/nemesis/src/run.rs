@@ -9,6 +9,7 @@ use raftorch_core::sim::linearizability::{KvOp, KvRet, Operation};
 
 use crate::check;
 use crate::cluster::Cluster;
+use crate::locks;
 use crate::nemesis::{self, Fault, ALL_KINDS};
 use crate::net::Network;
 use crate::report::{self, Run};
@@ -17,6 +18,8 @@ use crate::workload::{self, Record, REGISTER_KEYS};
 
 /// The cluster size.
 pub const NODES: u64 = 5;
+/// Threads of the lock workload (besides the kv clients).
+pub const LOCK_CLIENTS: u64 = 2;
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -68,6 +71,14 @@ pub fn run(opts: &Options) -> Result<(), String> {
             std::thread::spawn(move || workload::client(id, seed, urls, epoch, stop, log))
         })
         .collect();
+    let grants: locks::Grants = Arc::new(Mutex::new(Vec::new()));
+    let lockers: Vec<_> = (1..=LOCK_CLIENTS)
+        .map(|id| {
+            let (urls, stop, grants, seed) =
+                (urls.clone(), stop.clone(), grants.clone(), opts.seed);
+            std::thread::spawn(move || locks::client(id, seed, urls, epoch, stop, grants))
+        })
+        .collect();
 
     let total_ms = opts.seconds * 1_000;
     let plan = nemesis::schedule(opts.seed, total_ms);
@@ -85,7 +96,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     sleep_until(epoch, total_ms);
     stop.store(true, Ordering::Relaxed);
-    for c in clients {
+    for c in clients.into_iter().chain(lockers) {
         let _ = c.join();
     }
     let end_us = epoch.elapsed().as_micros() as u64;
@@ -143,6 +154,23 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(why) = check::linearizability(&history) {
         failures.push(format!("not linearizable: {why}"));
     }
+    let grants = grants.lock().expect("grants lock").clone();
+    let lock_problems = locks::check(&grants);
+    if !lock_problems.is_empty() {
+        failures.push(format!(
+            "{} lock violations: {}",
+            lock_problems.len(),
+            lock_problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if grants.is_empty() && opts.seconds >= 60 {
+        failures.push("no lock was ever granted".into());
+    }
     if records.len() < opts.min_ops {
         failures.push(format!(
             "only {} operations (at least {} required)",
@@ -176,6 +204,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         faults: &faults,
         failures: &failures,
         converged,
+        lock_grants: grants.len(),
     };
     let lines: String = records
         .iter()
