@@ -1,11 +1,14 @@
 //! `cargo xtask`: the project's one-command set-up, build, test and demo automation.
 //!
 //! - `cargo xtask test`: installs what a fresh machine lacks, then runs every check CI runs.
+//! - `cargo xtask nemesis`: five real nodes in network namespaces under partitions, kills and
+//!   pauses, with a checked client history, a JSON report and an SVG timeline.
 //! - `cargo xtask demo`: builds the browser visualizer and serves it on 127.0.0.1
 //!   (`--terminal` for the text demo).
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)] // a host tool, std is fine
 
 mod demo;
+mod nemesis;
 mod serve;
 mod setup;
 mod shell;
@@ -24,6 +27,13 @@ commands:
   demo --terminal
           run a simulated 5-node cluster through a leader crash, a partition and a heal,
           printing its event trace (options: --seed N, --nodes N, --verbose)
+  nemesis [--seconds N | --minutes N] [--seed N] [--report DIR] [--clients N] [--release]
+          run 5 real raftorch nodes, each in its own network namespace (needs root), under a
+          seeded schedule of partitions (random halves, leader in the minority, leader alone,
+          a bridge node), kill -9 + restart (the leader, two nodes) and SIGSTOP of the leader,
+          with 4 kv clients; checks linearizability, convergence and that no acknowledged
+          write is lost; writes report.json and timeline.svg (default 120 s, 2,000 ops
+          required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -40,6 +50,7 @@ fn main() -> ExitCode {
             demo::run(&rest)
         }
         Some("demo") => serve::run(&args[1..]),
+        Some("nemesis") => nemesis::run(&args[1..]),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");

@@ -1,0 +1,29 @@
+//! A Jepsen-style harness for raftorch: five real `raftorch node` processes, each in a network
+//! namespace of its own on a bridge the harness creates, under a seeded schedule of partitions,
+//! `kill -9`s and SIGSTOP pauses, while clients outside the namespaces run a kv register
+//! workload and a fenced-lock workload. The recorded history is checked with the core's linearizability checker; after
+//! healing, every node must reach the same applied index and kv state, with every acknowledged
+//! write present. `cargo xtask nemesis` runs it and writes a JSON report and an SVG timeline.
+//!
+//! ```text
+//! net::Network::create(seed, 5)      namespaces rn-<seed>-<i>, bridge, veths (removed on drop)
+//! cluster::Cluster::spawn(i)         ip netns exec rn-<seed>-<i> raftorch node ...
+//! workload::client(..)               PUT/GET /v1/kv/nem/... through random nodes, recorded
+//! locks::client(..)                  lease + fenced lock nem-lock, hold, release
+//! nemesis::run_step(..)              each scheduled fault, then its heal
+//! check::{linearizability, convergence, lost_writes}
+//! report::{json, table}, svg::timeline
+//! ```
+
+// A std host tool: the core's no_std lints do not apply.
+#![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
+pub mod check;
+pub mod cluster;
+pub mod locks;
+pub mod nemesis;
+pub mod net;
+pub mod report;
+pub mod run;
+pub mod svg;
+pub mod workload;

@@ -1,0 +1,251 @@
+//! The nemesis: a schedule of faults drawn from the seed, and the code that starts and ends each
+//! one against the cluster and its network. Every fault is healed before the next starts.
+
+use std::time::{Duration, Instant};
+
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::cluster::Cluster;
+use crate::net::Network;
+
+/// The kinds of fault, each a different way real deployments break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// A random 2 | 3 split of the five nodes.
+    PartitionHalves,
+    /// The leader and one follower in the minority, the other three in the majority.
+    PartitionLeaderMinority,
+    /// The leader alone (clients can still reach it).
+    IsolateLeader,
+    /// Two groups that cannot see each other, and one node that sees both.
+    PartitionBridge,
+    /// `kill -9` of the leader, restarted at the end.
+    KillLeader,
+    /// `kill -9` of two nodes at once, restarted at the end.
+    KillTwo,
+    /// SIGSTOP of the leader for longer than the election timeout, then SIGCONT.
+    PauseLeader,
+}
+
+/// Every kind, in a fixed order (the schedule shuffles it).
+pub const ALL_KINDS: [FaultKind; 7] = [
+    FaultKind::PartitionHalves,
+    FaultKind::PartitionLeaderMinority,
+    FaultKind::IsolateLeader,
+    FaultKind::PartitionBridge,
+    FaultKind::KillLeader,
+    FaultKind::KillTwo,
+    FaultKind::PauseLeader,
+];
+
+impl FaultKind {
+    /// A short name for logs and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::PartitionHalves => "partition-halves",
+            FaultKind::PartitionLeaderMinority => "partition-leader-minority",
+            FaultKind::IsolateLeader => "isolate-leader",
+            FaultKind::PartitionBridge => "partition-bridge",
+            FaultKind::KillLeader => "kill-leader",
+            FaultKind::KillTwo => "kill-two",
+            FaultKind::PauseLeader => "pause-leader",
+        }
+    }
+}
+
+/// One planned fault: when it starts (ms after the epoch), how long it lasts, and a random
+/// number that picks its nodes.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// What it does.
+    pub kind: FaultKind,
+    /// Start, in ms after the run's epoch.
+    pub at_ms: u64,
+    /// How long it lasts, in ms.
+    pub duration_ms: u64,
+    /// Picks nodes when the fault starts.
+    pub pick: u64,
+}
+
+/// A fault as it happened. Times are microseconds since the run's epoch.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// What it was.
+    pub kind: FaultKind,
+    /// Which nodes it hit, in words (`"{1,4} | {2,3,5}"`, `"node 3"`).
+    pub detail: String,
+    /// When it started.
+    pub start_us: u64,
+    /// When it was healed.
+    pub end_us: u64,
+}
+
+/// Quiet time before the first fault and after the last, in ms.
+const WARMUP_MS: u64 = 5_000;
+const COOLDOWN_MS: u64 = 5_000;
+
+/// The schedule for a run of `total_ms`: every kind once in a seeded order, then seeded
+/// random kinds, each followed by a quiet gap, as long as they fit.
+pub fn schedule(seed: u64, total_ms: u64) -> Vec<Step> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x6E65_6D65_7369_7321);
+    let mut order = ALL_KINDS.to_vec();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let mut steps = Vec::new();
+    let mut at = WARMUP_MS;
+    loop {
+        let kind = if steps.len() < order.len() {
+            order[steps.len()]
+        } else {
+            ALL_KINDS[(rng.next_u64() % ALL_KINDS.len() as u64) as usize]
+        };
+        let duration_ms = match kind {
+            // Well past the 150–300 ms election timeout, short of the clients' patience.
+            FaultKind::PauseLeader => 1_500 + rng.next_u64() % 1_500,
+            _ => 2_500 + rng.next_u64() % 2_500,
+        };
+        let gap = 4_000 + rng.next_u64() % 2_000;
+        if at + duration_ms + gap + COOLDOWN_MS > total_ms {
+            return steps;
+        }
+        steps.push(Step {
+            kind,
+            at_ms: at,
+            duration_ms,
+            pick: rng.next_u64(),
+        });
+        at += duration_ms + gap;
+    }
+}
+
+/// A seeded shuffle of `nodes`.
+fn shuffled(mut nodes: Vec<u64>, mut pick: u64) -> Vec<u64> {
+    for i in (1..nodes.len()).rev() {
+        pick = pick
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        nodes.swap(i, ((pick >> 33) % (i as u64 + 1)) as usize);
+    }
+    nodes
+}
+
+fn set(nodes: &[u64]) -> String {
+    let mut sorted = nodes.to_vec();
+    sorted.sort_unstable();
+    let inner: Vec<String> = sorted.iter().map(u64::to_string).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// The leader now, or a seeded random node when there is none.
+fn leader_or_any(cluster: &Cluster, pick: u64) -> (u64, &'static str) {
+    match cluster.leader() {
+        Some(l) => (l, "leader"),
+        None => (1 + pick % cluster.ids().len() as u64, "no leader; random"),
+    }
+}
+
+/// What must be undone to end a fault.
+enum Undo {
+    Heal,
+    Restart(Vec<u64>),
+    Resume(u64),
+}
+
+/// Carries out `step`, waits for its duration, heals it, and returns what happened.
+pub fn run_step(
+    step: &Step,
+    cluster: &mut Cluster,
+    net: &mut Network,
+    epoch: Instant,
+) -> Result<Fault, String> {
+    let ids = cluster.ids();
+    let start = Instant::now();
+    let (detail, undo) = match step.kind {
+        FaultKind::PartitionHalves => {
+            let order = shuffled(ids, step.pick);
+            let (a, b) = order.split_at(2);
+            net.cut(a, b)?;
+            (format!("{} | {}", set(a), set(b)), Undo::Heal)
+        }
+        FaultKind::PartitionLeaderMinority | FaultKind::IsolateLeader => {
+            let (leader, how) = leader_or_any(cluster, step.pick);
+            let others = shuffled(
+                ids.into_iter().filter(|&n| n != leader).collect(),
+                step.pick,
+            );
+            let with = usize::from(step.kind == FaultKind::PartitionLeaderMinority);
+            let mut minority = vec![leader];
+            minority.extend_from_slice(&others[..with]);
+            let majority = &others[with..];
+            net.cut(&minority, majority)?;
+            (
+                format!("{} | {} ({how} {leader})", set(&minority), set(majority)),
+                Undo::Heal,
+            )
+        }
+        FaultKind::PartitionBridge => {
+            let order = shuffled(ids, step.pick);
+            let (bridge, rest) = (order[0], &order[1..]);
+            let (a, b) = rest.split_at(rest.len() / 2);
+            net.cut(a, b)?;
+            (
+                format!("{} | {} bridged by {bridge}", set(a), set(b)),
+                Undo::Heal,
+            )
+        }
+        FaultKind::KillLeader => {
+            let (leader, how) = leader_or_any(cluster, step.pick);
+            cluster.kill(leader);
+            (
+                format!("node {leader} ({how})"),
+                Undo::Restart(vec![leader]),
+            )
+        }
+        FaultKind::KillTwo => {
+            let victims: Vec<u64> = shuffled(ids, step.pick)[..2].to_vec();
+            for &v in &victims {
+                cluster.kill(v);
+            }
+            (format!("nodes {}", set(&victims)), Undo::Restart(victims))
+        }
+        FaultKind::PauseLeader => {
+            let (leader, how) = leader_or_any(cluster, step.pick);
+            cluster.pause(leader)?;
+            (format!("node {leader} ({how})"), Undo::Resume(leader))
+        }
+    };
+    let start_us = start.duration_since(epoch).as_micros() as u64;
+    log(
+        epoch,
+        &format!(
+            "start {} {detail} for {} ms",
+            step.kind.name(),
+            step.duration_ms
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(step.duration_ms));
+    match undo {
+        Undo::Heal => net.heal()?,
+        Undo::Restart(nodes) => {
+            for n in nodes {
+                cluster.spawn(n)?;
+            }
+        }
+        Undo::Resume(n) => cluster.resume(n)?,
+    }
+    let end_us = epoch.elapsed().as_micros() as u64;
+    log(epoch, &format!("end   {}", step.kind.name()));
+    Ok(Fault {
+        kind: step.kind,
+        detail,
+        start_us,
+        end_us,
+    })
+}
+
+/// Prints one timestamped line of the nemesis log.
+pub fn log(epoch: Instant, line: &str) {
+    println!("[{:>8.3}s] {line}", epoch.elapsed().as_secs_f64());
+}

@@ -1,0 +1,238 @@
+//! The harness's own network: one namespace per node (`rn-<seed>-<i>`), each joined by a veth
+//! pair to a bridge in the root namespace that holds a private /24 the harness creates and
+//! deletes. Partitions are blackhole routes inside the namespaces, so only addresses the harness
+//! created are ever touched. Everything is removed on drop, also after a panic, and leftovers of
+//! an earlier crashed run with the same seed are removed before a new one starts.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// Runs `ip args...`, failing with its standard error.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// The standard output of `ip args...` (empty on failure).
+fn ip_output(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Why the harness cannot run here, if it cannot: it needs root and a working `ip netns`.
+pub fn unavailable() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok();
+    let root = uid.is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return Some("the nemesis harness needs root (for ip netns)".into());
+    }
+    let probe = "rn-probe";
+    let _ = ip(&["netns", "del", probe]);
+    if let Err(e) = ip(&["netns", "add", probe]) {
+        return Some(format!("ip netns is unavailable: {e}"));
+    }
+    let _ = ip(&["netns", "del", probe]);
+    None
+}
+
+/// The namespaces, bridge and veth pairs of one run.
+pub struct Network {
+    seed: u64,
+    nodes: u64,
+    subnet: String,
+    /// Partition rules in force: `(in namespace of, destination node)`.
+    blocked: BTreeSet<(u64, u64)>,
+    torn_down: bool,
+}
+
+/// A short tag for link names (at most 15 bytes: `rnv` + 5 digits + `-` + node).
+fn tag(seed: u64) -> u64 {
+    seed % 100_000
+}
+
+fn namespace_name(seed: u64, node: u64) -> String {
+    format!("rn-{seed}-{node}")
+}
+
+fn bridge_name(seed: u64) -> String {
+    format!("rnb{}", tag(seed))
+}
+
+fn veth_name(seed: u64, node: u64) -> String {
+    format!("rnv{}-{node}", tag(seed))
+}
+
+/// Removes whatever an earlier run with this seed left: processes in its namespaces, the
+/// namespaces, the bridge and the veth ends.
+pub fn remove_leftovers(seed: u64) {
+    let prefix = format!("rn-{seed}-");
+    for line in ip_output(&["netns", "list"]).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        for pid in ip_output(&["netns", "pids", name]).split_whitespace() {
+            let _ = Command::new("kill").args(["-CONT", pid]).status();
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        let _ = ip(&["netns", "del", name]);
+    }
+    let veth = format!("rnv{}-", tag(seed));
+    for line in ip_output(&["-o", "link", "show"]).lines() {
+        let Some(name) = line.split(':').nth(1).map(str::trim) else {
+            continue;
+        };
+        let name = name.split('@').next().unwrap_or(name);
+        if name.starts_with(&veth) || name == bridge_name(seed) {
+            let _ = ip(&["link", "del", name]);
+        }
+    }
+}
+
+impl Network {
+    /// Creates `nodes` namespaces on a fresh bridge with a private /24 picked from the seed
+    /// (refusing one that some interface already uses).
+    pub fn create(seed: u64, nodes: u64) -> Result<Network, String> {
+        remove_leftovers(seed);
+        let subnet = format!("10.213.{}", 20 + seed % 200);
+        let in_use = ip_output(&["-4", "-o", "addr", "show"]);
+        if in_use.contains(&format!(" {subnet}.")) {
+            return Err(format!(
+                "{subnet}.0/24 is already in use on this machine; pick another seed"
+            ));
+        }
+        let mut net = Network {
+            seed,
+            nodes,
+            subnet,
+            blocked: BTreeSet::new(),
+            torn_down: false,
+        };
+        let bridge = bridge_name(seed);
+        ip(&["link", "add", &bridge, "type", "bridge"])?;
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}.254/24", net.subnet),
+            "dev",
+            &bridge,
+        ])?;
+        ip(&["link", "set", &bridge, "up"])?;
+        for node in 1..=nodes {
+            let ns = net.namespace(node);
+            let veth = veth_name(seed, node);
+            ip(&["netns", "add", &ns])?;
+            ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ])?;
+            ip(&["link", "set", &veth, "master", &bridge, "up"])?;
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", net.address(node)),
+                "dev",
+                "eth0",
+            ])?;
+            ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        }
+        net.torn_down = false;
+        Ok(net)
+    }
+
+    /// The namespace of `node`.
+    pub fn namespace(&self, node: u64) -> String {
+        namespace_name(self.seed, node)
+    }
+
+    /// The IPv4 address of `node` (inside its namespace, reachable over the bridge).
+    pub fn address(&self, node: u64) -> String {
+        format!("{}.{node}", self.subnet)
+    }
+
+    /// Drops every packet `from` sends to `to` (a blackhole route in `from`'s namespace).
+    pub fn block(&mut self, from: u64, to: u64) -> Result<(), String> {
+        if from == to || !self.blocked.insert((from, to)) {
+            return Ok(());
+        }
+        let dest = format!("{}/32", self.address(to));
+        ip(&[
+            "-n",
+            &self.namespace(from),
+            "route",
+            "add",
+            "blackhole",
+            &dest,
+        ])
+    }
+
+    /// Cuts every link between a node of `a` and a node of `b`, both ways.
+    pub fn cut(&mut self, a: &[u64], b: &[u64]) -> Result<(), String> {
+        for &x in a {
+            for &y in b {
+                self.block(x, y)?;
+                self.block(y, x)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every partition rule.
+    pub fn heal(&mut self) -> Result<(), String> {
+        let blocked = core::mem::take(&mut self.blocked);
+        let mut result = Ok(());
+        for (from, to) in blocked {
+            let dest = format!("{}/32", self.address(to));
+            let r = ip(&[
+                "-n",
+                &self.namespace(from),
+                "route",
+                "del",
+                "blackhole",
+                &dest,
+            ]);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// Deletes the namespaces (their veth ends go with them) and the bridge.
+    pub fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        for node in 1..=self.nodes {
+            let _ = ip(&["netns", "del", &self.namespace(node)]);
+            let _ = ip(&["link", "del", &veth_name(self.seed, node)]);
+        }
+        let _ = ip(&["link", "del", &bridge_name(self.seed)]);
+        remove_leftovers(self.seed);
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
