@@ -129,7 +129,8 @@ fn a_snapshot_that_does_not_restore_is_never_persisted() {
     );
     // A snapshot that restores is installed, from the state checked on receipt.
     let mut leader_state = Orchestrator::new();
-    crate::state_machine::StateMachine::apply(&mut leader_state, 50, &put("k"));
+    let applied = crate::state_machine::StateMachine::apply(&mut leader_state, 50, &put("k"));
+    assert!(applied.is_ok());
     let data = crate::state_machine::StateMachine::snapshot(&leader_state);
     engine.step(snapshot(data));
     drive(&mut engine, &mut storage, 0);
