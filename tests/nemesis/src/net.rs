@@ -76,6 +76,26 @@ fn veth_name(seed: u64, node: u64) -> String {
     format!("rnv{}-{node}", tag(seed))
 }
 
+/// Claims `seed` for this process: a pid file in the temp dir. Refuses while another live
+/// harness process holds it, since a second run with the same seed would tear down the first
+/// one's namespaces and reuse its addresses (its clients would then write into this cluster).
+pub fn claim_seed(seed: u64) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!("raftorch-nemesis-{seed}.pid"));
+    if let Ok(pid) = std::fs::read_to_string(&path) {
+        let pid = pid.trim();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if pid != std::process::id().to_string()
+            && String::from_utf8_lossy(&cmdline).contains("raftorch-nemesis")
+        {
+            return Err(format!(
+                "another nemesis run (pid {pid}) uses seed {seed}; stop it or pick another seed"
+            ));
+        }
+    }
+    std::fs::write(&path, std::process::id().to_string())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Removes whatever an earlier run with this seed left: processes in its namespaces, the
 /// namespaces, the bridge and the veth ends.
 pub fn remove_leftovers(seed: u64) {
@@ -109,6 +129,7 @@ impl Network {
     /// Creates `nodes` namespaces on a fresh bridge with a private /24 picked from the seed
     /// (refusing one that some interface already uses).
     pub fn create(seed: u64, nodes: u64) -> Result<Network, String> {
+        claim_seed(seed)?;
         remove_leftovers(seed);
         let subnet = format!("10.213.{}", 20 + seed % 200);
         let in_use = ip_output(&["-4", "-o", "addr", "show"]);
@@ -228,6 +249,9 @@ impl Network {
         }
         let _ = ip(&["link", "del", &bridge_name(self.seed)]);
         remove_leftovers(self.seed);
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("raftorch-nemesis-{}.pid", self.seed)),
+        );
     }
 }
 

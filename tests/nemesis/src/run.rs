@@ -41,11 +41,6 @@ pub struct Options {
 /// Runs the harness; `Err` lists what failed (the report is written either way once the
 /// cluster has started).
 pub fn run(opts: &Options) -> Result<(), String> {
-    std::fs::create_dir_all(&opts.report_dir).map_err(|e| format!("report dir: {e}"))?;
-    for n in 1..=NODES {
-        let _ = std::fs::remove_dir_all(opts.report_dir.join(format!("data-{n}")));
-        let _ = std::fs::remove_file(opts.report_dir.join(format!("node-{n}.log")));
-    }
     println!(
         "nemesis: seed {}, {} s, {} clients, {NODES} nodes, report in {}",
         opts.seed,
@@ -53,8 +48,14 @@ pub fn run(opts: &Options) -> Result<(), String> {
         opts.clients,
         opts.report_dir.display()
     );
-    // Declared first, dropped last: the processes die before their namespaces go.
+    // Declared first, dropped last: the processes die before their namespaces go. Creating it
+    // kills an earlier crashed run's nodes, so only then are their data directories cleared.
     let mut net = Network::create(opts.seed, NODES)?;
+    std::fs::create_dir_all(&opts.report_dir).map_err(|e| format!("report dir: {e}"))?;
+    for n in 1..=NODES {
+        let _ = std::fs::remove_dir_all(opts.report_dir.join(format!("data-{n}")));
+        let _ = std::fs::remove_file(opts.report_dir.join(format!("node-{n}.log")));
+    }
     let mut cluster = Cluster::new(&opts.binary, &opts.report_dir, &net, NODES);
     for n in cluster.ids() {
         cluster.spawn(n)?;
