@@ -21,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test    install missing tools, then run formatting, lints, no_std builds, every test, the
+          120 s nemesis run (below; a fresh seed, RAFTORCH_NEMESIS_SEED=N replays one), the
           in-browser tests and the browser end-to-end tests in Chromium and Firefox (--quick:
           200 random seeds instead of 2,000; --web: only the browser visualizer's checks)
   demo    build the browser visualizer and serve it at http://127.0.0.1:8080/ (--port N)
@@ -31,8 +32,9 @@ commands:
           run 5 real raftorch nodes, each in its own network namespace (needs root), under a
           seeded schedule of partitions (random halves, leader in the minority, leader alone,
           a bridge node), kill -9 + restart (the leader, two nodes) and SIGSTOP of the leader,
-          with 4 kv clients; checks linearizability, convergence and that no acknowledged
-          write is lost; writes report.json and timeline.svg (default 120 s, 2,000 ops
+          with 4 kv clients and 2 lock clients; checks linearizability, fencing tokens and
+          mutual exclusion, convergence and that no acknowledged write is lost; writes
+          report.json and timeline.svg (default 120 s, 2,000 ops
           required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
