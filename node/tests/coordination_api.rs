@@ -117,7 +117,10 @@ fn a_lock_fence_is_fenced_out_after_the_lock_passed_to_another_lease() {
     let a = call(&c, via, "POST", "/v1/locks/db", &json!({"lease_id": lb}));
     assert_eq!(a.body["result"], "lock_queued", "{a:?}");
     let fence = format!("lock:db:{token}");
-    assert_eq!(c.put_kv(via, &format!("rows?fence={fence}"), "1").status, 200);
+    assert_eq!(
+        c.put_kv(via, &format!("rows?fence={fence}"), "1").status,
+        200
+    );
 
     let a = call(&c, via, "DELETE", &format!("/v1/leases/{la}"), &Value::Null);
     assert_eq!(a.status, 200, "{a:?}");
@@ -128,7 +131,11 @@ fn a_lock_fence_is_fenced_out_after_the_lock_passed_to_another_lease() {
     assert_eq!((a.status, code(&a)), (409, "fenced_out"), "{a:?}");
     assert_eq!(kv_value(&c, via, "rows"), "1");
     let new_fence = format!("lock:db:{}", holder["fencing_token"]);
-    assert_eq!(c.put_kv(via, &format!("rows?fence={new_fence}"), "3").status, 200);
+    assert_eq!(
+        c.put_kv(via, &format!("rows?fence={new_fence}"), "3")
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -173,7 +180,10 @@ fn txn_compare_branches_apply_atomically_in_one_index() {
         let kv = c.get(via, &format!("/v1/kv/{key}")).body;
         assert_eq!(kv["mod_revision"].as_u64(), Some(index), "{kv}");
     }
-    let w = c.get(via, &format!("/v1/watch?prefix=kv/acct/&after={rev}&wait_ms=0"));
+    let w = c.get(
+        via,
+        &format!("/v1/watch?prefix=kv/acct/&after={rev}&wait_ms=0"),
+    );
     let events = w.body["events"].as_array().expect("events");
     assert_eq!(events.len(), 2, "{w:?}");
     assert!(events.iter().all(|e| e["index"].as_u64() == Some(index)));
@@ -199,12 +209,26 @@ fn a_fenced_txn_is_fenced_out_and_applies_nothing() {
     let la = lease(&c, via, 30_000);
     let a = call(&c, via, "POST", "/v1/locks/job", &json!({"lease_id": la}));
     let token = a.body["fencing_token"].as_u64().expect("token");
-    let body = |fence: &str| {
-        json!({"success": [{"op": "put", "key": "out", "value": "v"}], "fence": fence})
-    };
-    let a = call(&c, via, "POST", "/v1/txn", &body(&format!("lock:job:{token}")));
-    assert_eq!((a.status, &a.body["succeeded"]), (200, &json!(true)), "{a:?}");
-    let a = call(&c, via, "POST", "/v1/txn", &body(&format!("lock:job:{}", token + 1)));
+    let body = |fence: &str| json!({"success": [{"op": "put", "key": "out", "value": "v"}], "fence": fence});
+    let a = call(
+        &c,
+        via,
+        "POST",
+        "/v1/txn",
+        &body(&format!("lock:job:{token}")),
+    );
+    assert_eq!(
+        (a.status, &a.body["succeeded"]),
+        (200, &json!(true)),
+        "{a:?}"
+    );
+    let a = call(
+        &c,
+        via,
+        "POST",
+        "/v1/txn",
+        &body(&format!("lock:job:{}", token + 1)),
+    );
     assert_eq!((a.status, code(&a)), (409, "fenced_out"), "{a:?}");
 }
 
@@ -255,8 +279,15 @@ fn a_blocking_acquire_returns_lock_acquired_when_the_holder_releases() {
         "/v1/locks/db?wait_ms=300",
         &json!({"lease_id": lb}),
     );
-    assert_eq!((&a.body["result"], &a.body["position"]), (&json!("lock_queued"), &json!(1)));
-    assert!(start.elapsed() >= Duration::from_millis(300), "{:?}", start.elapsed());
+    assert_eq!(
+        (&a.body["result"], &a.body["position"]),
+        (&json!("lock_queued"), &json!(1))
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
     let (answer, waited) = std::thread::scope(|s| {
         let waiter = s.spawn(|| {
             let start = Instant::now();
@@ -270,19 +301,16 @@ fn a_blocking_acquire_returns_lock_acquired_when_the_holder_releases() {
             (a, start.elapsed())
         });
         std::thread::sleep(Duration::from_millis(500));
-        let a = call(
-            &c,
-            via,
-            "DELETE",
-            "/v1/locks/db",
-            &json!({"lease_id": la}),
-        );
+        let a = call(&c, via, "DELETE", "/v1/locks/db", &json!({"lease_id": la}));
         assert_eq!(a.status, 200, "{a:?}");
         waiter.join().expect("waiter")
     });
     assert_eq!(answer.body["result"], "lock_acquired", "{answer:?}");
     assert!(answer.body["fencing_token"].as_u64() > Some(first));
-    assert!(waited < Duration::from_secs(10), "woke on the release: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(10),
+        "woke on the release: {waited:?}"
+    );
 }
 
 #[test]
@@ -290,7 +318,13 @@ fn a_waiter_whose_lease_expired_is_never_handed_the_lock() {
     let (c, via) = cluster();
     let holder = lease(&c, via, 30_000);
     let short = lease(&c, via, 1_000);
-    call(&c, via, "POST", "/v1/locks/db", &json!({"lease_id": holder}));
+    call(
+        &c,
+        via,
+        "POST",
+        "/v1/locks/db",
+        &json!({"lease_id": holder}),
+    );
     // The waiter never keeps its lease alive: the wait ends when the lease does.
     let a = call(
         &c,
@@ -309,7 +343,10 @@ fn a_waiter_whose_lease_expired_is_never_handed_the_lock() {
     );
     assert_eq!(a.body["next_holder"], Value::Null, "{a:?}");
     let lock = c.get(via, "/v1/locks/db").body;
-    assert_eq!((&lock["holder"], &lock["waiters"]), (&Value::Null, &json!([])));
+    assert_eq!(
+        (&lock["holder"], &lock["waiters"]),
+        (&Value::Null, &json!([]))
+    );
 }
 
 #[test]
@@ -337,9 +374,18 @@ fn an_election_shows_the_leaders_value() {
     );
     assert_eq!(a.status, 400, "{a:?}");
     // A leader without a value shows null.
-    call(&c, via, "POST", "/v1/elections/api/resign", &json!({"candidate": "a"}));
+    call(
+        &c,
+        via,
+        "POST",
+        "/v1/elections/api/resign",
+        &json!({"candidate": "a"}),
+    );
     let e = c.get(via, "/v1/elections/api").body;
-    assert_eq!((&e["leader"]["candidate"], &e["leader"]["value"]), (&json!("b"), &Value::Null));
+    assert_eq!(
+        (&e["leader"]["candidate"], &e["leader"]["value"]),
+        (&json!("b"), &Value::Null)
+    );
 }
 
 #[test]
@@ -352,19 +398,30 @@ fn observe_wakes_on_a_leader_change_and_reports_no_leader() {
     let index = seen["index"].as_u64().expect("index");
     // Nothing changes: the long-poll runs its whole wait and answers the same leader.
     let start = Instant::now();
-    let same = c.get(via, &format!("/v1/elections/obs?wait_ms=300&after={index}")).body;
+    let same = c
+        .get(via, &format!("/v1/elections/obs?wait_ms=300&after={index}"))
+        .body;
     assert!(start.elapsed() >= Duration::from_millis(300));
     assert_eq!(same["leader"], seen["leader"]);
 
     let observe = |after: u64| {
         let start = Instant::now();
-        let a = c.get(via, &format!("/v1/elections/obs?wait_ms=20000&after={after}"));
+        let a = c.get(
+            via,
+            &format!("/v1/elections/obs?wait_ms=20000&after={after}"),
+        );
         (a.body, start.elapsed())
     };
     let (next, waited) = std::thread::scope(|s| {
         let watcher = s.spawn(|| observe(index));
         std::thread::sleep(Duration::from_millis(500));
-        call(&c, via, "POST", "/v1/elections/obs/resign", &json!({"candidate": "a"}));
+        call(
+            &c,
+            via,
+            "POST",
+            "/v1/elections/obs/resign",
+            &json!({"candidate": "a"}),
+        );
         watcher.join().expect("watcher")
     });
     assert!(waited < Duration::from_secs(10), "{waited:?}");
@@ -380,7 +437,12 @@ fn observe_wakes_on_a_leader_change_and_reports_no_leader() {
     assert_eq!(gone["leader"], Value::Null, "no leader: {gone}");
     // An `after` from before a change answers at once.
     let start = Instant::now();
-    let late = c.get(via, &format!("/v1/elections/obs?wait_ms=20000&after={index}")).body;
+    let late = c
+        .get(
+            via,
+            &format!("/v1/elections/obs?wait_ms=20000&after={index}"),
+        )
+        .body;
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(late["leader"], Value::Null);
 }
@@ -392,9 +454,21 @@ fn transfer_moves_leadership_with_a_higher_term() {
     let a = campaign(&c, via, "t", json!({"candidate": "a", "lease_id": la}));
     let term = a.body["term"].as_u64().expect("term");
     campaign(&c, via, "t", json!({"candidate": "b", "lease_id": lb}));
-    let a = call(&c, via, "POST", "/v1/elections/t/transfer", &json!({"to": "nobody"}));
+    let a = call(
+        &c,
+        via,
+        "POST",
+        "/v1/elections/t/transfer",
+        &json!({"to": "nobody"}),
+    );
     assert_eq!((a.status, code(&a)), (409, "not_a_candidate"), "{a:?}");
-    let a = call(&c, via, "POST", "/v1/elections/t/transfer", &json!({"to": "b"}));
+    let a = call(
+        &c,
+        via,
+        "POST",
+        "/v1/elections/t/transfer",
+        &json!({"to": "b"}),
+    );
     assert_eq!(a.body["result"], "elected", "{a:?}");
     let new_term = a.body["term"].as_u64().expect("term");
     assert!(new_term > term);
@@ -411,7 +485,13 @@ fn transfer_moves_leadership_with_a_higher_term() {
 fn keepalive_says_the_remaining_ttl() {
     let (c, via) = cluster();
     let l = lease(&c, via, 5_000);
-    let a = call(&c, via, "POST", &format!("/v1/leases/{l}/keepalive"), &Value::Null);
+    let a = call(
+        &c,
+        via,
+        "POST",
+        &format!("/v1/leases/{l}/keepalive"),
+        &Value::Null,
+    );
     assert_eq!(a.body["result"], "lease_kept_alive", "{a:?}");
     let remaining = a.body["remaining_ms"].as_u64().expect("remaining_ms");
     assert!(remaining > 4_000 && remaining <= 5_000, "{a:?}");
@@ -435,7 +515,11 @@ fn every_503_has_retry_after_and_the_leader_field() {
     assert!(status["leader_id"].is_null());
     let start = Instant::now();
     let a = c.put_kv(survivor, "k", "v");
-    assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!((a.status, code(&a)), (503, "no_leader"), "{a:?}");
     let answers = [
         a,

@@ -5,12 +5,12 @@ use alloc::string::String;
 
 use super::command::Command;
 use super::deployment::{Deployment, DeploymentAction};
+use super::election_values::MAX_ELECTION_VALUE_LEN;
 use super::envelope::Envelope;
 use super::error::OrchestratorError;
 use super::fenced::Claimed;
 use super::registry::ServiceInstance;
 use super::response::{Output, Response};
-use super::election_values::MAX_ELECTION_VALUE_LEN;
 use super::validate::{self, Field, Rule, ValidationError};
 use super::watch::EventKind;
 use super::{ClockEpoch, Orchestrator};
@@ -116,9 +116,13 @@ impl Orchestrator {
         let is_live = |l: u64| leases.is_live(l, now);
         self.locks
             .withdraw_lease(lease_id, index, &mut self.fence, is_live, &mut self.watch);
-        let elections =
-            self.elections
-                .withdraw_lease(lease_id, index, &mut self.fence, is_live, &mut self.watch);
+        let elections = self.elections.withdraw_lease(
+            lease_id,
+            index,
+            &mut self.fence,
+            is_live,
+            &mut self.watch,
+        );
         for election in &elections {
             self.prune_election_values(election);
         }
@@ -419,9 +423,13 @@ impl Orchestrator {
             Command::TransferElection { election, to } => {
                 validate::name(Field::ElectionName, &election)?;
                 validate::name(Field::Candidate, &to)?;
-                let leader =
-                    self.elections
-                        .transfer(&election, &to, index, &mut self.fence, &mut self.watch)?;
+                let leader = self.elections.transfer(
+                    &election,
+                    &to,
+                    index,
+                    &mut self.fence,
+                    &mut self.watch,
+                )?;
                 Ok(Response::Elected { term: leader.term })
             }
         }

@@ -31,7 +31,10 @@ impl ElectionValues {
 
     /// The value `candidate` campaigns with in `election`.
     pub(crate) fn get(&self, election: &str, candidate: &str) -> Option<&str> {
-        self.by_election.get(election)?.get(candidate).map(String::as_str)
+        self.by_election
+            .get(election)?
+            .get(candidate)
+            .map(String::as_str)
     }
 
     /// Whether no candidate has a value.

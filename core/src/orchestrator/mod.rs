@@ -25,9 +25,9 @@ mod application;
 mod apply;
 mod command;
 mod dedup;
-mod election_values;
 mod deployment;
 mod election;
+mod election_values;
 mod envelope;
 mod error;
 mod fenced;
@@ -70,7 +70,9 @@ pub use routing::{
     canary_bucket, rendezvous_score, RouteDecision, CANARY_BUCKETS, CANARY_SEED, ROUTE_SEED,
 };
 pub use snapshot::SNAPSHOT_FORMAT;
-pub use txn::{Compare, CompareOp, CompareTarget, Txn, TxnOp, TxnResult, MAX_TXN_COMPARES, MAX_TXN_OPS};
+pub use txn::{
+    Compare, CompareOp, CompareTarget, Txn, TxnOp, TxnResult, MAX_TXN_COMPARES, MAX_TXN_OPS,
+};
 pub use watch::{EventKind, WatchEvent, WATCH_HISTORY};
 pub use write_fence::WriteFence;
 

@@ -200,7 +200,9 @@ impl Orchestrator {
             // checks above can leave the branch half applied.
             results.push(match op {
                 TxnOp::Put { key, value, lease } => {
-                    let kv = self.kv.put(key, value, lease, None, index, &mut self.watch)?;
+                    let kv = self
+                        .kv
+                        .put(key, value, lease, None, index, &mut self.watch)?;
                     TxnResult::Put {
                         revision: kv.mod_revision,
                         version: kv.version,

@@ -66,7 +66,9 @@ pub(super) async fn until_held(
                 }
                 continue;
             }
-            Standing::Out { lease_exists: false } => {
+            Standing::Out {
+                lease_exists: false,
+            } => {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "lease_not_found",

@@ -15,8 +15,8 @@ mod lock_wait;
 mod members;
 mod proxy;
 mod registry;
-mod txn;
 mod reply;
+mod txn;
 mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};

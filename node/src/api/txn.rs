@@ -160,7 +160,9 @@ fn render(result: &TxnResult) -> Value {
                                "mod_revision": mod_revision, "version": version});
             match value.as_deref().map(std::str::from_utf8) {
                 Some(Ok(text)) => v["value"] = Value::from(text),
-                Some(Err(_)) => v["value_b64"] = Value::from(base64(value.as_deref().unwrap_or(&[]))),
+                Some(Err(_)) => {
+                    v["value_b64"] = Value::from(base64(value.as_deref().unwrap_or(&[])))
+                }
                 None => {}
             }
             v

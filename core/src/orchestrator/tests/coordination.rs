@@ -88,7 +88,16 @@ fn lock_fence_follows_the_holder() {
     let fence = alloc::format!("lock:db:{fencing_token}");
     d.at(0, fenced(&fence, put("k", None, None))).unwrap();
     assert!(matches!(
-        d.at(0, fenced(&fence, Command::Delete { key: "k".into(), expected_revision: None })),
+        d.at(
+            0,
+            fenced(
+                &fence,
+                Command::Delete {
+                    key: "k".into(),
+                    expected_revision: None
+                }
+            )
+        ),
         Ok(Response::KvDeleted { deleted: true })
     ));
     d.at(0, Command::RevokeLease { lease_id: a }).unwrap();
@@ -144,7 +153,11 @@ fn txn_runs_one_branch_in_one_entry() {
     d.at(0, put("a", None, None)).unwrap(); // index 1, value "v"
     let txn = |expect: &str| Txn {
         compare: vec![
-            cmp("a", CompareOp::Equal, CompareTarget::Value(expect.as_bytes().to_vec())),
+            cmp(
+                "a",
+                CompareOp::Equal,
+                CompareTarget::Value(expect.as_bytes().to_vec()),
+            ),
             cmp("a", CompareOp::Equal, CompareTarget::Revision(1)),
             cmp("b", CompareOp::Equal, CompareTarget::Exists(false)),
         ],
@@ -164,8 +177,14 @@ fn txn_runs_one_branch_in_one_entry() {
         Response::Txn {
             succeeded: true,
             results: vec![
-                TxnResult::Put { revision: 2, version: 2 },
-                TxnResult::Put { revision: 2, version: 1 },
+                TxnResult::Put {
+                    revision: 2,
+                    version: 2
+                },
+                TxnResult::Put {
+                    revision: 2,
+                    version: 1
+                },
                 TxnResult::Get {
                     key: "a".into(),
                     value: Some(b"new".to_vec()),
@@ -203,10 +222,13 @@ fn txn_compare_targets() {
     let l = lease(&mut d);
     d.at(0, put("a", Some(l), None)).unwrap();
     d.at(0, put("a", Some(l), None)).unwrap();
-    let holds = |d: &mut Driver, c: Compare| match d.at(0, Command::Txn(Txn {
-        compare: vec![c],
-        ..Txn::default()
-    })) {
+    let holds = |d: &mut Driver, c: Compare| match d.at(
+        0,
+        Command::Txn(Txn {
+            compare: vec![c],
+            ..Txn::default()
+        }),
+    ) {
         Ok(Response::Txn { succeeded, .. }) => succeeded,
         other => panic!("{other:?}"),
     };
@@ -250,7 +272,11 @@ fn a_refused_txn_changes_nothing() {
         success: vec![tput("a", "x")],
         ..Txn::default()
     };
-    refused(&mut d, Command::Txn(bad_key), invalid(Field::Key, Rule::Empty));
+    refused(
+        &mut d,
+        Command::Txn(bad_key),
+        invalid(Field::Key, Rule::Empty),
+    );
     let too_many = Txn {
         success: vec![tput("a", "x"); MAX_TXN_OPS + 1],
         ..Txn::default()
@@ -342,7 +368,14 @@ fn campaign_values_and_transfer() {
     d.at(0, Command::RevokeLease { lease_id: a }).unwrap();
     assert_eq!(d.sm.election_value("x", "a"), None);
     assert_eq!(d.sm.election_value("x", "b"), Some("http://b"));
-    d.at(0, Command::Resign { election: "x".into(), candidate: "b".into() }).unwrap();
+    d.at(
+        0,
+        Command::Resign {
+            election: "x".into(),
+            candidate: "b".into(),
+        },
+    )
+    .unwrap();
     assert_eq!(d.sm.election_value("x", "b"), None);
     assert!(d.sm.election_values.by_election_is_empty());
 }
