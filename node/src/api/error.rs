@@ -167,3 +167,43 @@ pub(super) async fn retry_guidance(response: Response, known_leader: Option<Node
     );
     Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_503_names_the_known_leader_unless_it_named_one() {
+        let plain = ApiError::unavailable("proposal_lost", "lost").into_response();
+        let guided = retry_guidance(plain, Some(3)).await;
+        assert_eq!(guided.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(body(guided).await["error"]["leader"], 3);
+
+        let hinted = ApiError::from(RequestError::NotLeader(Some(2))).into_response();
+        let guided = retry_guidance(hinted, Some(3)).await;
+        let b = body(guided).await;
+        assert_eq!(
+            (&b["error"]["code"], &b["error"]["leader"]),
+            (&json!("not_leader"), &json!(2))
+        );
+
+        let leaderless = ApiError::from(RequestError::NotLeader(None)).into_response();
+        let b = body(retry_guidance(leaderless, None).await).await;
+        assert_eq!(b["error"]["leader"], Value::Null);
+        assert!(b["error"]
+            .as_object()
+            .is_some_and(|e| e.contains_key("leader")));
+
+        let other = ApiError::invalid("no").into_response();
+        let passed = retry_guidance(other, Some(3)).await;
+        assert!(!passed.headers().contains_key(header::RETRY_AFTER));
+        assert!(body(passed).await["error"].get("leader").is_none());
+    }
+}
