@@ -164,8 +164,9 @@ async fn acquire(
     };
     let applied = state.write(command, request_id(&headers)?).await?;
     match (wait, &applied.output) {
-        (Some(wait), Ok(SmResponse::LockQueued { .. })) => {
-            lock_wait::until_held(&state, name, b.lease_id, wait.min(MAX_WAIT)).await
+        (Some(wait), Ok(SmResponse::LockQueued { position })) => {
+            let queued = (applied.index, *position);
+            lock_wait::until_held(&state, name, b.lease_id, queued, wait.min(MAX_WAIT)).await
         }
         _ => written(applied),
     }

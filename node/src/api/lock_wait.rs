@@ -29,13 +29,17 @@ enum Standing {
 /// Waits up to `wait` for `lease_id` to hold `name`: `{"result": "lock_acquired",
 /// "fencing_token", "index"}`, or `{"result": "lock_queued", "position", "index"}` when the wait
 /// ends first. 404 `lease_not_found` when the lease ended meanwhile, 409 `not_lock_holder` when
-/// it left the queue.
+/// it left the queue. `queued` is the write's index and the position it answered: only states
+/// from that index on are looked at, since a follower may relay the answer before it applied
+/// the entry itself.
 pub(super) async fn until_held(
     state: &ApiState,
     name: String,
     lease_id: u64,
+    queued: (u64, u32),
     wait: Duration,
 ) -> Result<Response, ApiError> {
+    let (queued_at, queued_position) = queued;
     let deadline = tokio::time::Instant::now() + wait;
     let mut changes = state.node.watch_status();
     loop {
@@ -53,36 +57,45 @@ pub(super) async fn until_held(
                 }
             })
             .await?;
+        let timed_out = tokio::time::Instant::now() >= deadline;
         let body = match standing {
-            Standing::Holds(token) => {
+            _ if index < queued_at && timed_out => {
+                json!({"result": "lock_queued", "position": queued_position, "index": queued_at})
+            }
+            Standing::Holds(token) if index >= queued_at => {
                 json!({"result": "lock_acquired", "fencing_token": token, "index": index})
             }
-            Standing::Queued(position) if tokio::time::Instant::now() >= deadline => {
+            Standing::Queued(position) if timed_out => {
                 json!({"result": "lock_queued", "position": position, "index": index})
             }
-            Standing::Queued(_) => {
+            Standing::Out { lease_exists } if index >= queued_at => {
+                return Err(left(&name, lease_id, lease_exists));
+            }
+            // Still queued, or this node has not applied the write yet: wait for the next entry.
+            _ => {
                 if let Ok(Err(_)) = tokio::time::timeout_at(deadline, changes.changed()).await {
                     return Err(ApiError::from(RequestError::ShuttingDown));
                 }
                 continue;
             }
-            Standing::Out {
-                lease_exists: false,
-            } => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "lease_not_found",
-                    format!("lease {lease_id} ended while it waited for lock {name:?}"),
-                ))
-            }
-            Standing::Out { lease_exists: true } => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "not_lock_holder",
-                    format!("lease {lease_id} left the queue of lock {name:?} while it waited"),
-                ))
-            }
         };
-        return Ok(at_index(StatusCode::OK, &body, index));
+        return Ok(at_index(StatusCode::OK, &body, index.max(queued_at)));
+    }
+}
+
+/// The answer when the lease neither holds nor waits any more.
+fn left(name: &str, lease_id: u64, lease_exists: bool) -> ApiError {
+    if lease_exists {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "not_lock_holder",
+            format!("lease {lease_id} left the queue of lock {name:?} while it waited"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "lease_not_found",
+            format!("lease {lease_id} ended while it waited for lock {name:?}"),
+        )
     }
 }
