@@ -24,6 +24,7 @@
 mod application;
 mod apply;
 mod command;
+mod cursor;
 mod dedup;
 mod deployment;
 mod election;
@@ -41,6 +42,7 @@ mod registry;
 mod response;
 pub mod routing;
 mod snapshot;
+mod snapshot_legacy;
 pub mod validate;
 mod watch;
 
@@ -50,6 +52,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use command::Command;
+pub use cursor::{BadCursor, Cursor, EventFilter};
 pub use dedup::{DEDUP_CLIENTS, DEDUP_CLIENTS_MAX, DEDUP_RETAIN_MS};
 pub use deployment::{Deployment, DeploymentAction, DeploymentState};
 pub use election::ElectionLeader;
@@ -66,7 +69,9 @@ pub use routing::{
     canary_bucket, rendezvous_score, RouteDecision, CANARY_BUCKETS, CANARY_SEED, ROUTE_SEED,
 };
 pub use snapshot::SNAPSHOT_FORMAT;
-pub use watch::{EventKind, WatchEvent, WATCH_HISTORY};
+pub use watch::{
+    EventKind, EventPage, WatchEvent, WATCH_HISTORY, WATCH_PAGE_VALUE_BYTES, WATCH_VALUE_BYTES,
+};
 
 /// The whole replicated state. Two replicas that applied the same entries compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,22 +6,26 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::members::MemberBook;
+use super::snapshot_legacy as legacy;
 use super::{ClockEpoch, Orchestrator};
 
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
-/// Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
+/// Format 4 is format 3 with the watch history's events carrying their position within their
+/// entry and the values of kv puts (see [`super::Cursor`]). Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
 /// replicated clock). Format 2 is format 1 followed by the member address book. Formats 1 and 2
 /// still restore: format 1 with an empty book, both with an epoch that reads the next stamps as
 /// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins a
 /// real epoch.
-pub const SNAPSHOT_FORMAT: u8 = 3;
+pub const SNAPSHOT_FORMAT: u8 = 4;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
 /// The format before the clock epoch.
 const FORMAT_WITHOUT_EPOCH: u8 = 2;
+/// The format before watch cursors.
+const FORMAT_WITHOUT_CURSORS: u8 = 3;
 
 impl Orchestrator {
     /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)`.
@@ -37,23 +41,24 @@ impl Orchestrator {
     /// clock epoch or the member address book).
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
-        if !matches!(
-            *version,
-            FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | SNAPSHOT_FORMAT
-        ) {
-            return Err(format!(
-                "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
-            ));
-        }
-        let (mut state, mut rest) =
-            postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?;
+        let (mut state, mut rest) = match *version {
+            SNAPSHOT_FORMAT => postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?,
+            FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | FORMAT_WITHOUT_CURSORS => {
+                legacy::take_state(body)?
+            }
+            _ => {
+                return Err(format!(
+                    "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
+                ))
+            }
+        };
         if *version >= FORMAT_WITHOUT_EPOCH {
             let (members, after) =
                 postcard::take_from_bytes::<MemberBook>(rest).map_err(|e| e.to_string())?;
             state.members = members;
             rest = after;
         }
-        if *version >= SNAPSHOT_FORMAT {
+        if *version >= FORMAT_WITHOUT_CURSORS {
             let (epoch, after) =
                 postcard::take_from_bytes::<Option<ClockEpoch>>(rest).map_err(|e| e.to_string())?;
             state.clock_epoch = epoch;

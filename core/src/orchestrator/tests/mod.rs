@@ -8,6 +8,7 @@ mod members;
 mod registry;
 mod replication;
 mod routing;
+mod watch;
 pub(super) mod support;
 
 use alloc::string::String;
