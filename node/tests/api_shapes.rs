@@ -324,6 +324,10 @@ fn watch_waits_up_to_wait_ms_and_wakes_on_a_write() {
     let a = c.get(via, &path);
     assert!(asked.elapsed() < Duration::from_secs(10), "{a:?}");
     let event = &a.body["events"][0];
-    assert_eq!((&event["namespace"], &event["key"]), (&json!("kv"), &json!("watched/second")), "{a:?}");
+    assert_eq!(
+        (&event["namespace"], &event["key"]),
+        (&json!("kv"), &json!("watched/second")),
+        "{a:?}"
+    );
     assert_eq!(writer.join().expect("the writer"), Ok(200));
 }

@@ -58,7 +58,10 @@ fn drain(c: &Cluster, id: u64, path: &str, mut after: String) -> (Vec<Value>, St
 }
 
 fn cursor(e: &Value) -> (u64, u64) {
-    (e["index"].as_u64().expect("index"), e["pos"].as_u64().expect("pos"))
+    (
+        e["index"].as_u64().expect("index"),
+        e["pos"].as_u64().expect("pos"),
+    )
 }
 
 #[test]
@@ -90,7 +93,11 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     let revoke_index = revoked.index.expect("an index");
 
     // Pages of 1000 cut through the revoke entry; resuming from `next` loses nothing.
-    let a = watch(&c, id, &format!("/v1/watch/kv?prefix=mass/&after={}", revoke_index - 1));
+    let a = watch(
+        &c,
+        id,
+        &format!("/v1/watch/kv?prefix=mass/&after={}", revoke_index - 1),
+    );
     assert_eq!(a.body["more"], true, "{}", a.body["next"]);
     assert_eq!(a.body["events"].as_array().map(Vec::len), Some(1000));
     let last = &a.body["events"][999];
@@ -100,18 +107,37 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     assert_eq!(deletes.len(), KEYS, "every key's delete, once");
     let keys: BTreeSet<_> = deletes.iter().map(|e| e["key"].as_str().unwrap()).collect();
     assert_eq!(keys.len(), KEYS);
-    assert!(deletes.iter().all(|e| e["index"] == revoke_index && e["namespace"] == "kv"));
+    assert!(deletes
+        .iter()
+        .all(|e| e["index"] == revoke_index && e["namespace"] == "kv"));
     let cursors: Vec<_> = deleted.iter().map(cursor).collect();
-    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+    assert!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice"
+    );
     // The same with small pages through the raw route (which also has the lease's event).
-    let (raw, _) = drain(&c, id, "/v1/watch?prefix=&limit=7", format!("{}", revoke_index - 1));
+    let (raw, _) = drain(
+        &c,
+        id,
+        "/v1/watch?prefix=&limit=7",
+        format!("{}", revoke_index - 1),
+    );
     assert_eq!(raw.len(), KEYS + 1);
-    assert_eq!((&raw[0]["type"], &raw[0]["namespace"]), (&json!("revoked"), &json!("leases")));
-    assert!(raw.iter().enumerate().all(|(i, e)| cursor(e) == (revoke_index, i as u64)));
+    assert_eq!(
+        (&raw[0]["type"], &raw[0]["namespace"]),
+        (&json!("revoked"), &json!("leases"))
+    );
+    assert!(raw
+        .iter()
+        .enumerate()
+        .all(|(i, e)| cursor(e) == (revoke_index, i as u64)));
 
     // An empty answer still advances `next`, to the applied index.
     let a = watch(&c, id, &format!("/v1/watch/kv?prefix=mass/&after={next}"));
-    assert_eq!((&a.body["events"], &a.body["more"]), (&json!([]), &json!(false)));
+    assert_eq!(
+        (&a.body["events"], &a.body["more"]),
+        (&json!([]), &json!(false))
+    );
     assert_eq!(a.body["next"], format!("{}", a.body["index"]));
 
     // key= is exact: locks/db does not match locks/db2; values only when asked.
@@ -125,15 +151,29 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     let a = watch(&c, id, &format!("/v1/watch/kv?key=locks/db&after={after}"));
     let events = a.body["events"].as_array().expect("events");
     assert_eq!(events.len(), 2, "{events:?}");
-    assert!(events.iter().all(|e| e["key"] == "locks/db" && e["type"] == "put"));
-    assert!(events.iter().all(|e| e.get("value").is_none() && e.get("value_b64").is_none()));
-    assert_eq!((&events[0]["version"], &events[1]["version"]), (&json!(1), &json!(2)));
-    let a = watch(&c, id, &format!("/v1/watch/kv?key=locks/db&values=true&after={after}"));
+    assert!(events
+        .iter()
+        .all(|e| e["key"] == "locks/db" && e["type"] == "put"));
+    assert!(events
+        .iter()
+        .all(|e| e.get("value").is_none() && e.get("value_b64").is_none()));
+    assert_eq!(
+        (&events[0]["version"], &events[1]["version"]),
+        (&json!(1), &json!(2))
+    );
+    let a = watch(
+        &c,
+        id,
+        &format!("/v1/watch/kv?key=locks/db&values=true&after={after}"),
+    );
     assert_eq!(a.body["events"][0]["value"], "one");
     assert_eq!(a.body["events"][1]["value_b64"], STANDARD.encode(binary));
     // Binary values round-trip through GET.
     let got = c.get(id, "/v1/kv/locks/db");
-    assert_eq!((got.status, &got.body["value_b64"]), (200, &json!(STANDARD.encode(binary))));
+    assert_eq!(
+        (got.status, &got.body["value_b64"]),
+        (200, &json!(STANDARD.encode(binary)))
+    );
     assert!(got.body.get("value").is_none(), "{got:?}");
 
     // Locks and elections by exact name; services by service.
@@ -141,14 +181,23 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     let lease = lease.body["lease_id"].as_u64().expect("a lease");
     let start = lease - 1;
     for name in ["db", "db2"] {
-        let a = post(&c, id, &format!("/v1/locks/{name}"), &json!({"lease_id": lease}));
+        let a = post(
+            &c,
+            id,
+            &format!("/v1/locks/{name}"),
+            &json!({"lease_id": lease}),
+        );
         assert_eq!(a.body["result"], "lock_acquired", "{a:?}");
     }
     let a = watch(&c, id, &format!("/v1/watch/locks?name=db&after={start}"));
     let events = a.body["events"].as_array().expect("events");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        (&events[0]["type"], &events[0]["key"], &events[0]["lease_id"]),
+        (
+            &events[0]["type"],
+            &events[0]["key"],
+            &events[0]["lease_id"]
+        ),
         (&json!("lock_acquired"), &json!("db"), &json!(lease))
     );
     assert!(events[0]["fencing_token"].as_u64().is_some());
@@ -156,17 +205,29 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     assert_eq!(post(&c, id, "/v1/elections/e/campaign", &body).status, 200);
     let a = watch(&c, id, &format!("/v1/watch/elections?name=e&after={start}"));
     let e = &a.body["events"][0];
-    assert_eq!((&e["type"], &e["candidate"]), (&json!("elected"), &json!("a")), "{a:?}");
+    assert_eq!(
+        (&e["type"], &e["candidate"]),
+        (&json!("elected"), &json!("a")),
+        "{a:?}"
+    );
     let reg = json!({"address": "10.0.0.1", "port": 80});
     for service in ["web", "webx"] {
         let path = format!("/v1/services/{service}/instances/w1");
         assert_eq!(c.put(id, &path, &reg.to_string()).status, 201);
     }
-    let a = watch(&c, id, &format!("/v1/watch/services?service=web&after={start}"));
+    let a = watch(
+        &c,
+        id,
+        &format!("/v1/watch/services?service=web&after={start}"),
+    );
     let events = a.body["events"].as_array().expect("events");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        (&events[0]["type"], &events[0]["service"], &events[0]["instance_id"]),
+        (
+            &events[0]["type"],
+            &events[0]["service"],
+            &events[0]["instance_id"]
+        ),
         (&json!("registered"), &json!("web"), &json!("w1"))
     );
 
@@ -179,9 +240,19 @@ fn kv_watch_resumes_inside_a_big_entry_matches_exact_keys_and_carries_values() {
     assert_eq!((a.status, code(&a)), (413, "payload_too_large"), "{a:?}");
 
     // Bad cursors and parameters are 400s; a cursor before the history is 410 (not here).
-    for bad in ["after=x", "after=1.", "limit=0", "limit=1001", "prefix=a&key=b"] {
+    for bad in [
+        "after=x",
+        "after=1.",
+        "limit=0",
+        "limit=1001",
+        "prefix=a&key=b",
+    ] {
         let a = c.get(id, &format!("/v1/watch/kv?{bad}&wait_ms=0"));
-        assert_eq!((a.status, code(&a)), (400, "invalid_argument"), "{bad}: {a:?}");
+        assert_eq!(
+            (a.status, code(&a)),
+            (400, "invalid_argument"),
+            "{bad}: {a:?}"
+        );
     }
 }
 
@@ -201,7 +272,11 @@ fn write(c: &Cluster, live: &[u64], key: &str) -> u64 {
                 }
             }
         }
-        assert!(Instant::now() < deadline, "no node took {key}\n{}", c.logs_tail());
+        assert!(
+            Instant::now() < deadline,
+            "no node took {key}\n{}",
+            c.logs_tail()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -224,7 +299,11 @@ fn a_watch_resumed_on_another_node_after_a_kill_loses_nothing() {
     let mut seen = Vec::new();
     let mut after = start.to_string();
     for _ in 0..3 {
-        let a = watch(&c, leader, &format!("/v1/watch/kv?prefix=f/&values=true&limit=7&after={after}"));
+        let a = watch(
+            &c,
+            leader,
+            &format!("/v1/watch/kv?prefix=f/&values=true&limit=7&after={after}"),
+        );
         seen.extend(a.body["events"].as_array().expect("events").clone());
         after = a.body["next"].as_str().expect("next").to_owned();
     }
@@ -243,7 +322,10 @@ fn a_watch_resumed_on_another_node_after_a_kill_loses_nothing() {
         seen.extend(a.body["events"].as_array().expect("events").clone());
         after = a.body["next"].as_str().expect("next").to_owned();
     }
-    let keys: Vec<_> = seen.iter().map(|e| e["key"].as_str().unwrap().to_owned()).collect();
+    let keys: Vec<_> = seen
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
     let want: Vec<_> = std::iter::once("f/big".to_owned())
         .chain((0..80).map(|i| format!("f/{i:03}")))
         .collect();

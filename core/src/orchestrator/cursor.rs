@@ -103,7 +103,18 @@ mod tests {
         assert_eq!("7".parse(), Ok(Cursor::after_entry(7)));
         assert_eq!("7.0".parse(), Ok(Cursor::new(7, 0)));
         assert_eq!("7.4294967295".parse(), Ok(Cursor::after_entry(7)));
-        for bad in ["", ".", "7.", ".1", "-1", "7.1.2", "7.x", "+7", "7.4294967296", " 7"] {
+        for bad in [
+            "",
+            ".",
+            "7.",
+            ".1",
+            "-1",
+            "7.1.2",
+            "7.x",
+            "+7",
+            "7.4294967296",
+            " 7",
+        ] {
             assert_eq!(bad.parse::<Cursor>(), Err(BadCursor), "{bad:?}");
         }
         assert_eq!(Cursor::new(7, 3).to_string(), "7.3");

@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+use super::cursor::{Cursor, EventFilter};
 use super::deployment::Deployment;
 use super::election::ElectionLeader;
 use super::error::OrchestratorError;
@@ -12,7 +13,6 @@ use super::kv::KeyValue;
 use super::lock::LockHolder;
 use super::registry::ServiceInstance;
 use super::routing::RouteDecision;
-use super::cursor::{Cursor, EventFilter};
 use super::watch::EventPage;
 use super::Orchestrator;
 

@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use super::cursor::{Cursor, EventFilter};
 use super::deployment::Deployment;
 use super::election::ElectionLeader;
 use super::error::OrchestratorError;
@@ -11,7 +12,6 @@ use super::lease::Lease;
 use super::lock::LockHolder;
 use super::registry::ServiceInstance;
 use super::routing::{self, RouteDecision};
-use super::cursor::{Cursor, EventFilter};
 use super::watch::{EventPage, WatchEvent};
 use super::Orchestrator;
 

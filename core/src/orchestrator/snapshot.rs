@@ -42,7 +42,9 @@ impl Orchestrator {
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
         let (mut state, mut rest) = match *version {
-            SNAPSHOT_FORMAT => postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?,
+            SNAPSHOT_FORMAT => {
+                postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?
+            }
             FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | FORMAT_WITHOUT_CURSORS => {
                 legacy::take_state(body)?
             }

@@ -88,7 +88,7 @@ pub(crate) fn encode_state(sm: &Orchestrator) -> alloc::vec::Vec<u8> {
         leases: sm.leases.clone(),
         locks: sm.locks.clone(),
         elections: sm.elections.clone(),
-        fence: sm.fence.clone(),
+        fence: sm.fence,
         watch: IndexedWatchLog {
             events: events.collect(),
             compacted_through,

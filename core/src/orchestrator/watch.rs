@@ -216,7 +216,11 @@ impl WatchLog {
         let mut events = Vec::new();
         let mut bytes = 0;
         let mut more = false;
-        for e in self.events.range(start..).filter(|e| filter.matches(&e.key)) {
+        for e in self
+            .events
+            .range(start..)
+            .filter(|e| filter.matches(&e.key))
+        {
             if events.len() >= limit || (bytes >= WATCH_PAGE_VALUE_BYTES && !events.is_empty()) {
                 more = true;
                 break;

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use raftorch_core::orchestrator::validate;
-use raftorch_core::orchestrator::{Command, KeyValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use raftorch_core::orchestrator::validate;
+use raftorch_core::orchestrator::{Command, KeyValue};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -63,9 +63,9 @@ impl PutBody {
     fn into_bytes(self, max: usize) -> Result<Vec<u8>, ApiError> {
         let bytes = match (self.value, self.value_b64) {
             (Some(text), None) => text.into_bytes(),
-            (None, Some(b64)) => STANDARD.decode(b64.as_bytes()).map_err(|e| {
-                ApiError::invalid(format!("value_b64 is not standard base64: {e}"))
-            })?,
+            (None, Some(b64)) => STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| ApiError::invalid(format!("value_b64 is not standard base64: {e}")))?,
             _ => return Err(ApiError::invalid("give exactly one of value and value_b64")),
         };
         if bytes.len() > max {
@@ -184,11 +184,26 @@ mod tests {
     fn put_bodies_take_exactly_one_value() {
         let body = |j: &str| serde_json::from_str::<PutBody>(j).unwrap();
         assert_eq!(body(r#"{"value":"x"}"#).into_bytes(10).unwrap(), b"x");
-        assert_eq!(body(r#"{"value_b64":"/wCA"}"#).into_bytes(10).unwrap(), [0xff, 0, 0x80]);
-        for bad in [r#"{}"#, r#"{"value":"x","value_b64":"eA=="}"#, r#"{"value_b64":"@@"}"#] {
-            assert_eq!(body(bad).into_bytes(10).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body(r#"{"value_b64":"/wCA"}"#).into_bytes(10).unwrap(),
+            [0xff, 0, 0x80]
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"value":"x","value_b64":"eA=="}"#,
+            r#"{"value_b64":"@@"}"#,
+        ] {
+            assert_eq!(
+                body(bad).into_bytes(10).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
         }
-        let big = body(r#"{"value":"12345678901"}"#).into_bytes(10).unwrap_err();
-        assert_eq!((big.status, big.code), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+        let big = body(r#"{"value":"12345678901"}"#)
+            .into_bytes(10)
+            .unwrap_err();
+        assert_eq!(
+            (big.status, big.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
     }
 }

@@ -99,7 +99,10 @@ async fn kv(
     State(state): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["prefix", "key", "values", "after", "wait_ms", "limit"])?;
+    let params = Params::new(
+        query,
+        &["prefix", "key", "values", "after", "wait_ms", "limit"],
+    )?;
     let filter = match (params.get("prefix"), params.get("key")) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("give prefix or key, not both")),
         (_, Some(key)) => EventFilter::Exact(format!("kv/{key}")),

@@ -8,8 +8,8 @@ mod members;
 mod registry;
 mod replication;
 mod routing;
-mod watch;
 pub(super) mod support;
+mod watch;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -21,18 +21,30 @@ fn every() -> EventFilter {
 }
 
 /// Reads every page after `from` with pages of `limit`, checking each page's `next`.
-fn read_all(sm: &Orchestrator, filter: &EventFilter, from: Cursor, limit: usize) -> Vec<WatchEvent> {
+fn read_all(
+    sm: &Orchestrator,
+    filter: &EventFilter,
+    from: Cursor,
+    limit: usize,
+) -> Vec<WatchEvent> {
     let (mut after, mut all) = (from, Vec::new());
     loop {
         let EventPage { events, next, more } = sm.events_page(filter, after, limit, false).unwrap();
         assert!(events.len() <= limit);
         if more {
-            assert_eq!(events.len(), limit, "only the limit cuts a page without values");
+            assert_eq!(
+                events.len(),
+                limit,
+                "only the limit cuts a page without values"
+            );
             assert_eq!(Some(next), events.last().map(WatchEvent::cursor));
         } else {
             assert_eq!(next, Cursor::after_entry(sm.applied_index()));
         }
-        assert!(next > after || (!more && next == after), "the cursor never goes back");
+        assert!(
+            next > after || (!more && next == after),
+            "the cursor never goes back"
+        );
         all.extend(events);
         after = next;
         if !more {
@@ -65,7 +77,11 @@ fn one_entry_with_more_events_than_a_page_is_read_whole_across_pages() {
     // The lease's own event, then its keys deleted, then its locks released.
     assert_eq!(whole.events.len(), 1 + 2 * KEYS);
     for (i, e) in whole.events.iter().enumerate() {
-        assert_eq!((e.index, e.pos), (expiry, i as u32), "positions count the entry's events");
+        assert_eq!(
+            (e.index, e.pos),
+            (expiry, i as u32),
+            "positions count the entry's events"
+        );
     }
     assert_eq!(whole.events[0].kind, EventKind::LeaseExpired);
     assert_eq!(whole.events[KEYS].kind, EventKind::KvDeleted);
@@ -75,7 +91,10 @@ fn one_entry_with_more_events_than_a_page_is_read_whole_across_pages() {
     );
     for limit in [1_000, 7, 1] {
         let paged = read_all(&d.sm, &every(), from, limit);
-        assert_eq!(paged, whole.events, "pages of {limit} lose or repeat nothing");
+        assert_eq!(
+            paged, whole.events,
+            "pages of {limit} lose or repeat nothing"
+        );
     }
     // Only the locks, in pages of 1000: the second page starts inside the entry.
     let locks = EventFilter::Prefix("locks/".into());
@@ -84,9 +103,13 @@ fn one_entry_with_more_events_than_a_page_is_read_whole_across_pages() {
     assert_eq!(first.next, Cursor::new(expiry, 1_000 + KEYS as u32));
     let second = d.sm.events_page(&locks, first.next, 1_000, false).unwrap();
     assert_eq!((second.events.len(), second.more), (KEYS - 1_000, false));
-    assert_eq!(second.events[0].cursor(), Cursor::new(expiry, 1_001 + KEYS as u32));
+    assert_eq!(
+        second.events[0].cursor(),
+        Cursor::new(expiry, 1_001 + KEYS as u32)
+    );
     // The old index-only cursor would have skipped the rest of the entry.
-    let by_index = d.sm.events_page(&locks, Cursor::after_entry(expiry), 1_000, false);
+    let by_index =
+        d.sm.events_page(&locks, Cursor::after_entry(expiry), 1_000, false);
     assert!(by_index.unwrap().events.is_empty());
 }
 
@@ -97,11 +120,19 @@ fn exact_key_matches_only_that_key() {
         d.at(0, put(key, None, None)).unwrap();
     }
     let exact = EventFilter::Exact("kv/locks/db".into());
-    let page = d.sm.events_page(&exact, Cursor::default(), 100, false).unwrap();
-    let got: Vec<_> = page.events.iter().map(|e| (e.index, e.key.as_str())).collect();
+    let page =
+        d.sm.events_page(&exact, Cursor::default(), 100, false)
+            .unwrap();
+    let got: Vec<_> = page
+        .events
+        .iter()
+        .map(|e| (e.index, e.key.as_str()))
+        .collect();
     assert_eq!(got, [(1, "kv/locks/db"), (5, "kv/locks/db")]);
     let prefix = EventFilter::Prefix("kv/locks/db".into());
-    let page = d.sm.events_page(&prefix, Cursor::default(), 100, false).unwrap();
+    let page =
+        d.sm.events_page(&prefix, Cursor::default(), 100, false)
+            .unwrap();
     assert_eq!(page.events.len(), 4);
 }
 
@@ -113,7 +144,9 @@ fn empty_answers_advance_and_never_go_back() {
         d.at(0, Command::Tick).unwrap();
     }
     let services = EventFilter::Prefix("services/".into());
-    let page = d.sm.events_page(&services, Cursor::default(), 10, false).unwrap();
+    let page =
+        d.sm.events_page(&services, Cursor::default(), 10, false)
+            .unwrap();
     assert_eq!((page.events.len(), page.more), (0, false));
     assert_eq!(page.next, Cursor::after_entry(6));
     // A watcher ahead of this replica (resuming on a lagging node) keeps its cursor.
@@ -132,16 +165,22 @@ fn values_come_when_asked_and_only_while_kept() {
         expected_revision: None,
     };
     d.at(0, put("small", None, None)).unwrap();
-    let page = d.sm.events_page(&every(), Cursor::default(), 10, true).unwrap();
+    let page =
+        d.sm.events_page(&every(), Cursor::default(), 10, true)
+            .unwrap();
     assert_eq!(page.events[0].value.as_deref(), Some(&b"v"[..]));
-    let page = d.sm.events_page(&every(), Cursor::default(), 10, false).unwrap();
+    let page =
+        d.sm.events_page(&every(), Cursor::default(), 10, false)
+            .unwrap();
     assert_eq!(page.events[0].value, None);
     // Past the history's value budget the oldest values go, the events stay.
     let puts = WATCH_VALUE_BYTES / (1 << 20) + 2;
     for i in 0..puts {
         d.at(0, big(i as u8)).unwrap();
     }
-    let without = d.sm.events_page(&every(), Cursor::default(), 100, false).unwrap();
+    let without =
+        d.sm.events_page(&every(), Cursor::default(), 100, false)
+            .unwrap();
     assert_eq!(without.events.len(), 1 + puts);
     assert!(matches!(
         d.sm.events_page(&every(), Cursor::default(), 100, true),
@@ -152,9 +191,17 @@ fn values_come_when_asked_and_only_while_kept() {
     let mut seen = Vec::new();
     loop {
         let page = d.sm.events_page(&every(), after, 100, true).unwrap();
-        let bytes: usize = page.events.iter().map(|e| e.value.as_ref().unwrap().len()).sum();
+        let bytes: usize = page
+            .events
+            .iter()
+            .map(|e| e.value.as_ref().unwrap().len())
+            .sum();
         assert!(bytes <= crate::orchestrator::WATCH_PAGE_VALUE_BYTES + (1 << 20));
-        seen.extend(page.events.iter().map(|e| (e.index, e.value.as_ref().unwrap()[0])));
+        seen.extend(
+            page.events
+                .iter()
+                .map(|e| (e.index, e.value.as_ref().unwrap()[0])),
+        );
         after = page.next;
         if !page.more {
             break;
