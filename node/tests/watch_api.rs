@@ -332,3 +332,43 @@ fn a_watch_resumed_on_another_node_after_a_kill_loses_nothing() {
     assert_eq!(keys, want, "every put once, in order");
     assert!(seen.iter().skip(1).all(|e| e["value"] == "v"));
 }
+
+#[test]
+fn a_cursor_older_than_the_history_gets_410_with_the_index_to_resync_from() {
+    let c = Cluster::start(1, &[]);
+    let id = c.wait_leader(ELECT);
+    let first = c.put_kv(id, "old/first", "1").index.expect("an index");
+    // More puts than the history keeps (10,000 events).
+    std::thread::scope(|s| {
+        for lane in 0..4 {
+            let c = &c;
+            s.spawn(move || {
+                for i in (lane..10_100).step_by(4) {
+                    assert_eq!(c.put_kv(id, &format!("old/{i:05}"), "x").status, 200);
+                }
+            });
+        }
+    });
+    let a = c.get(
+        id,
+        &format!("/v1/watch/kv?prefix=old/&after={}&wait_ms=0", first - 1),
+    );
+    assert_eq!((a.status, code(&a)), (410, "compacted"), "{a:?}");
+    assert!(a.body["error"]["message"].as_str().is_some(), "{a:?}");
+    let resync = a.body["error"]["compacted_index"]
+        .as_u64()
+        .expect("compacted_index");
+    assert!(resync > first, "{a:?}");
+    // Resuming from a read at or after that index works.
+    let read = c.get(id, "/v1/kv?prefix=old/");
+    let index = read.body["index"].as_u64().expect("index");
+    assert!(index >= resync);
+    let a = watch(&c, id, &format!("/v1/watch/kv?prefix=old/&after={index}"));
+    assert_eq!(a.body["events"], json!([]));
+    let a = watch(
+        &c,
+        id,
+        &format!("/v1/watch/kv?prefix=old/&after={resync}&limit=1"),
+    );
+    assert_eq!(a.body["more"], true, "{a:?}");
+}
