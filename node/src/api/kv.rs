@@ -36,8 +36,13 @@ pub(super) fn render(key: &str, kv: &KeyValue) -> Value {
 pub(super) fn put_value(object: &mut Value, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {
         Ok(text) => object["value"] = Value::from(text),
-        Err(_) => object["value_b64"] = Value::from(STANDARD.encode(bytes)),
+        Err(_) => object["value_b64"] = Value::from(base64(bytes)),
     }
+}
+
+/// Standard base64 with padding.
+pub(super) fn base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }
 
 /// The largest `PUT /v1/kv` body for values of at most `max_value_bytes`: base64 (4/3) and
