@@ -290,5 +290,19 @@ mod tests {
         };
         assert!(joining.validate().is_ok());
         assert!(joining.voters().is_empty(), "a joining node founds nothing");
+        // Values: 1 byte up to the state machine's 1 MiB.
+        assert_eq!(DEFAULT_MAX_VALUE_BYTES, 1 << 20);
+        for (bytes, ok) in [
+            (0, false),
+            (1, true),
+            (1 << 20, true),
+            ((1 << 20) + 1, false),
+        ] {
+            let c = NodeConfig {
+                max_value_bytes: bytes,
+                ..joining.clone()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "--max-value-bytes {bytes}");
+        }
     }
 }

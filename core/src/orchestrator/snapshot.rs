@@ -12,12 +12,13 @@ use super::{ClockEpoch, Orchestrator};
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
-/// Format 4 is format 3 with the watch history's events carrying their position within their
-/// entry and the values of kv puts (see [`super::Cursor`]). Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
-/// replicated clock). Format 2 is format 1 followed by the member address book. Formats 1 and 2
-/// still restore: format 1 with an empty book, both with an epoch that reads the next stamps as
-/// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins a
-/// real epoch.
+/// Format 4 has the layout of format 3, but the watch history's events carry their position
+/// within their entry and the values of kv puts (see [`super::Cursor`]). Format 3 is format 2
+/// followed by the clock epoch (how the current leader's stamps map to the replicated clock).
+/// Format 2 is format 1 followed by the member address book. Formats 1 to 3 still restore:
+/// their watch history through [`legacy`] (whole entries only, without values); format 1 with
+/// an empty book; formats 1 and 2 with an epoch that reads the next stamps as the old rule did
+/// (the clock moves to a later stamp) until the next `LeaderChanged` begins a real epoch.
 pub const SNAPSHOT_FORMAT: u8 = 4;
 
 /// The format before the member address book.
@@ -37,8 +38,8 @@ impl Orchestrator {
         postcard::to_extend(&self.clock_epoch, out).unwrap_or_default()
     }
 
-    /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before the
-    /// clock epoch or the member address book).
+    /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before
+    /// watch cursors, the clock epoch or the member address book).
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
         let (mut state, mut rest) = match *version {
