@@ -16,9 +16,10 @@ use super::{ClockEpoch, Orchestrator};
 /// within their entry and the values of kv puts (see [`super::Cursor`]). Format 3 is format 2
 /// followed by the clock epoch (how the current leader's stamps map to the replicated clock).
 /// Format 2 is format 1 followed by the member address book. Formats 1 to 3 still restore:
-/// their watch history through [`legacy`] (whole entries only, without values); format 1 with
-/// an empty book; formats 1 and 2 with an epoch that reads the next stamps as the old rule did
-/// (the clock moves to a later stamp) until the next `LeaderChanged` begins a real epoch.
+/// their watch history through `snapshot_legacy` (whole entries only, without values);
+/// format 1 with an empty book; formats 1 and 2 with an epoch that reads the next stamps as
+/// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins
+/// a real epoch.
 pub const SNAPSHOT_FORMAT: u8 = 4;
 
 /// The format before the member address book.
