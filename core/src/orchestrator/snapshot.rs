@@ -12,31 +12,36 @@ use super::{ClockEpoch, Orchestrator};
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
-/// Format 4 has the layout of format 3, but the watch history's events carry their position
-/// within their entry and the values of kv puts (see [`super::Cursor`]). Format 3 is format 2
+/// Format 5 has the layout of format 4, but the watch history's events carry their position
+/// within their entry and the values of kv puts (see [`super::Cursor`]). Format 4 is format 3
+/// followed by the election values (what candidates campaign with). Format 3 is format 2
 /// followed by the clock epoch (how the current leader's stamps map to the replicated clock).
-/// Format 2 is format 1 followed by the member address book. Formats 1 to 3 still restore:
+/// Format 2 is format 1 followed by the member address book. Formats 1 to 4 still restore:
 /// their watch history through `snapshot_legacy` (whole entries only, without values);
-/// format 1 with an empty book; formats 1 and 2 with an epoch that reads the next stamps as
-/// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins
-/// a real epoch.
-pub const SNAPSHOT_FORMAT: u8 = 4;
+/// formats 1 to 3 without election values; format 1 with an empty book; formats 1 and 2 with
+/// an epoch that reads the next stamps as the old rule did (the clock moves to a later stamp)
+/// until the next `LeaderChanged` begins a real epoch.
+pub const SNAPSHOT_FORMAT: u8 = 5;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
 /// The format before the clock epoch.
 const FORMAT_WITHOUT_EPOCH: u8 = 2;
+/// The format before the election values.
+const FORMAT_WITHOUT_ELECTION_VALUES: u8 = 3;
 /// The format before watch cursors.
-const FORMAT_WITHOUT_CURSORS: u8 = 3;
+const FORMAT_WITHOUT_CURSORS: u8 = 4;
 
 impl Orchestrator {
-    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)`.
+    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)
+    /// ++ postcard(election values)`.
     pub(crate) fn encode_snapshot(&self) -> Vec<u8> {
         let out = Vec::from([SNAPSHOT_FORMAT]);
         // Serializing owned maps and strings into a Vec cannot fail.
         let out = postcard::to_extend(self, out).unwrap_or_default();
         let out = postcard::to_extend(&self.members, out).unwrap_or_default();
-        postcard::to_extend(&self.clock_epoch, out).unwrap_or_default()
+        let out = postcard::to_extend(&self.clock_epoch, out).unwrap_or_default();
+        postcard::to_extend(&self.election_values, out).unwrap_or_default()
     }
 
     /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before
@@ -47,9 +52,10 @@ impl Orchestrator {
             SNAPSHOT_FORMAT => {
                 postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?
             }
-            FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | FORMAT_WITHOUT_CURSORS => {
-                legacy::take_state(body)?
-            }
+            FORMAT_WITHOUT_MEMBERS
+            | FORMAT_WITHOUT_EPOCH
+            | FORMAT_WITHOUT_ELECTION_VALUES
+            | FORMAT_WITHOUT_CURSORS => legacy::take_state(body)?,
             _ => {
                 return Err(format!(
                     "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
@@ -62,7 +68,7 @@ impl Orchestrator {
             state.members = members;
             rest = after;
         }
-        if *version >= FORMAT_WITHOUT_CURSORS {
+        if *version >= FORMAT_WITHOUT_ELECTION_VALUES {
             let (epoch, after) =
                 postcard::take_from_bytes::<Option<ClockEpoch>>(rest).map_err(|e| e.to_string())?;
             state.clock_epoch = epoch;
@@ -75,6 +81,12 @@ impl Orchestrator {
                 clock_ms: state.now_ms,
                 stamp_ms: state.now_ms,
             });
+        }
+        if *version >= FORMAT_WITHOUT_CURSORS {
+            let (values, after) =
+                postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
+            state.election_values = values;
+            rest = after;
         }
         if !rest.is_empty() {
             return Err(format!("snapshot has {} trailing bytes", rest.len()));

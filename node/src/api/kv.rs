@@ -1,6 +1,6 @@
 //! The key-value store: `PUT /v1/kv/{key}` with `{"value": "TEXT"}` or `{"value_b64": "..."}`
-//! (`?cas=REV`, `?lease=ID`),
-//! `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`.
+//! (`?cas=REV`, `?lease=ID`), `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`. Writes take
+//! a fence (`?fence=` or `X-Raftorch-Fence`, see `fence`).
 
 use std::collections::HashMap;
 
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::fence;
 use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
@@ -97,7 +98,8 @@ pub(super) async fn put(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["cas", "lease"])?;
+    let params = Params::new(query, &["cas", "lease", "fence"])?;
+    let fence = fence::from_request(&params, &headers)?;
     validate::key(&key)?;
     let b: PutBody = json(&body)?;
     let command = Command::Put {
@@ -106,6 +108,7 @@ pub(super) async fn put(
         lease: params.u64("lease")?,
         expected_revision: params.u64("cas")?,
     };
+    let command = fence::wrap(command, fence);
     written(state.write(command, request_id(&headers)?).await?)
 }
 
@@ -116,12 +119,14 @@ pub(super) async fn delete(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["cas"])?;
+    let params = Params::new(query, &["cas", "fence"])?;
+    let fence = fence::from_request(&params, &headers)?;
     validate::key(&key)?;
     let command = Command::Delete {
         key,
         expected_revision: params.u64("cas")?,
     };
+    let command = fence::wrap(command, fence);
     written(state.write(command, request_id(&headers)?).await?)
 }
 

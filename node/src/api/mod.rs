@@ -6,13 +6,17 @@ mod cluster;
 mod consensus;
 mod coord;
 mod deployments;
+mod elections;
 mod error;
+mod fence;
 mod input;
 mod kv;
+mod lock_wait;
 mod members;
 mod proxy;
 mod registry;
 mod reply;
+mod txn;
 mod watch;
 mod watch_event;
 
@@ -27,7 +31,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use raftorch_core::raft::NodeId;
 
-pub use consensus::{READ_TIMEOUT, WRITE_TIMEOUT};
+pub use consensus::{NO_LEADER_WAIT, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
 
 use crate::runtime::NodeHandle;
@@ -127,6 +131,8 @@ pub fn router(state: ApiState) -> Router {
                 .layer(kv_body_limit),
         )
         .merge(coord::routes())
+        .merge(elections::routes())
+        .merge(txn::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
         .fallback(|| async {
@@ -180,5 +186,5 @@ async fn decorate(State(state): State<ApiState>, request: Request, next: Next) -
     if !headers.contains_key(INDEX_HEADER) {
         headers.insert(INDEX_HEADER, HeaderValue::from(status.applied));
     }
-    response
+    error::retry_guidance(response, status.leader).await
 }

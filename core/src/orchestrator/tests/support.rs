@@ -8,7 +8,12 @@ use alloc::vec::Vec;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{Command, Envelope, Orchestrator, Output};
+use alloc::boxed::Box;
+
+use super::{
+    Command, Compare, CompareOp, CompareTarget, Envelope, Orchestrator, Output, Txn, TxnOp,
+    WriteFence,
+};
 use crate::state_machine::StateMachine;
 
 /// Applies envelopes at consecutive indexes.
@@ -88,7 +93,7 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
             n => leases[(n - 1 - pick(n.min(4))) as usize],
         };
         let name = format!("n{}", pick(3));
-        let command = match pick(24) {
+        let command = match pick(29) {
             0 => Command::Tick,
             1 => Command::LeaderChanged,
             2 | 3 => {
@@ -176,7 +181,91 @@ pub(crate) fn workload(seed: u64, len: usize) -> Vec<Vec<u8>> {
                     api_addr: format!("10.0.0.{host}:8000"),
                 }
             }
-            _ => Command::RemoveMemberAddress { id: pick(4) },
+            23 => Command::RemoveMemberAddress { id: pick(4) },
+            // Fences name a recent token or term: some hold, most do not.
+            24 => {
+                let number = index.saturating_sub(pick(30));
+                let fence = if pick(2) == 0 {
+                    WriteFence::Lock {
+                        name,
+                        token: number,
+                    }
+                } else {
+                    WriteFence::Election { name, term: number }
+                };
+                let write = if pick(3) == 0 {
+                    Command::Delete {
+                        key: format!("k/{}", pick(5)),
+                        expected_revision: None,
+                    }
+                } else {
+                    Command::Put {
+                        key: format!("k/{}", pick(5)),
+                        value: Vec::from([pick(256) as u8]),
+                        lease: None,
+                        expected_revision: None,
+                    }
+                };
+                Command::Fenced {
+                    fence,
+                    command: Box::new(write),
+                }
+            }
+            25 => {
+                let key = |pick: &mut dyn FnMut(u64) -> u64| format!("k/{}", pick(5));
+                let compare = (0..pick(3))
+                    .map(|_| Compare {
+                        key: key(&mut pick),
+                        op: [
+                            CompareOp::Equal,
+                            CompareOp::NotEqual,
+                            CompareOp::Less,
+                            CompareOp::Greater,
+                        ][pick(4) as usize],
+                        target: match pick(5) {
+                            0 => CompareTarget::Value(Vec::from([pick(256) as u8])),
+                            1 => CompareTarget::Revision(pick(index + 1)),
+                            2 => CompareTarget::Version(pick(3)),
+                            3 => CompareTarget::Exists(pick(2) == 0),
+                            _ => CompareTarget::Lease(lease),
+                        },
+                    })
+                    .collect();
+                let ops = |pick: &mut dyn FnMut(u64) -> u64| -> Vec<TxnOp> {
+                    (0..pick(4))
+                        .map(|_| match pick(3) {
+                            0 => TxnOp::Put {
+                                key: key(pick),
+                                value: Vec::from([pick(256) as u8]),
+                                lease: (pick(2) == 0).then_some(lease),
+                            },
+                            1 => TxnOp::Delete { key: key(pick) },
+                            _ => TxnOp::Get { key: key(pick) },
+                        })
+                        .collect()
+                };
+                let success = ops(&mut pick);
+                let failure = ops(&mut pick);
+                Command::Txn(Txn {
+                    compare,
+                    success,
+                    failure,
+                })
+            }
+            26 => Command::TryLock {
+                name,
+                lease_id: lease,
+            },
+            27 => Command::CampaignWithValue {
+                election: name,
+                candidate: format!("c{lease}"),
+                lease_id: lease,
+                value: format!("http://10.0.0.{}", pick(9)),
+            },
+            _ => Command::TransferElection {
+                election: name,
+                to: format!("c{lease}"),
+            },
         };
         let mut envelope = Envelope::new(now, command);
         if pick(2) == 0 {
