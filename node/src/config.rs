@@ -86,6 +86,8 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// API header timeout in ms (see [`NodeConfig::api_header_timeout_ms`]).
     pub api_header_timeout_ms: Option<u64>,
+    /// Largest kv value in bytes (see [`NodeConfig::max_value_bytes`]).
+    pub max_value_bytes: Option<usize>,
 }
 
 /// Everything a node needs to start, validated.
@@ -127,12 +129,17 @@ pub struct NodeConfig {
     /// How long an API connection may take to send a request's headers, counted from when the
     /// server is ready to read them; so also how long an idle keep-alive connection stays open.
     pub api_header_timeout_ms: u64,
+    /// Largest kv value a client may write, in bytes: 1 ..= 1 MiB (the state machine's limit,
+    /// `validate::MAX_VALUE_LEN`), 1 MiB by default. Larger ones are refused with 413.
+    pub max_value_bytes: usize,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default API header timeout (see [`NodeConfig::api_header_timeout_ms`]).
 pub const DEFAULT_API_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Default (and largest) kv value size (see [`NodeConfig::max_value_bytes`]).
+pub const DEFAULT_MAX_VALUE_BYTES: usize = raftorch_core::orchestrator::validate::MAX_VALUE_LEN;
 
 /// Defaults: heartbeat every 50 ms, election timeout 150–300 ms, snapshot every 10 000 entries.
 pub const DEFAULT_HEARTBEAT_MS: u64 = 50;
@@ -188,6 +195,11 @@ impl NodeConfig {
         }
         if self.api_header_timeout_ms == 0 {
             return Err("--api-header-timeout-ms must be at least 1".into());
+        }
+        if self.max_value_bytes == 0 || self.max_value_bytes > DEFAULT_MAX_VALUE_BYTES {
+            return Err(format!(
+                "--max-value-bytes must be between 1 and {DEFAULT_MAX_VALUE_BYTES}"
+            ));
         }
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
@@ -260,6 +272,7 @@ mod tests {
             cluster_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
@@ -277,5 +290,19 @@ mod tests {
         };
         assert!(joining.validate().is_ok());
         assert!(joining.voters().is_empty(), "a joining node founds nothing");
+        // Values: 1 byte up to the state machine's 1 MiB.
+        assert_eq!(DEFAULT_MAX_VALUE_BYTES, 1 << 20);
+        for (bytes, ok) in [
+            (0, false),
+            (1, true),
+            (1 << 20, true),
+            ((1 << 20) + 1, false),
+        ] {
+            let c = NodeConfig {
+                max_value_bytes: bytes,
+                ..joining.clone()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "--max-value-bytes {bytes}");
+        }
     }
 }

@@ -65,7 +65,9 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
 
-    let app = api::router(ApiState::new(started.handle, config.id));
+    let app = api::router(
+        ApiState::new(started.handle, config.id).with_max_value_bytes(config.max_value_bytes),
+    );
     tracing::info!(
         id = config.id,
         api = %api_local,

@@ -49,7 +49,8 @@ fn bad_requests_get_json_errors() {
     let a = c.put(leader, path, r#"{"address": "a", "port": 0}"#);
     assert_eq!((a.status, code(&a)), (400, "invalid_argument"), "{a:?}");
 
-    let big = vec![b'x'; 300 * 1024];
+    // Over the kv body limit (twice the largest value, plus room).
+    let big = vec![b'x'; 3 << 20];
     let a = c
         .request(leader, "PUT", "/v1/kv/big", Some(&big))
         .expect("an answer");
@@ -66,7 +67,7 @@ fn bad_requests_get_json_errors() {
         let a = c.put(leader, "/v1/kv/json-only", body);
         assert_eq!((a.status, code(&a)), (400, want), "{body:?}: {a:?}");
     }
-    let a = c.put_kv(leader, "too-long", &"x".repeat(100 * 1024));
+    let a = c.put_kv(leader, "too-long", &"x".repeat((1 << 20) + 1));
     assert_eq!((a.status, code(&a)), (413, "payload_too_large"), "{a:?}");
 
     let a = c.get(leader, "/v1/kv/k?consistency=sometimes");

@@ -102,7 +102,7 @@ pub enum Command {
     Put {
         /// The key: 1..=512 bytes of printable ASCII without spaces.
         key: String,
-        /// The value, at most 64 KiB.
+        /// The value, at most 1 MiB (`validate::MAX_VALUE_LEN`).
         value: Vec<u8>,
         /// Attach the key to this lease (the key dies with it); `None` detaches it.
         lease: Option<u64>,

@@ -70,13 +70,14 @@ impl KvStore {
         if let Some(l) = lease {
             self.by_lease.insert((l, key.clone()));
         }
-        watch.push(
+        watch.push_put(
             index,
             format!("kv/{key}"),
             EventKind::KvPut {
                 mod_revision: kv.mod_revision,
                 version: kv.version,
             },
+            kv.value.clone(),
         );
         self.keys.insert(key.clone(), kv);
         Ok(&self.keys[&key])

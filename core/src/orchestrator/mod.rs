@@ -24,6 +24,7 @@
 mod application;
 mod apply;
 mod command;
+mod cursor;
 mod dedup;
 mod deployment;
 mod election;
@@ -42,6 +43,7 @@ mod registry;
 mod response;
 pub mod routing;
 mod snapshot;
+mod snapshot_legacy;
 mod txn;
 pub mod validate;
 mod watch;
@@ -53,6 +55,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use command::Command;
+pub use cursor::{BadCursor, Cursor, EventFilter};
 pub use dedup::{DEDUP_CLIENTS, DEDUP_CLIENTS_MAX, DEDUP_RETAIN_MS};
 pub use deployment::{Deployment, DeploymentAction, DeploymentState};
 pub use election::ElectionLeader;
@@ -73,7 +76,9 @@ pub use snapshot::SNAPSHOT_FORMAT;
 pub use txn::{
     Compare, CompareOp, CompareTarget, Txn, TxnOp, TxnResult, MAX_TXN_COMPARES, MAX_TXN_OPS,
 };
-pub use watch::{EventKind, WatchEvent, WATCH_HISTORY};
+pub use watch::{
+    EventKind, EventPage, WatchEvent, WATCH_HISTORY, WATCH_PAGE_VALUE_BYTES, WATCH_VALUE_BYTES,
+};
 pub use write_fence::WriteFence;
 
 /// The whole replicated state. Two replicas that applied the same entries compare equal.

@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+use super::cursor::{Cursor, EventFilter};
 use super::deployment::Deployment;
 use super::election::ElectionLeader;
 use super::error::OrchestratorError;
@@ -12,7 +13,7 @@ use super::kv::KeyValue;
 use super::lock::LockHolder;
 use super::registry::ServiceInstance;
 use super::routing::RouteDecision;
-use super::watch::WatchEvent;
+use super::watch::EventPage;
 use super::Orchestrator;
 
 /// A read of the orchestrator's state.
@@ -59,14 +60,16 @@ pub enum Query {
         /// Election name.
         name: String,
     },
-    /// Watch events after an index.
+    /// A page of watch events after a cursor.
     Events {
-        /// Key prefix (`"services/"`, `"kv/"`, ...).
-        prefix: String,
-        /// Only events with a greater index.
-        after_index: u64,
+        /// Which keys (`"services/"`, `"kv/"`, ... as a prefix, or one exact key).
+        filter: EventFilter,
+        /// Only events after this one.
+        after: Cursor,
         /// At most this many.
         limit: u32,
+        /// With the values of kv puts.
+        values: bool,
     },
 }
 
@@ -91,7 +94,7 @@ pub enum QueryResult {
     KvRange(Vec<(String, KeyValue)>),
     Lock(Option<LockHolder>),
     Election(Option<ElectionLeader>),
-    Events(Result<Vec<WatchEvent>, OrchestratorError>),
+    Events(Result<EventPage, OrchestratorError>),
 }
 
 impl Orchestrator {
@@ -124,10 +127,11 @@ impl Orchestrator {
             Query::LockHolder { name } => QueryResult::Lock(self.lock_holder(name)),
             Query::ElectionLeader { name } => QueryResult::Election(self.election_leader(name)),
             Query::Events {
-                prefix,
-                after_index,
+                filter,
+                after,
                 limit,
-            } => QueryResult::Events(self.events_after(prefix, *after_index, *limit as usize)),
+                values,
+            } => QueryResult::Events(self.events_page(filter, *after, *limit as usize, *values)),
         };
         QueryAnswer {
             index: self.applied_index(),

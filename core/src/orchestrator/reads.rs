@@ -3,6 +3,7 @@
 
 use alloc::vec::Vec;
 
+use super::cursor::{Cursor, EventFilter};
 use super::deployment::Deployment;
 use super::election::ElectionLeader;
 use super::error::OrchestratorError;
@@ -11,7 +12,7 @@ use super::lease::Lease;
 use super::lock::LockHolder;
 use super::registry::ServiceInstance;
 use super::routing::{self, RouteDecision};
-use super::watch::WatchEvent;
+use super::watch::{EventPage, WatchEvent};
 use super::Orchestrator;
 
 impl Orchestrator {
@@ -116,5 +117,21 @@ impl Orchestrator {
         limit: usize,
     ) -> Result<Vec<WatchEvent>, OrchestratorError> {
         self.watch.after(prefix, after_index, limit)
+    }
+
+    /// One page of a watch: up to `limit` events after `after` that pass `filter`, oldest
+    /// first, with the values of kv puts when `values`, and the cursor to resume from (see
+    /// [`EventPage`]). [`OrchestratorError::Compacted`] when the history (or, with `values`,
+    /// its values) no longer reaches back to `after`: the watcher must resynchronize with a
+    /// full read and resume from that read's index.
+    pub fn events_page(
+        &self,
+        filter: &EventFilter,
+        after: Cursor,
+        limit: usize,
+        values: bool,
+    ) -> Result<EventPage, OrchestratorError> {
+        self.watch
+            .page(filter, after, limit, values, self.applied_index)
     }
 }

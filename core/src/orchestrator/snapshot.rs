@@ -6,18 +6,22 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::members::MemberBook;
+use super::snapshot_legacy as legacy;
 use super::{ClockEpoch, Orchestrator};
 
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
-/// Format 4 is format 3 followed by the election values (what candidates campaign with).
-/// Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
-/// replicated clock). Format 2 is format 1 followed by the member address book. Formats 1 and 2
-/// still restore: format 1 with an empty book, both with an epoch that reads the next stamps as
-/// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins a
-/// real epoch; formats 1 to 3 restore without election values.
-pub const SNAPSHOT_FORMAT: u8 = 4;
+/// Format 5 has the layout of format 4, but the watch history's events carry their position
+/// within their entry and the values of kv puts (see [`super::Cursor`]). Format 4 is format 3
+/// followed by the election values (what candidates campaign with). Format 3 is format 2
+/// followed by the clock epoch (how the current leader's stamps map to the replicated clock).
+/// Format 2 is format 1 followed by the member address book. Formats 1 to 4 still restore:
+/// their watch history through `snapshot_legacy` (whole entries only, without values);
+/// formats 1 to 3 without election values; format 1 with an empty book; formats 1 and 2 with
+/// an epoch that reads the next stamps as the old rule did (the clock moves to a later stamp)
+/// until the next `LeaderChanged` begins a real epoch.
+pub const SNAPSHOT_FORMAT: u8 = 5;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
@@ -25,6 +29,8 @@ const FORMAT_WITHOUT_MEMBERS: u8 = 1;
 const FORMAT_WITHOUT_EPOCH: u8 = 2;
 /// The format before the election values.
 const FORMAT_WITHOUT_ELECTION_VALUES: u8 = 3;
+/// The format before watch cursors.
+const FORMAT_WITHOUT_CURSORS: u8 = 4;
 
 impl Orchestrator {
     /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)
@@ -38,23 +44,24 @@ impl Orchestrator {
         postcard::to_extend(&self.election_values, out).unwrap_or_default()
     }
 
-    /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before the
-    /// clock epoch or the member address book).
+    /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before
+    /// watch cursors, the clock epoch or the member address book).
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
-        if !matches!(
-            *version,
+        let (mut state, mut rest) = match *version {
+            SNAPSHOT_FORMAT => {
+                postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?
+            }
             FORMAT_WITHOUT_MEMBERS
-                | FORMAT_WITHOUT_EPOCH
-                | FORMAT_WITHOUT_ELECTION_VALUES
-                | SNAPSHOT_FORMAT
-        ) {
-            return Err(format!(
-                "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
-            ));
-        }
-        let (mut state, mut rest) =
-            postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?;
+            | FORMAT_WITHOUT_EPOCH
+            | FORMAT_WITHOUT_ELECTION_VALUES
+            | FORMAT_WITHOUT_CURSORS => legacy::take_state(body)?,
+            _ => {
+                return Err(format!(
+                    "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
+                ))
+            }
+        };
         if *version >= FORMAT_WITHOUT_EPOCH {
             let (members, after) =
                 postcard::take_from_bytes::<MemberBook>(rest).map_err(|e| e.to_string())?;
@@ -75,7 +82,7 @@ impl Orchestrator {
                 stamp_ms: state.now_ms,
             });
         }
-        if *version >= SNAPSHOT_FORMAT {
+        if *version >= FORMAT_WITHOUT_CURSORS {
             let (values, after) =
                 postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
             state.election_values = values;

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NAME_LEN: usize = 128;
 /// Longest kv key, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
-/// Largest kv value, in bytes (64 KiB).
-pub const MAX_VALUE_LEN: usize = 64 * 1024;
+/// Largest kv value, in bytes (1 MiB; nodes may set a smaller limit).
+pub const MAX_VALUE_LEN: usize = 1 << 20;
 /// Most tags on one instance.
 pub const MAX_TAGS: usize = 32;
 /// Longest tag.
@@ -200,7 +200,7 @@ pub fn key(s: &str) -> Result<(), ValidationError> {
     token(Field::Key, s, MAX_KEY_LEN)
 }
 
-/// A kv value: at most 64 KiB.
+/// A kv value: at most 1 MiB.
 pub fn value(v: &[u8]) -> Result<(), ValidationError> {
     if v.len() > MAX_VALUE_LEN {
         return fail(

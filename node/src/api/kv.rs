@@ -1,12 +1,14 @@
-//! The key-value store: `PUT /v1/kv/{key}` with `{"value": "..."}` (`?cas=REV`, `?lease=ID`),
-//! `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`. Writes take a fence (`?fence=` or
-//! `X-Raftorch-Fence`, see `fence`).
+//! The key-value store: `PUT /v1/kv/{key}` with `{"value": "TEXT"}` or `{"value_b64": "..."}`
+//! (`?cas=REV`, `?lease=ID`), `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`. Writes take
+//! a fence (`?fence=` or `X-Raftorch-Fence`, see `fence`).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use raftorch_core::orchestrator::validate;
 use raftorch_core::orchestrator::{Command, KeyValue};
 use serde::Deserialize;
@@ -18,7 +20,7 @@ use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
 
-/// A key's JSON: `value` when it is UTF-8, else `value_base64`.
+/// A key's JSON: `value` when it is UTF-8, else `value_b64` (standard base64).
 pub(super) fn render(key: &str, kv: &KeyValue) -> Value {
     let mut v = json!({
         "key": key,
@@ -27,44 +29,68 @@ pub(super) fn render(key: &str, kv: &KeyValue) -> Value {
         "version": kv.version,
         "lease": kv.lease,
     });
-    match std::str::from_utf8(&kv.value) {
-        Ok(text) => v["value"] = Value::from(text),
-        Err(_) => v["value_base64"] = Value::from(base64(&kv.value)),
-    }
+    put_value(&mut v, &kv.value);
     v
+}
+
+/// Sets `value` (UTF-8 text) or `value_b64` (any other bytes) on a JSON object.
+pub(super) fn put_value(object: &mut Value, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => object["value"] = Value::from(text),
+        Err(_) => object["value_b64"] = Value::from(base64(bytes)),
+    }
 }
 
 /// Standard base64 with padding.
 pub(super) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    STANDARD.encode(bytes)
 }
 
-/// The body of `PUT /v1/kv/{key}`.
+/// The largest `PUT /v1/kv` body for values of at most `max_value_bytes`: base64 (4/3) and
+/// ordinary JSON escaping (quotes and backslashes, up to 2x) fit; text made of control
+/// characters (6x escaped) should go as `value_b64`.
+pub(super) fn put_body_limit(max_value_bytes: usize) -> usize {
+    (2 * max_value_bytes + (64 << 10)).max(super::MAX_BODY_BYTES)
+}
+
+/// The body of `PUT /v1/kv/{key}`: exactly one of `value` (UTF-8 text) and `value_b64`
+/// (standard base64 with padding, any bytes).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PutBody {
-    /// The new value (UTF-8 text).
-    pub(super) value: String,
+    /// The new value as text.
+    value: Option<String>,
+    /// The new value as base64.
+    value_b64: Option<String>,
 }
 
-/// `PUT /v1/kv/{key}?cas=REV&lease=ID` with `{"value": "..."}`; a failed CAS is 409.
+impl PutBody {
+    /// The value's bytes, refused with 413 when over `max` bytes.
+    fn into_bytes(self, max: usize) -> Result<Vec<u8>, ApiError> {
+        let bytes = match (self.value, self.value_b64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(b64)) => STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| ApiError::invalid(format!("value_b64 is not standard base64: {e}")))?,
+            _ => return Err(ApiError::invalid("give exactly one of value and value_b64")),
+        };
+        if bytes.len() > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the value is {} bytes, over this node's --max-value-bytes {max}",
+                    bytes.len()
+                ),
+            ));
+        }
+        validate::value(&bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// `PUT /v1/kv/{key}?cas=REV&lease=ID` with `{"value": "TEXT"}` or `{"value_b64": "..."}`; a
+/// failed CAS is 409, a value over `--max-value-bytes` 413.
 pub(super) async fn put(
     State(state): State<ApiState>,
     Path(key): Path<String>,
@@ -76,10 +102,9 @@ pub(super) async fn put(
     let fence = fence::from_request(&params, &headers)?;
     validate::key(&key)?;
     let b: PutBody = json(&body)?;
-    validate::value(b.value.as_bytes())?;
     let command = Command::Put {
         key,
-        value: b.value.into_bytes(),
+        value: b.into_bytes(state.max_value_bytes)?,
         lease: params.u64("lease")?,
         expected_revision: params.u64("cas")?,
     };
@@ -153,18 +178,42 @@ pub(super) async fn range(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
+    fn binary_values_render_as_base64() {
+        let mut v = json!({});
+        put_value(&mut v, b"plain");
+        assert_eq!(v, json!({"value": "plain"}));
+        let mut v = json!({});
+        put_value(&mut v, &[0xff, 0x00, 0x80]);
+        assert_eq!(v, json!({"value_b64": "/wCA"}));
+    }
+
+    #[test]
+    fn put_bodies_take_exactly_one_value() {
+        let body = |j: &str| serde_json::from_str::<PutBody>(j).unwrap();
+        assert_eq!(body(r#"{"value":"x"}"#).into_bytes(10).unwrap(), b"x");
+        assert_eq!(
+            body(r#"{"value_b64":"/wCA"}"#).into_bytes(10).unwrap(),
+            [0xff, 0, 0x80]
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"value":"x","value_b64":"eA=="}"#,
+            r#"{"value_b64":"@@"}"#,
         ] {
-            assert_eq!(super::base64(input.as_bytes()), want);
+            assert_eq!(
+                body(bad).into_bytes(10).unwrap_err().status,
+                StatusCode::BAD_REQUEST
+            );
         }
+        let big = body(r#"{"value":"12345678901"}"#)
+            .into_bytes(10)
+            .unwrap_err();
+        assert_eq!(
+            (big.status, big.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
     }
 }

@@ -18,6 +18,7 @@ mod registry;
 mod reply;
 mod txn;
 mod watch;
+mod watch_event;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,7 +40,8 @@ use crate::runtime::NodeHandle;
 pub const LEADER_HEADER: &str = "x-raftorch-leader";
 /// The index header.
 pub const INDEX_HEADER: &str = "x-raftorch-index";
-/// Largest request body (a kv value is at most 64 KiB; JSON bodies are small).
+/// Largest request body but a kv write's (whose limit follows `--max-value-bytes`, see
+/// `kv::put_body_limit`); JSON bodies are small.
 pub const MAX_BODY_BYTES: usize = 256 << 10;
 
 /// What every handler can reach.
@@ -52,6 +54,8 @@ pub struct ApiState {
     /// Passes membership requests on to the leader's API (see `proxy`).
     forwarder: ureq::Agent,
     rng: Arc<AtomicU64>,
+    /// Largest kv value a client may write (`--max-value-bytes`).
+    pub max_value_bytes: usize,
 }
 
 impl ApiState {
@@ -65,7 +69,14 @@ impl ApiState {
             id,
             forwarder: proxy::leader_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
+            max_value_bytes: raftorch_core::orchestrator::validate::MAX_VALUE_LEN,
         }
+    }
+
+    /// The same, refusing kv values over `bytes` (at most the state machine's own limit).
+    pub fn with_max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes.min(raftorch_core::orchestrator::validate::MAX_VALUE_LEN);
+        self
     }
 
     /// Node `id`'s HTTP API address, if this node knows it.
@@ -87,6 +98,7 @@ impl ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
+    let kv_body_limit = DefaultBodyLimit::max(kv::put_body_limit(state.max_value_bytes));
     Router::new()
         .route("/healthz", get(cluster::healthz))
         .route("/readyz", get(cluster::readyz))
@@ -113,7 +125,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/kv", get(kv::range))
         .route(
             "/v1/kv/{*key}",
-            get(kv::get).put(kv::put).delete(kv::delete),
+            get(kv::get)
+                .put(kv::put)
+                .delete(kv::delete)
+                .layer(kv_body_limit),
         )
         .merge(coord::routes())
         .merge(elections::routes())

@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS, DEFAULT_ELECTION_MS,
-    DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_SNAPSHOT_EVERY,
+    DEFAULT_THREADS,
 };
 
 pub use bench::{BenchArgs, Target};
@@ -52,7 +53,7 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms.
+    /// api_header_timeout_ms, max_value_bytes.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -99,6 +100,9 @@ pub struct NodeArgs {
     /// timeout). Default 10000.
     #[arg(long, env = "RAFTORCH_API_HEADER_TIMEOUT_MS")]
     pub api_header_timeout_ms: Option<u64>,
+    /// Largest kv value a client may write, in bytes (at most 1048576, the default).
+    #[arg(long, env = "RAFTORCH_MAX_VALUE_BYTES")]
+    pub max_value_bytes: Option<usize>,
 }
 
 impl NodeArgs {
@@ -162,6 +166,10 @@ impl NodeArgs {
                 .api_header_timeout_ms
                 .or(file.api_header_timeout_ms)
                 .unwrap_or(DEFAULT_API_HEADER_TIMEOUT_MS),
+            max_value_bytes: self
+                .max_value_bytes
+                .or(file.max_value_bytes)
+                .unwrap_or(DEFAULT_MAX_VALUE_BYTES),
         };
         config.validate()?;
         Ok(config)
@@ -285,6 +293,7 @@ mod tests {
             cluster_token: None,
             max_connections: None,
             api_header_timeout_ms: None,
+            max_value_bytes: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

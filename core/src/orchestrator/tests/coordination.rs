@@ -399,10 +399,11 @@ fn election_values_survive_a_snapshot_and_format_3_restores() {
     restored.restore(&snapshot).unwrap();
     assert_eq!(restored, d.sm);
     assert_eq!(restored.election_value("x", "a"), Some("http://a"));
-    // Format 3: the same without the trailing values.
-    let values = postcard::to_allocvec(&d.sm.election_values).unwrap();
-    let mut v3 = snapshot[..snapshot.len() - values.len()].to_vec();
-    v3[0] = 3;
+    // Format 3: the state before watch cursors, without the trailing values.
+    let mut v3 = Vec::from([3u8]);
+    v3.extend(crate::orchestrator::snapshot_legacy::encode_state(&d.sm));
+    v3.extend(postcard::to_allocvec(&d.sm.members).unwrap());
+    v3.extend(postcard::to_allocvec(&d.sm.clock_epoch).unwrap());
     let mut old = Orchestrator::new();
     old.restore(&v3).unwrap();
     assert_eq!(old.election_value("x", "a"), None);

@@ -144,7 +144,7 @@ fn a_format_1_snapshot_restores_with_an_empty_book() {
     d.at(0, Command::GrantLease { ttl_ms: 1_000 }).unwrap();
     // Format 1 was `[1] ++ postcard(state)`, the state without the book.
     let mut v1 = Vec::from([1u8]);
-    v1.extend(postcard::to_allocvec(&d.sm).unwrap());
+    v1.extend(crate::orchestrator::snapshot_legacy::encode_state(&d.sm));
     let mut restored = Orchestrator::new();
     restored.restore(&v1).unwrap();
     assert_eq!(restored, d.sm);

@@ -10,6 +10,7 @@ mod registry;
 mod replication;
 mod routing;
 pub(super) mod support;
+mod watch;
 
 use alloc::string::String;
 use alloc::vec::Vec;
