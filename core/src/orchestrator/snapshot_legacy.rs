@@ -67,8 +67,8 @@ pub(crate) fn take_state(body: &[u8]) -> Result<(Orchestrator, &[u8]), String> {
         fence: old.fence,
         watch,
         dedup: old.dedup,
-        members: Default::default(),
-        clock_epoch: None,
+        // Trailing sections of the snapshot (members, clock epoch, ...) are read by the caller.
+        ..Orchestrator::default()
     };
     Ok((state, rest))
 }
