@@ -127,6 +127,19 @@ pub struct NodeConfig {
     /// How long an API connection may take to send a request's headers, counted from when the
     /// server is ready to read them; so also how long an idle keep-alive connection stays open.
     pub api_header_timeout_ms: u64,
+    /// Fault injection and debugging (see `--digest-every`, `--clock-offset-ms`).
+    pub debug: DebugOptions,
+}
+
+/// Options for tests and debugging, off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugOptions {
+    /// Sample a digest of the whole state at every multiple of this index (0: never); served by
+    /// `GET /v1/debug/digests`, for comparing replicas while they run.
+    pub digest_every: u64,
+    /// Added to the wall clock this node anchors its clock to at start, as a skewed clock would
+    /// be (for clock-skew tests; a jump is a restart with another offset).
+    pub clock_offset_ms: i64,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
@@ -260,6 +273,7 @@ mod tests {
             cluster_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
+            debug: DebugOptions::default(),
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));

@@ -5,6 +5,7 @@
 mod cluster;
 mod consensus;
 mod coord;
+mod debug;
 mod deployments;
 mod error;
 mod input;
@@ -112,6 +113,7 @@ pub fn router(state: ApiState) -> Router {
             get(kv::get).put(kv::put).delete(kv::delete),
         )
         .merge(coord::routes())
+        .merge(debug::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
         .fallback(|| async {

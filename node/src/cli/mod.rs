@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS, DEFAULT_ELECTION_MS,
-    DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    DebugOptions, FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS,
+    DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_SNAPSHOT_EVERY,
+    DEFAULT_THREADS,
 };
 
 pub use bench::{BenchArgs, Target};
@@ -99,6 +100,20 @@ pub struct NodeArgs {
     /// timeout). Default 10000.
     #[arg(long, env = "RAFTORCH_API_HEADER_TIMEOUT_MS")]
     pub api_header_timeout_ms: Option<u64>,
+    /// Testing: sample a digest of the whole state at every multiple of N applied entries,
+    /// served by GET /v1/debug/digests (0, the default: never; each sample serializes the
+    /// whole state).
+    #[arg(long, env = "RAFTORCH_DIGEST_EVERY", default_value_t = 0)]
+    pub digest_every: u64,
+    /// Testing: start this node's clock this many ms off the wall clock (negative: behind), as
+    /// a skewed clock would be.
+    #[arg(
+        long,
+        env = "RAFTORCH_CLOCK_OFFSET_MS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_ms: i64,
 }
 
 impl NodeArgs {
@@ -162,6 +177,10 @@ impl NodeArgs {
                 .api_header_timeout_ms
                 .or(file.api_header_timeout_ms)
                 .unwrap_or(DEFAULT_API_HEADER_TIMEOUT_MS),
+            debug: DebugOptions {
+                digest_every: self.digest_every,
+                clock_offset_ms: self.clock_offset_ms,
+            },
         };
         config.validate()?;
         Ok(config)
