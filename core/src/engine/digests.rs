@@ -24,7 +24,7 @@ impl StateDigests {
     /// Records the digest of `app` as of `index` when `index` is a sample point of `every`
     /// (0: sampling is off).
     pub(super) fn sample(&mut self, every: u64, index: LogIndex, app: &impl StateMachine) {
-        if every == 0 || index == 0 || !index.is_multiple_of(every) {
+        if every == 0 || index == 0 || index % every != 0 {
             return;
         }
         if self.samples.back().is_some_and(|&(i, _)| i >= index) {

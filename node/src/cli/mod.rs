@@ -304,6 +304,8 @@ mod tests {
             cluster_token: None,
             max_connections: None,
             api_header_timeout_ms: None,
+            digest_every: 0,
+            clock_offset_ms: 0,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

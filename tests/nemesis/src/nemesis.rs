@@ -120,11 +120,16 @@ pub fn schedule(seed: u64, total_ms: u64) -> Vec<Step> {
         if at + duration_ms + gap + COOLDOWN_MS > total_ms {
             return steps;
         }
+        let mut pick = rng.next_u64();
+        if kind == FaultKind::SkewedLeader && steps.len() < order.len() {
+            // The first skew of a run is the harmful direction: a clock an hour ahead.
+            pick &= !1;
+        }
         steps.push(Step {
             kind,
             at_ms: at,
             duration_ms,
-            pick: rng.next_u64(),
+            pick,
         });
         at += duration_ms + gap;
     }
@@ -218,7 +223,11 @@ fn skew_and_elect(cluster: &mut Cluster, pick: u64) -> (u64, i64, bool) {
         .filter(|&n| Some(n) != leader)
         .collect();
     let node = shuffled(others, pick)[0];
-    let offset = if pick.is_multiple_of(2) { SKEW_MS } else { -SKEW_MS };
+    let offset = if pick.is_multiple_of(2) {
+        SKEW_MS
+    } else {
+        -SKEW_MS
+    };
     cluster.kill(node);
     cluster.set_clock_offset(node, offset);
     if cluster.spawn(node).is_err() {
