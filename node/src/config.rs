@@ -132,6 +132,19 @@ pub struct NodeConfig {
     /// Largest kv value a client may write, in bytes: 1 ..= 1 MiB (the state machine's limit,
     /// `validate::MAX_VALUE_LEN`), 1 MiB by default. Larger ones are refused with 413.
     pub max_value_bytes: usize,
+    /// Fault injection and debugging (see `--digest-every`, `--clock-offset-ms`).
+    pub debug: DebugOptions,
+}
+
+/// Options for tests and debugging, off by default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DebugOptions {
+    /// Sample a digest of the whole state at every multiple of this index (0: never); served by
+    /// `GET /v1/debug/digests`, for comparing replicas while they run.
+    pub digest_every: u64,
+    /// Added to the wall clock this node anchors its clock to at start, as a skewed clock would
+    /// be (for clock-skew tests; a jump is a restart with another offset).
+    pub clock_offset_ms: i64,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
@@ -273,6 +286,7 @@ mod tests {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            debug: DebugOptions::default(),
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));

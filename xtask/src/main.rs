@@ -31,9 +31,11 @@ commands:
   nemesis [--seconds N | --minutes N] [--seed N] [--report DIR] [--clients N] [--release]
           run 5 real raftorch nodes, each in its own network namespace (needs root), under a
           seeded schedule of partitions (random halves, leader in the minority, leader alone,
-          a bridge node), kill -9 + restart (the leader, two nodes) and SIGSTOP of the leader,
-          with 4 kv clients and 2 lock clients; checks linearizability, fencing tokens and
-          mutual exclusion, convergence and that no acknowledged write is lost; writes
+          a bridge node), kill -9 + restart (the leader, two nodes), SIGSTOP of the leader and
+          a leader with its clock an hour off, with 4 kv clients, 2 lock clients and lease
+          expiry probes; checks linearizability, fencing tokens and mutual exclusion, lease
+          expiry, state digests of the nodes while running, convergence and that no
+          acknowledged write is lost; writes
           report.json and timeline.svg (default 120 s, 2,000 ops
           required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,

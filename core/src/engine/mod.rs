@@ -43,6 +43,7 @@
 
 mod answer;
 mod application;
+mod digests;
 mod duties;
 mod forward;
 mod ready;
@@ -55,6 +56,7 @@ use alloc::vec::Vec;
 
 pub use answer::{Answer, ReadEnd, WriteEnd};
 pub use application::{Application, Consistency};
+pub use digests::DIGESTS_KEPT;
 pub use forward::{PeerMessage, Refusal, Submitted, FORWARD_TIMEOUT_MS};
 pub use ready::EngineReady;
 
@@ -76,6 +78,10 @@ pub struct EngineConfig {
     /// are numbered from it, so a ReadIndex answer meant for a read made before a restart can
     /// never confirm a read made after it.
     pub incarnation: u64,
+    /// Record a digest of the application's state at every index that is a multiple of this
+    /// (0: never), for comparing replicas while they run ([`Engine::state_digests`]). Each
+    /// sample serializes the whole state, so this is for tests and debugging.
+    pub digest_every: u64,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +92,7 @@ impl Default for EngineConfig {
             read_timeout_ms: 5_000,
             forward_writes: true,
             incarnation: 0,
+            digest_every: 0,
         }
     }
 }
@@ -129,6 +136,8 @@ pub struct Engine<A: Application, W, R> {
     /// The last snapshot from a peer that restored into scratch state, until it is applied.
     checked_snapshot: Option<snapshot_check::CheckedSnapshot<A>>,
     refused_snapshots: u64,
+    /// Sampled digests of the application's state.
+    digests: digests::StateDigests,
     /// Answers for the host, in the order they happened.
     answers: Vec<Answer<A, W, R>>,
 }
@@ -160,6 +169,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
             unsaved_hard_state: None,
             checked_snapshot: None,
             refused_snapshots: 0,
+            digests: digests::StateDigests::default(),
             answers: Vec::new(),
         }
     }
@@ -182,6 +192,12 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// Index of the newest snapshot, taken here or installed from the leader.
     pub fn snapshot_index(&self) -> LogIndex {
         self.last_snapshot
+    }
+
+    /// The sampled `(index, digest)` pairs of the application's state, oldest first (see
+    /// [`EngineConfig::digest_every`]); replicas agree at every index both sampled.
+    pub fn state_digests(&self) -> impl Iterator<Item = (LogIndex, u64)> + '_ {
+        self.digests.iter()
     }
 
     /// The engine's policies.

@@ -87,6 +87,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
             self.applied = snapshot.meta.index;
             self.last_snapshot = snapshot.meta.index;
             self.forget_writes_up_to(snapshot.meta.index);
+            let every = self.config.digest_every;
+            self.digests.sample(every, self.applied, &self.app);
         }
         for entry in &ready.raft.committed_entries {
             if entry.index <= self.applied {
@@ -99,6 +101,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
             };
             self.applied = entry.index;
+            self.digests
+                .sample(self.config.digest_every, entry.index, &self.app);
             self.end_write(entry.index, entry.term, output);
         }
         for rs in core::mem::take(&mut ready.raft.read_states) {

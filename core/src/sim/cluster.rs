@@ -144,6 +144,7 @@ impl<A: Application> Cluster<A> {
             read_timeout_ms: READ_TIMEOUT_MS,
             forward_writes: cfg.forward_writes,
             incarnation: raft.seed,
+            digest_every: cfg.digest_every,
         };
         node.engine = RawNode::new(raft, &node.storage)
             .ok()

@@ -45,6 +45,11 @@ pub struct SimConfig {
     /// (see [`Cluster::clock_ms`](super::Cluster::clock_ms)); nodes not listed read the simulated
     /// time. Only what a leader stamps on entries uses it. Empty by default.
     pub clock_offsets_ms: Vec<(NodeId, i64)>,
+    /// Every node samples a digest of its application state at each multiple of this index
+    /// (0: off), and the invariant checker compares the samples of different nodes (see
+    /// [`EngineConfig::digest_every`](crate::engine::EngineConfig::digest_every)). Off by
+    /// default: each sample serializes the whole state.
+    pub digest_every: u64,
 }
 
 impl SimConfig {
@@ -69,6 +74,7 @@ impl SimConfig {
             trace: true,
             forward_writes: true,
             clock_offsets_ms: Vec::new(),
+            digest_every: 0,
         }
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct Invariants {
     last_commit: Vec<LogIndex>,
     violation: Option<Violation>,
     steps: u64,
+    /// The first digest of the application state seen at each sampled index, and whose.
+    digests: BTreeMap<LogIndex, (NodeId, u64)>,
 }
 
 fn entry_hash(entry: &Entry) -> u64 {
@@ -71,6 +73,7 @@ impl Invariants {
             last_commit: vec![0; nodes as usize],
             violation: None,
             steps: 0,
+            digests: BTreeMap::new(),
         }
     }
 
@@ -229,6 +232,23 @@ impl Invariants {
             }
             self.last_term[n] = term;
             self.last_commit[n] = commit;
+            if let Some((index, digest)) =
+                node.engine.as_ref().and_then(|e| e.state_digests().last())
+            {
+                match self.digests.get(&index) {
+                    Some(&(other, d)) if d != digest => self.fail(
+                        "state agreement",
+                        format!(
+                            "nodes {other} and {} hold different states at index {index}",
+                            node.id
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        self.digests.insert(index, (node.id, digest));
+                    }
+                }
+            }
             if raw.role() == Role::Leader {
                 while (self.commit_terms.len() as u64) < commit {
                     self.commit_terms.push(term);

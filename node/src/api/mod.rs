@@ -5,6 +5,7 @@
 mod cluster;
 mod consensus;
 mod coord;
+mod debug;
 mod deployments;
 mod elections;
 mod error;
@@ -133,6 +134,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(coord::routes())
         .merge(elections::routes())
         .merge(txn::routes())
+        .merge(debug::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
         .fallback(|| async {

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS, DEFAULT_ELECTION_MS,
-    DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES, DEFAULT_SNAPSHOT_EVERY,
-    DEFAULT_THREADS,
+    DebugOptions, FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS,
+    DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES,
+    DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
 };
 
 pub use bench::{BenchArgs, Target};
@@ -103,6 +103,20 @@ pub struct NodeArgs {
     /// Largest kv value a client may write, in bytes (at most 1048576, the default).
     #[arg(long, env = "RAFTORCH_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// Testing: sample a digest of the whole state at every multiple of N applied entries,
+    /// served by GET /v1/debug/digests (0, the default: never; each sample serializes the
+    /// whole state).
+    #[arg(long, env = "RAFTORCH_DIGEST_EVERY", default_value_t = 0)]
+    pub digest_every: u64,
+    /// Testing: start this node's clock this many ms off the wall clock (negative: behind), as
+    /// a skewed clock would be.
+    #[arg(
+        long,
+        env = "RAFTORCH_CLOCK_OFFSET_MS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_ms: i64,
 }
 
 impl NodeArgs {
@@ -170,6 +184,10 @@ impl NodeArgs {
                 .max_value_bytes
                 .or(file.max_value_bytes)
                 .unwrap_or(DEFAULT_MAX_VALUE_BYTES),
+            debug: DebugOptions {
+                digest_every: self.digest_every,
+                clock_offset_ms: self.clock_offset_ms,
+            },
         };
         config.validate()?;
         Ok(config)
@@ -294,6 +312,8 @@ mod tests {
             max_connections: None,
             api_header_timeout_ms: None,
             max_value_bytes: None,
+            digest_every: 0,
+            clock_offset_ms: 0,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

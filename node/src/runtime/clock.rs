@@ -27,6 +27,14 @@ impl Clock {
         }
     }
 
+    /// A clock anchored at the wall time now plus `offset_ms` (negative: behind), as a skewed
+    /// wall clock would read.
+    pub fn with_offset_ms(offset_ms: i64) -> Self {
+        let mut clock = Self::new();
+        clock.anchor_ms = clock.anchor_ms.saturating_add_signed(offset_ms);
+        clock
+    }
+
     /// The current reading in ms; never decreases.
     pub fn now_ms(&self) -> u64 {
         let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);

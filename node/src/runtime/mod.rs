@@ -126,11 +126,15 @@ pub enum Request {
     },
 }
 
+/// Sampled `(index, digest)` pairs of the replicated state, oldest first.
+pub type StateDigests = Arc<[(LogIndex, u64)]>;
+
 /// A cheap, cloneable way to talk to the running node.
 #[derive(Clone)]
 pub struct NodeHandle {
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<NodeStatus>,
+    digests: watch::Receiver<StateDigests>,
     addresses: watch::Receiver<AddressTable>,
     /// The node's counters.
     pub metrics: Arc<Metrics>,
@@ -146,6 +150,12 @@ impl NodeHandle {
     /// replicated address book as applied so far.
     pub fn addresses(&self) -> AddressTable {
         self.addresses.borrow().clone()
+    }
+
+    /// The sampled `(index, digest)` pairs of the state, oldest first (empty unless
+    /// `--digest-every` is set).
+    pub fn state_digests(&self) -> StateDigests {
+        self.digests.borrow().clone()
     }
 
     /// A receiver that wakes on every status change (e.g. the applied index moving).

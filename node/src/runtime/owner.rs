@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::addresses::AddressBook;
 use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
-use super::{Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError};
+use super::{
+    Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError, StateDigests,
+};
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
@@ -83,6 +85,7 @@ pub fn start(
         read_timeout_ms: READ_EXPIRY.as_millis() as u64,
         forward_writes: true,
         incarnation,
+        digest_every: config.debug.digest_every,
     };
     let engine = Engine::new(raw, sm, applied, engine_config);
     let disk = DiskThread::spawn(disk)?;
@@ -95,8 +98,9 @@ pub fn start(
         disk,
         peers,
         book,
-        clock: Clock::new(),
+        clock: Clock::with_offset_ms(config.debug.clock_offset_ms),
         status: watch::channel(placeholder_status(config.id)).0,
+        digests: watch::channel(Arc::from(Vec::new())).0,
         metrics: metrics.clone(),
         round_trips: RoundTrips::default(),
         tick: timing.tick,
@@ -104,6 +108,7 @@ pub fn start(
     let handle = NodeHandle {
         requests: request_tx,
         status: owner.status.subscribe(),
+        digests: owner.digests.subscribe(),
         addresses: owner.book.subscribe(),
         metrics,
     };
@@ -146,6 +151,8 @@ pub struct Owner {
     book: AddressBook,
     clock: Clock,
     status: watch::Sender<NodeStatus>,
+    /// The engine's sampled state digests, republished when a new one is taken.
+    digests: watch::Sender<StateDigests>,
     metrics: Arc<Metrics>,
     /// Heartbeats awaiting an answer, for the peer round-trip histogram.
     round_trips: RoundTrips,
@@ -380,6 +387,11 @@ impl Owner {
             learners: s.conf.learners.iter().copied().collect(),
             matched: s.progress.iter().map(|p| (p.0, p.1)).collect(),
         };
+        let newest = self.engine.state_digests().last();
+        if newest != self.digests.borrow().last().copied() {
+            let all: StateDigests = self.engine.state_digests().collect();
+            self.digests.send_replace(all);
+        }
         self.status.send_if_modified(|old| {
             let changed = *old != status;
             *old = status;

@@ -28,6 +28,8 @@ pub struct Cluster {
     namespaces: Vec<String>,
     addresses: Vec<String>,
     nodes: Vec<NodeProc>,
+    /// Each node's clock offset (ms) for its next start.
+    clock_offsets_ms: Vec<i64>,
     agent: ureq::Agent,
 }
 
@@ -60,6 +62,7 @@ impl Cluster {
                     paused: false,
                 })
                 .collect(),
+            clock_offsets_ms: vec![0; nodes as usize],
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_millis(1_000))
                 .build(),
@@ -76,9 +79,28 @@ impl Cluster {
         format!("http://{}:{API_PORT}", self.addresses[node as usize - 1])
     }
 
+    /// The Raft peer and API addresses of `node`, as `HOST:PORT`.
+    pub fn member_addresses(&self, node: u64) -> (String, String) {
+        let addr = &self.addresses[node as usize - 1];
+        (format!("{addr}:{PEER_PORT}"), format!("{addr}:{API_PORT}"))
+    }
+
+    /// `DELETE path` at `node`; whether it answered 2xx.
+    pub fn delete(&self, node: u64, path: &str) -> bool {
+        self.agent
+            .delete(&format!("{}{path}", self.url(node)))
+            .call()
+            .is_ok()
+    }
+
     /// The log file of `node`.
     pub fn log_path(&self, node: u64) -> PathBuf {
         self.dir.join(format!("node-{node}.log"))
+    }
+
+    /// Sets the clock offset `node` gets from its next start on (`--clock-offset-ms`).
+    pub fn set_clock_offset(&mut self, node: u64, offset_ms: i64) {
+        self.clock_offsets_ms[node as usize - 1] = offset_ms;
     }
 
     /// Starts (or restarts, on its data directory) `node` inside its namespace.
@@ -96,7 +118,10 @@ impl Cluster {
             .arg("--peer-listen")
             .arg(format!("{addr}:{PEER_PORT}"))
             .arg("--api-listen")
-            .arg(format!("{addr}:{API_PORT}"));
+            .arg(format!("{addr}:{API_PORT}"))
+            .arg("--digest-every")
+            .arg(crate::digests::DIGEST_EVERY.to_string())
+            .arg(format!("--clock-offset-ms={}", self.clock_offsets_ms[i]));
         for (j, other) in self.addresses.iter().enumerate() {
             if j != i {
                 cmd.arg("--peer")
@@ -181,6 +206,16 @@ impl Cluster {
             .agent
             .get(&format!("{}{path}", self.url(node)))
             .call()
+            .ok()?;
+        serde_json::from_str(&resp.into_string().ok()?).ok()
+    }
+
+    /// `POST path` with a JSON body at `node`; the answer's JSON, `None` on any failure.
+    pub fn post_json(&self, node: u64, path: &str, body: &Value) -> Option<Value> {
+        let resp = self
+            .agent
+            .post(&format!("{}{path}", self.url(node)))
+            .send_string(&body.to_string())
             .ok()?;
         serde_json::from_str(&resp.into_string().ok()?).ok()
     }

@@ -1,15 +1,18 @@
 //! A Jepsen-style harness for raftorch: five real `raftorch node` processes, each in a network
 //! namespace of its own on a bridge the harness creates, under a seeded schedule of partitions,
-//! `kill -9`s and SIGSTOP pauses, while clients outside the namespaces run a kv register
-//! workload and a fenced-lock workload. The recorded history is checked with the core's linearizability checker; after
+//! `kill -9`s, SIGSTOP pauses and clock skew, while clients outside the namespaces run a kv
+//! register workload, a fenced-lock workload and lease-expiry probes. The recorded history is checked with the core's linearizability checker; after
 //! healing, every node must reach the same applied index and kv state, with every acknowledged
-//! write present. `cargo xtask nemesis` runs it and writes a JSON report and an SVG timeline.
+//! write present; while running, nodes at the same index must report the same state digest.
+//! `cargo xtask nemesis` runs it and writes a JSON report and an SVG timeline.
 //!
 //! ```text
 //! net::Network::create(seed, 5)      namespaces rn-<seed>-<i>, bridge, veths (removed on drop)
 //! cluster::Cluster::spawn(i)         ip netns exec rn-<seed>-<i> raftorch node ...
 //! workload::client(..)               PUT/GET /v1/kv/nem/... through random nodes, recorded
 //! locks::client(..)                  lease + fenced lock nem-lock, hold, release
+//! expiry::client(..)                 a 2 s lease never kept alive must expire in time
+//! digests::poller(..)                GET /v1/debug/digests of every node, compared by index
 //! nemesis::run_step(..)              each scheduled fault, then its heal
 //! check::{linearizability, convergence, lost_writes}
 //! report::{json, table}, svg::timeline
@@ -20,6 +23,8 @@
 
 pub mod check;
 pub mod cluster;
+pub mod digests;
+pub mod expiry;
 pub mod locks;
 pub mod nemesis;
 pub mod net;

@@ -26,10 +26,16 @@ pub enum FaultKind {
     KillTwo,
     /// SIGSTOP of the leader for longer than the election timeout, then SIGCONT.
     PauseLeader,
+    /// A follower restarted with its clock an hour ahead or behind, then made leader; at the
+    /// end its clock jumps back (a restart with the true clock).
+    SkewedLeader,
+    /// While another follower is paused, a follower is removed from the voters; at the end
+    /// the paused one resumes and the removed one comes back as a learner and is promoted.
+    MembershipUnderPause,
 }
 
 /// Every kind, in a fixed order (the schedule shuffles it).
-pub const ALL_KINDS: [FaultKind; 7] = [
+pub const ALL_KINDS: [FaultKind; 9] = [
     FaultKind::PartitionHalves,
     FaultKind::PartitionLeaderMinority,
     FaultKind::IsolateLeader,
@@ -37,6 +43,8 @@ pub const ALL_KINDS: [FaultKind; 7] = [
     FaultKind::KillLeader,
     FaultKind::KillTwo,
     FaultKind::PauseLeader,
+    FaultKind::SkewedLeader,
+    FaultKind::MembershipUnderPause,
 ];
 
 impl FaultKind {
@@ -50,6 +58,8 @@ impl FaultKind {
             FaultKind::KillLeader => "kill-leader",
             FaultKind::KillTwo => "kill-two",
             FaultKind::PauseLeader => "pause-leader",
+            FaultKind::SkewedLeader => "skewed-leader",
+            FaultKind::MembershipUnderPause => "membership-under-pause",
         }
     }
 }
@@ -110,11 +120,16 @@ pub fn schedule(seed: u64, total_ms: u64) -> Vec<Step> {
         if at + duration_ms + gap + COOLDOWN_MS > total_ms {
             return steps;
         }
+        let mut pick = rng.next_u64();
+        if kind == FaultKind::SkewedLeader && steps.len() < order.len() {
+            // The first skew of a run is the harmful direction: a clock an hour ahead.
+            pick &= !1;
+        }
         steps.push(Step {
             kind,
             at_ms: at,
             duration_ms,
-            pick: rng.next_u64(),
+            pick,
         });
         at += duration_ms + gap;
     }
@@ -151,6 +166,88 @@ enum Undo {
     Heal,
     Restart(Vec<u64>),
     Resume(u64),
+    /// Restart the node with the true clock.
+    Reclock(u64),
+    /// Resume the paused node, then add the removed one back (learner, then voter).
+    Rejoin {
+        paused: u64,
+        removed: u64,
+    },
+}
+
+/// Asks whoever leads to make a membership change until one answers 2xx (a change waits for
+/// the previous one and needs a quorum), for up to `patience`.
+fn change_membership(
+    cluster: &Cluster,
+    patience: Duration,
+    change: impl Fn(&Cluster, u64) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if let Some(l) = cluster.leader() {
+            if change(cluster, l) {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!("no leader accepted the change within {patience:?}"))
+}
+
+/// Adds `node` back: first as a learner, then (once it caught up) as a voter.
+fn rejoin(cluster: &Cluster, node: u64) -> Result<(), String> {
+    let (peer_addr, api_addr) = cluster.member_addresses(node);
+    let add = |voter: bool| {
+        let body = serde_json::json!({
+            "id": node, "peer_addr": peer_addr, "api_addr": api_addr, "voter": voter,
+        });
+        move |c: &Cluster, leader: u64| c.post_json(leader, "/v1/cluster/members", &body).is_some()
+    };
+    change_membership(cluster, Duration::from_secs(20), add(false))
+        .map_err(|e| format!("add node {node} as a learner: {e}"))?;
+    change_membership(cluster, Duration::from_secs(20), add(true))
+        .map_err(|e| format!("promote node {node}: {e}"))
+}
+
+/// The skew of [`FaultKind::SkewedLeader`]: an hour.
+const SKEW_MS: i64 = 3_600_000;
+
+/// Restarts a follower with its clock [`SKEW_MS`] ahead (even `pick`) or behind, then asks the
+/// leader to hand it leadership (for up to 3 s, while it catches up). Returns the node and
+/// whether it was seen leading.
+fn skew_and_elect(cluster: &mut Cluster, pick: u64) -> (u64, i64, bool) {
+    let leader = cluster.leader();
+    let others: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&n| Some(n) != leader)
+        .collect();
+    let node = shuffled(others, pick)[0];
+    let offset = if pick.is_multiple_of(2) {
+        SKEW_MS
+    } else {
+        -SKEW_MS
+    };
+    cluster.kill(node);
+    cluster.set_clock_offset(node, offset);
+    if cluster.spawn(node).is_err() {
+        return (node, offset, false);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if cluster.status(node).is_some_and(|s| s.role == "leader") {
+            return (node, offset, true);
+        }
+        if let Some(l) = cluster.leader() {
+            let _ = cluster.post_json(
+                l,
+                "/v1/cluster/transfer-leader",
+                &serde_json::json!({ "to": node }),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (node, offset, false)
 }
 
 /// Carries out `step`, waits for its duration, heals it, and returns what happened.
@@ -215,6 +312,35 @@ pub fn run_step(
             cluster.pause(leader)?;
             (format!("node {leader} ({how})"), Undo::Resume(leader))
         }
+        FaultKind::MembershipUnderPause => {
+            let leader = cluster.leader();
+            let followers: Vec<u64> = shuffled(
+                ids.into_iter().filter(|&n| Some(n) != leader).collect(),
+                step.pick,
+            );
+            let (paused, removed) = (followers[0], followers[1]);
+            cluster.pause(paused)?;
+            change_membership(cluster, Duration::from_secs(10), |c, l| {
+                c.delete(l, &format!("/v1/cluster/members/{removed}"))
+            })
+            .map_err(|e| format!("remove node {removed}: {e}"))?;
+            (
+                format!("node {removed} removed while node {paused} is paused"),
+                Undo::Rejoin { paused, removed },
+            )
+        }
+        FaultKind::SkewedLeader => {
+            let (node, offset, led) = skew_and_elect(cluster, step.pick);
+            let led = if led {
+                "made leader"
+            } else {
+                "not seen leading"
+            };
+            (
+                format!("node {node} clock {:+} h ({led})", offset / SKEW_MS),
+                Undo::Reclock(node),
+            )
+        }
     };
     let start_us = start.duration_since(epoch).as_micros() as u64;
     log(
@@ -234,6 +360,15 @@ pub fn run_step(
             }
         }
         Undo::Resume(n) => cluster.resume(n)?,
+        Undo::Rejoin { paused, removed } => {
+            cluster.resume(paused)?;
+            rejoin(cluster, removed)?;
+        }
+        Undo::Reclock(n) => {
+            cluster.kill(n);
+            cluster.set_clock_offset(n, 0);
+            cluster.spawn(n)?;
+        }
     }
     let end_us = epoch.elapsed().as_micros() as u64;
     log(epoch, &format!("end   {}", step.kind.name()));

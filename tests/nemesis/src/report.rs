@@ -28,6 +28,10 @@ pub struct Run<'a> {
     pub converged: Option<(u64, u64)>,
     /// Lock acquisitions granted (each checked for fencing and mutual exclusion).
     pub lock_grants: usize,
+    /// Lease-expiry probes: how many, and the slowest expiry seen (ms after the grant).
+    pub expiry_probes: (usize, u64),
+    /// Indexes at which at least two nodes' state digests were compared.
+    pub digests_compared: usize,
 }
 
 /// The phase an operation invoked at `call_us` belongs to: the fault in force, or `healthy`.
@@ -132,6 +136,8 @@ pub fn json(run: &Run<'_>) -> Value {
             "by_answer": count_by(run.records, |r| format!("{} {}", kind_name(r), r.answer)),
         },
         "lock_grants": run.lock_grants,
+        "expiry_probes": {"count": run.expiry_probes.0, "slowest_ms": run.expiry_probes.1},
+        "digests_compared": run.digests_compared,
         "faults": faults,
         "latency_by_phase": latency,
         "converged": run.converged.map(|(index, ms)| json!({"applied_index": index, "after_ms": ms})),
@@ -193,6 +199,18 @@ pub fn table(run: &Run<'_>) -> String {
         out,
         "locks: {} grants, fencing tokens and mutual exclusion checked",
         run.lock_grants
+    );
+    let _ = writeln!(
+        out,
+        "leases: {} probes with a {} ms ttl never kept alive, the slowest gone {} ms after its grant",
+        run.expiry_probes.0,
+        crate::expiry::TTL_MS,
+        run.expiry_probes.1
+    );
+    let _ = writeln!(
+        out,
+        "digests: the states of at least two nodes compared at {} indexes",
+        run.digests_compared
     );
     if let Some((index, ms)) = run.converged {
         let _ = writeln!(

@@ -9,6 +9,8 @@ use raftorch_core::sim::linearizability::{KvOp, KvRet, Operation};
 
 use crate::check;
 use crate::cluster::Cluster;
+use crate::digests;
+use crate::expiry;
 use crate::locks;
 use crate::nemesis::{self, Fault, ALL_KINDS};
 use crate::net::Network;
@@ -80,6 +82,16 @@ pub fn run(opts: &Options) -> Result<(), String> {
             std::thread::spawn(move || locks::client(id, seed, urls, epoch, stop, grants))
         })
         .collect();
+    let probes: expiry::Probes = Arc::new(Mutex::new(Vec::new()));
+    let prober = {
+        let (urls, stop, probes) = (urls.clone(), stop.clone(), probes.clone());
+        std::thread::spawn(move || expiry::client(urls, epoch, stop, probes))
+    };
+    let seen: digests::Shared = Arc::new(Mutex::new(digests::Seen::default()));
+    let poller = {
+        let (urls, stop, seen) = (urls.clone(), stop.clone(), seen.clone());
+        std::thread::spawn(move || digests::poller(urls, stop, seen))
+    };
 
     let total_ms = opts.seconds * 1_000;
     let plan = nemesis::schedule(opts.seed, total_ms);
@@ -97,7 +109,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     sleep_until(epoch, total_ms);
     stop.store(true, Ordering::Relaxed);
-    for c in clients.into_iter().chain(lockers) {
+    for c in clients.into_iter().chain(lockers).chain([prober, poller]) {
         let _ = c.join();
     }
     let end_us = epoch.elapsed().as_micros() as u64;
@@ -155,6 +167,37 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(why) = check::linearizability(&history) {
         failures.push(format!("not linearizable: {why}"));
     }
+    // The converged nodes' newest samples, then every index two nodes reported.
+    digests::poll_once(&ureq::Agent::new(), &urls, &seen);
+    let seen = seen.lock().expect("digests lock").clone();
+    let diverged = seen.mismatches();
+    if !diverged.is_empty() {
+        failures.push(format!(
+            "nodes diverged: {} sampled indexes with different state digests, first {}",
+            diverged.len(),
+            diverged[0]
+        ));
+    }
+    if seen.compared() == 0 && opts.seconds >= 30 {
+        failures.push("no state digests were ever compared".into());
+    }
+    let probes = probes.lock().expect("probes lock").clone();
+    let late = expiry::check(&probes, end_us);
+    if !late.is_empty() {
+        failures.push(format!(
+            "{} leases expired late: {}",
+            late.len(),
+            late.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        ));
+    }
+    if probes.iter().all(|p| p.expired_us.is_none()) && opts.seconds >= 60 {
+        failures.push("no probe lease was ever seen expiring".into());
+    }
+    let slowest_expiry_ms = probes
+        .iter()
+        .filter_map(|p| p.expired_us.map(|at| (at - p.granted_us) / 1_000))
+        .max()
+        .unwrap_or(0);
     let grants = grants.lock().expect("grants lock").clone();
     let lock_problems = locks::check(&grants);
     if !lock_problems.is_empty() {
@@ -206,6 +249,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
         failures: &failures,
         converged,
         lock_grants: grants.len(),
+        expiry_probes: (probes.len(), slowest_expiry_ms),
+        digests_compared: seen.compared(),
     };
     let lines: String = records
         .iter()

@@ -30,6 +30,8 @@ fn color(kind: FaultKind) -> &'static str {
         FaultKind::KillLeader => "#e05d5d",
         FaultKind::KillTwo => "#b03a3a",
         FaultKind::PauseLeader => "#5d9be0",
+        FaultKind::SkewedLeader => "#4cb8a4",
+        FaultKind::MembershipUnderPause => "#8a8a8a",
     }
 }
 
