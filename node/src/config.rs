@@ -86,6 +86,10 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     /// API header timeout in ms (see [`NodeConfig::api_header_timeout_ms`]).
     pub api_header_timeout_ms: Option<u64>,
+    /// Auth file (see [`NodeConfig::auth_file`]).
+    pub auth_file: Option<PathBuf>,
+    /// Run without protection off loopback (see [`NodeConfig::insecure`]).
+    pub insecure: Option<bool>,
 }
 
 /// Everything a node needs to start, validated.
@@ -127,6 +131,11 @@ pub struct NodeConfig {
     /// How long an API connection may take to send a request's headers, counted from when the
     /// server is ready to read them; so also how long an idle keep-alive connection stays open.
     pub api_header_timeout_ms: u64,
+    /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
+    /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
+    pub auth_file: Option<PathBuf>,
+    /// Start even when listening beyond loopback without an auth file.
+    pub insecure: bool,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
@@ -192,7 +201,26 @@ impl NodeConfig {
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
         }
-        Ok(())
+        self.check_exposure()
+    }
+
+    /// Secure by default: a node that listens on anything but loopback needs its protections
+    /// (for now the auth file) unless it was told `insecure`.
+    fn check_exposure(&self) -> Result<(), String> {
+        let exposed = [self.api_listen, self.peer_listen]
+            .into_iter()
+            .find(|a| !a.ip().is_loopback());
+        let mut missing = Vec::new();
+        if self.auth_file.is_none() {
+            missing.push("--auth-file");
+        }
+        match exposed {
+            Some(addr) if !self.insecure && !missing.is_empty() => Err(format!(
+                "listening on {addr} without {}; pass --insecure to run unauthenticated",
+                missing.join(" and ")
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The voters of a brand-new cluster: this node and every peer; none for a node that joins
@@ -260,6 +288,8 @@ mod tests {
             cluster_token: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
+            auth_file: None,
+            insecure: false,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
@@ -277,5 +307,29 @@ mod tests {
         };
         assert!(joining.validate().is_ok());
         assert!(joining.voters().is_empty(), "a joining node founds nothing");
+
+        let exposed = NodeConfig {
+            api_listen: "0.0.0.0:8001".parse().unwrap(),
+            ..c.clone()
+        };
+        assert_eq!(
+            exposed.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run unauthenticated"
+        );
+        let peers_exposed = NodeConfig {
+            peer_listen: "10.0.0.4:7001".parse().unwrap(),
+            ..c.clone()
+        };
+        assert!(peers_exposed.validate().unwrap_err().contains("10.0.0.4:7001"));
+        let insecure = NodeConfig {
+            insecure: true,
+            ..exposed.clone()
+        };
+        assert!(insecure.validate().is_ok());
+        let with_auth = NodeConfig {
+            auth_file: Some("auth.toml".into()),
+            ..exposed
+        };
+        assert!(with_auth.validate().is_ok());
     }
 }

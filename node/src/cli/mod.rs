@@ -52,7 +52,7 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms.
+    /// api_header_timeout_ms, auth_file, insecure.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -99,6 +99,15 @@ pub struct NodeArgs {
     /// timeout). Default 10000.
     #[arg(long, env = "RAFTORCH_API_HEADER_TIMEOUT_MS")]
     pub api_header_timeout_ms: Option<u64>,
+    /// TOML file of API tokens ([[token]] with name, secret or secret_sha256, role = read |
+    /// write | admin, optional prefixes). With it, every request but /healthz and /readyz
+    /// needs `Authorization: Bearer <secret>`. Reloaded on SIGHUP.
+    #[arg(long, env = "RAFTORCH_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Start even when listening beyond loopback without an auth file (anyone who reaches the
+    /// ports can then read, write and change the membership).
+    #[arg(long, env = "RAFTORCH_INSECURE")]
+    pub insecure: bool,
 }
 
 impl NodeArgs {
@@ -162,6 +171,8 @@ impl NodeArgs {
                 .api_header_timeout_ms
                 .or(file.api_header_timeout_ms)
                 .unwrap_or(DEFAULT_API_HEADER_TIMEOUT_MS),
+            auth_file: self.auth_file.clone().or(file.auth_file),
+            insecure: self.insecure || file.insecure.unwrap_or(false),
         };
         config.validate()?;
         Ok(config)
@@ -285,6 +296,8 @@ mod tests {
             cluster_token: None,
             max_connections: None,
             api_header_timeout_ms: None,
+            auth_file: None,
+            insecure: false,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }
