@@ -2,9 +2,11 @@
 //! processes, `ctl` talks to a cluster's API.
 
 mod bench;
+mod client;
 mod ctl;
 mod ctl_members;
 mod dev;
+mod dev_auth;
 mod progress;
 mod sim;
 

@@ -96,7 +96,10 @@ impl Cluster {
             .arg("--peer-listen")
             .arg(format!("{addr}:{PEER_PORT}"))
             .arg("--api-listen")
-            .arg(format!("{addr}:{API_PORT}"));
+            .arg(format!("{addr}:{API_PORT}"))
+            // Namespace addresses are not loopback: without this the node refuses to start
+            // unauthenticated. The harness attacks the network, not the API.
+            .arg("--insecure");
         for (j, other) in self.addresses.iter().enumerate() {
             if j != i {
                 cmd.arg("--peer")
