@@ -9,8 +9,9 @@
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The SHA-256 digest of a secret.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The SHA-256 digest of a secret. Deliberately not `PartialEq`: the only comparison is
+/// [`SecretDigest::matches`], in constant time.
+#[derive(Clone, Copy)]
 pub struct SecretDigest([u8; 32]);
 
 impl std::fmt::Debug for SecretDigest {
@@ -59,14 +60,14 @@ mod tests {
     fn digests_are_sha256_and_round_trip_through_hex() {
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(SecretDigest::of("abc").to_hex(), abc);
-        assert_eq!(SecretDigest::from_hex(abc), Some(SecretDigest::of("abc")));
-        assert_eq!(
-            SecretDigest::from_hex(&abc.to_uppercase()),
-            Some(SecretDigest::of("abc"))
-        );
-        assert_eq!(SecretDigest::from_hex(&abc[1..]), None);
-        assert_eq!(SecretDigest::from_hex(&abc.replace('b', "g")), None);
+        let of_abc = SecretDigest::of("abc");
+        assert_eq!(of_abc.to_hex(), abc);
+        assert!(SecretDigest::from_hex(abc).unwrap().matches(&of_abc));
+        assert!(SecretDigest::from_hex(&abc.to_uppercase())
+            .unwrap()
+            .matches(&of_abc));
+        assert!(SecretDigest::from_hex(&abc[1..]).is_none());
+        assert!(SecretDigest::from_hex(&abc.replace('b', "g")).is_none());
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl TokenTable {
                     ))
                 }
             };
-            if tokens.iter().any(|(d, _)| *d == digest) {
+            if tokens.iter().any(|(d, _)| d.matches(&digest)) {
                 return Err(format!("token {name:?} has the same secret as another token"));
             }
             if t.prefixes.iter().any(String::is_empty) {
