@@ -345,3 +345,93 @@ fn secrets_are_compared_in_constant_time() {
     last_differs.push('!');
     assert!(!d.matches(&SecretDigest::of(&last_differs)));
 }
+
+/// Runs the `raftorch` binary with `args` (and no token in the environment).
+fn raftorch(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_raftorch"))
+        .args(args)
+        .env_remove("RAFTORCH_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run raftorch")
+}
+
+#[test]
+fn bench_sends_its_token_and_stops_when_refused() {
+    let c = Cluster::start_with_auth(1, &auth_file(), ADMIN, &[]);
+    c.wait_leader(ELECT);
+    let url = c.url(1);
+    let load = ["bench", "--endpoints", &url, "--clients", "2", "--duration", "1s"];
+    let refused = raftorch(&load);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+
+    let mut with_token = load.to_vec();
+    with_token.extend_from_slice(&["--token", WRITER]);
+    let o = raftorch(&with_token);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let a = c.get(1, "/v1/kv?prefix=bench/");
+    assert!(a.body["items"].as_array().is_some_and(|i| !i.is_empty()), "{a:?}");
+}
+
+#[test]
+fn dev_auth_starts_a_cluster_with_tokens_and_prints_the_admin_one() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_raftorch"))
+        .args(["dev", "--auth", "--nodes", "1", "--data-dir"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn raftorch dev");
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let (mut url, mut admin) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.trim().strip_prefix("node 1: ") {
+            url = Some(u.to_owned());
+        }
+        if let Some(t) = line.strip_prefix("admin token: ") {
+            admin = Some(t.to_owned());
+            break;
+        }
+    }
+    let stop = |dev: &mut std::process::Child| {
+        let _ = Command::new("kill").args(["-TERM", &dev.id().to_string()]).status();
+        let _ = dev.wait();
+    };
+    let (Some(url), Some(admin)) = (url, admin) else {
+        stop(&mut dev);
+        panic!("dev printed no URL or admin token");
+    };
+    let auth = std::fs::read_to_string(dir.path().join("auth.toml")).unwrap_or_default();
+    let status = |token: Option<&str>| {
+        let mut req = ureq::get(&format!("{url}/v1/status"));
+        if let Some(t) = token {
+            req = req.set("authorization", &format!("Bearer {t}"));
+        }
+        match req.call() {
+            Ok(r) => Some(r.status()),
+            Err(ureq::Error::Status(code, _)) => Some(code),
+            Err(_) => None,
+        }
+    };
+    let deadline = Instant::now() + ELECT;
+    let mut seen = (None, None);
+    while Instant::now() < deadline {
+        seen = (status(None), status(Some(&admin)));
+        if seen.0.is_some() && seen.1.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(&mut dev);
+    assert_eq!(seen, (Some(401), Some(200)));
+    for role in ["admin", "write", "read"] {
+        assert!(auth.contains(&format!("role = \"{role}\"")), "{auth}");
+    }
+}

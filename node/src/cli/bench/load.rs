@@ -151,20 +151,26 @@ pub(super) fn measure(
         writes: 0,
         errors: 0,
     });
+    let failure: Mutex<Option<String>> = Mutex::new(None);
     let bar = progress::timed(args.duration, &format!("{target:?}, {clients} clients"));
     let started = Instant::now();
     let deadline = started + args.duration;
     std::thread::scope(|s| {
         for client in 0..clients {
-            let total = &total;
+            let (total, failure) = (&total, &failure);
             s.spawn(move || {
-                let outcome = client_loop(args, target, client as u64, base, endpoints, deadline);
-                if let Ok(o) = outcome {
-                    let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = t.histogram.add(&o.histogram);
-                    t.reads += o.reads;
-                    t.writes += o.writes;
-                    t.errors += o.errors;
+                match client_loop(args, target, client as u64, base, endpoints, deadline) {
+                    Ok(o) => {
+                        let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = t.histogram.add(&o.histogram);
+                        t.reads += o.reads;
+                        t.writes += o.writes;
+                        t.errors += o.errors;
+                    }
+                    Err(e) => {
+                        let mut f = failure.lock().unwrap_or_else(|e| e.into_inner());
+                        f.get_or_insert(e);
+                    }
                 }
             });
         }
@@ -174,6 +180,9 @@ pub(super) fn measure(
         }
     });
     bar.finish_and_clear();
+    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let t = total.into_inner().unwrap_or_else(|e| e.into_inner());
     let h = &t.histogram;
@@ -230,6 +239,15 @@ fn client_loop(
             ),
         };
         let answered = match result {
+            // Retrying will not change the cluster's mind: stop, and say why.
+            Err(ureq::Error::Status(code @ (401 | 403), r)) => {
+                let why = r.into_string().unwrap_or_default();
+                return Err(format!(
+                    "HTTP {code} from {base}: {} (pass a write token with --token or \
+                     RAFTORCH_TOKEN)",
+                    why.trim()
+                ));
+            }
             Ok(r) => r.into_string().is_ok(),
             // A read of a key not written yet is a full answer.
             Err(ureq::Error::Status(404, r)) => read && r.into_string().is_ok(),
