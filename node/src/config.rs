@@ -296,7 +296,10 @@ mod tests {
         assert_eq!((t.heartbeat_tick, t.election_tick), (2, 6));
         assert!(c.validate().is_ok());
         assert_eq!(c.voters(), [1]);
-        let joining = NodeConfig { join: true, ..c };
+        let joining = NodeConfig {
+            join: true,
+            ..c.clone()
+        };
         assert!(
             joining.validate().is_err(),
             "joining needs someone to reply to"
@@ -320,7 +323,10 @@ mod tests {
             peer_listen: "10.0.0.4:7001".parse().unwrap(),
             ..c.clone()
         };
-        assert!(peers_exposed.validate().unwrap_err().contains("10.0.0.4:7001"));
+        assert!(peers_exposed
+            .validate()
+            .unwrap_err()
+            .contains("10.0.0.4:7001"));
         let insecure = NodeConfig {
             insecure: true,
             ..exposed.clone()

@@ -67,7 +67,11 @@ fn families() -> Vec<(&'static str, &'static str, String)> {
         ("GET", "/v1/elections/e", String::new()),
         ("GET", "/v1/deployments/s", String::new()),
         ("GET", "/v1/watch?prefix=&wait_ms=0", String::new()),
-        ("POST", "/v1/cluster/transfer-leader", json!({"to": 2}).to_string()),
+        (
+            "POST",
+            "/v1/cluster/transfer-leader",
+            json!({"to": 2}).to_string(),
+        ),
         ("DELETE", "/v1/cluster/members/9", String::new()),
         ("GET", "/no/such/route", String::new()),
     ]
@@ -92,7 +96,10 @@ fn roles_and_prefixes_decide_every_request() {
     }
 
     // A reader reads, and nothing more.
-    assert_eq!(call(&c, 1, Some(READER), "GET", "/v1/status", "").status, 200);
+    assert_eq!(
+        call(&c, 1, Some(READER), "GET", "/v1/status", "").status,
+        200
+    );
     assert_eq!(call(&c, 1, Some(READER), "GET", "/metrics", "").status, 200);
     assert_eq!(call(&c, 1, Some(READER), "GET", "/v1/kv/a", "").status, 404);
     let put = json!({"value": "v"}).to_string();
@@ -108,12 +115,19 @@ fn roles_and_prefixes_decide_every_request() {
     }
 
     // A writer writes, but cannot touch the membership or the leadership.
-    assert_eq!(call(&c, 1, Some(WRITER), "PUT", "/v1/kv/a", &put).status, 200);
+    assert_eq!(
+        call(&c, 1, Some(WRITER), "PUT", "/v1/kv/a", &put).status,
+        200
+    );
     let join = json!({"id": 9, "peer_addr": "127.0.0.1:1", "api_addr": "127.0.0.1:2"});
     for (method, path, body) in [
         ("POST", "/v1/cluster/members", join.to_string()),
         ("DELETE", "/v1/cluster/members/9", String::new()),
-        ("POST", "/v1/cluster/transfer-leader", json!({"to": 2}).to_string()),
+        (
+            "POST",
+            "/v1/cluster/transfer-leader",
+            json!({"to": 2}).to_string(),
+        ),
     ] {
         let a = call(&c, 1, Some(WRITER), method, path, &body);
         assert_eq!(a.status, 403, "writer {method} {path}: {a:?}");
@@ -121,8 +135,14 @@ fn roles_and_prefixes_decide_every_request() {
     }
 
     // The scoped token: inside its prefixes as a writer, outside them nothing.
-    assert_eq!(call(&c, 1, Some(BOT), "PUT", "/v1/kv/bot/x", &put).status, 200);
-    assert_eq!(call(&c, 1, Some(BOT), "GET", "/v1/kv/bot/x", "").status, 200);
+    assert_eq!(
+        call(&c, 1, Some(BOT), "PUT", "/v1/kv/bot/x", &put).status,
+        200
+    );
+    assert_eq!(
+        call(&c, 1, Some(BOT), "GET", "/v1/kv/bot/x", "").status,
+        200
+    );
     let in_range = call(&c, 1, Some(BOT), "GET", "/v1/kv?prefix=bot/", "");
     assert_eq!(in_range.status, 200, "{in_range:?}");
     for (method, path, body) in [
@@ -138,7 +158,11 @@ fn roles_and_prefixes_decide_every_request() {
         ("POST", "/v1/locks/other", r#"{"lease_id": 1}"#),
         ("GET", "/v1/elections/other", ""),
         ("GET", "/v1/services/other-svc", ""),
-        ("PUT", "/v1/services/other-svc/instances/i", r#"{"address": "a", "port": 1}"#),
+        (
+            "PUT",
+            "/v1/services/other-svc/instances/i",
+            r#"{"address": "a", "port": 1}"#,
+        ),
         ("GET", "/v1/route/other-svc", ""),
         ("GET", "/v1/deployments/other-svc", ""),
         ("POST", "/v1/cluster/transfer-leader", r#"{"to": 2}"#),
@@ -147,9 +171,23 @@ fn roles_and_prefixes_decide_every_request() {
         assert_eq!(a.status, 403, "bot {method} {path}: {a:?}");
         assert_eq!(code(&a), "permission_denied", "{a:?}");
     }
-    let watch = call(&c, 1, Some(BOT), "GET", "/v1/watch?prefix=bot/&wait_ms=0", "");
+    let watch = call(
+        &c,
+        1,
+        Some(BOT),
+        "GET",
+        "/v1/watch?prefix=bot/&wait_ms=0",
+        "",
+    );
     assert_eq!(watch.status, 200, "{watch:?}");
-    let lease = call(&c, 1, Some(BOT), "POST", "/v1/leases", r#"{"ttl_ms": 10000}"#);
+    let lease = call(
+        &c,
+        1,
+        Some(BOT),
+        "POST",
+        "/v1/leases",
+        r#"{"ttl_ms": 10000}"#,
+    );
     assert!(lease.status / 100 == 2, "leases are not scoped: {lease:?}");
     let lease_id = lease.body["lease_id"].as_u64().expect("lease id");
     let lock = json!({ "lease_id": lease_id }).to_string();
@@ -164,7 +202,11 @@ fn roles_and_prefixes_decide_every_request() {
         assert!(a.status / 100 == 2, "{a:?}");
     }
     let all = call(&c, 1, Some(READER), "GET", "/v1/services", "");
-    assert_eq!(all.body["services"], json!(["bot-svc", "other-svc"]), "{all:?}");
+    assert_eq!(
+        all.body["services"],
+        json!(["bot-svc", "other-svc"]),
+        "{all:?}"
+    );
     let mine = call(&c, 1, Some(BOT), "GET", "/v1/services", "");
     assert_eq!(mine.body["services"], json!(["bot-svc"]), "{mine:?}");
 }
@@ -179,13 +221,27 @@ fn admin_changes_membership_through_a_follower_and_a_writer_cannot() {
     let body = json!({"id": new, "peer_addr": node.peer_addr, "api_addr": node.api_addr});
     let body = body.to_string();
 
-    let refused = call(&c, follower, Some(WRITER), "POST", "/v1/cluster/members", &body);
+    let refused = call(
+        &c,
+        follower,
+        Some(WRITER),
+        "POST",
+        "/v1/cluster/members",
+        &body,
+    );
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(code(&refused), "permission_denied");
     // The follower passes the request on to the leader with the caller's token, which the
     // leader checks again: without that, this would be the leader's 401.
     let added = c.eventually(ELECT, "the admin's add", || {
-        let a = call(&c, follower, Some(ADMIN), "POST", "/v1/cluster/members", &body);
+        let a = call(
+            &c,
+            follower,
+            Some(ADMIN),
+            "POST",
+            "/v1/cluster/members",
+            &body,
+        );
         (a.status != 503).then_some(a)
     });
     assert_eq!(added.status, 200, "{added:?}\n{}", c.logs_tail());
@@ -227,12 +283,20 @@ fn sighup_reloads_the_auth_file_and_a_bad_file_keeps_the_old_tokens() {
 
     std::fs::write(c.auth_path(), "[[token]]\nname = \"broken\"\n").unwrap();
     hangup(pid);
-    c.eventually(Duration::from_secs(10), "the refused reload in the log", || {
-        let log = std::fs::read_to_string(c.log_path(1)).unwrap_or_default();
-        log.contains("keeping the tokens loaded before").then_some(())
-    });
+    c.eventually(
+        Duration::from_secs(10),
+        "the refused reload in the log",
+        || {
+            let log = std::fs::read_to_string(c.log_path(1)).unwrap_or_default();
+            log.contains("keeping the tokens loaded before")
+                .then_some(())
+        },
+    );
     assert_eq!(call(&c, 1, Some(LATE), "GET", "/v1/status", "").status, 200);
-    assert_eq!(call(&c, 1, Some(ADMIN), "GET", "/v1/status", "").status, 200);
+    assert_eq!(
+        call(&c, 1, Some(ADMIN), "GET", "/v1/status", "").status,
+        200
+    );
 }
 
 /// Runs `raftorch ctl` against node 1 of `c` with `args`, and `env`; (exit code, stdout).
@@ -317,7 +381,10 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
         if let Ok(r) = ureq::get(&url).call() {
             break r.status();
         }
-        assert!(Instant::now() < deadline, "no answer from the --insecure node");
+        assert!(
+            Instant::now() < deadline,
+            "no answer from the --insecure node"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = child.kill();
@@ -329,13 +396,23 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
 fn secrets_are_compared_in_constant_time() {
     // The only comparison of digests is `SecretDigest::matches`, which is `subtle`'s `ct_eq`;
     // the type has no `==` that could be used instead, and the lookup uses `matches`.
-    let src = |f: &str| std::fs::read_to_string(format!("{}/src/auth/{f}", env!("CARGO_MANIFEST_DIR")));
+    let src =
+        |f: &str| std::fs::read_to_string(format!("{}/src/auth/{f}", env!("CARGO_MANIFEST_DIR")));
     let secret = src("secret.rs").unwrap();
-    assert!(secret.contains("self.0.ct_eq(&other.0).into()"), "matches is not ct_eq");
-    assert!(secret.contains("#[derive(Clone, Copy)]\npub struct SecretDigest"), "SecretDigest must not derive PartialEq");
+    assert!(
+        secret.contains("self.0.ct_eq(&other.0).into()"),
+        "matches is not ct_eq"
+    );
+    assert!(
+        secret.contains("#[derive(Clone, Copy)]\npub struct SecretDigest"),
+        "SecretDigest must not derive PartialEq"
+    );
     assert!(!secret.contains("impl PartialEq for SecretDigest"));
     let table = src("table.rs").unwrap();
-    assert!(table.contains("digest.matches(&presented)"), "the lookup must use matches");
+    assert!(
+        table.contains("digest.matches(&presented)"),
+        "the lookup must use matches"
+    );
     // And it works: the digest of the right secret matches, one differing anywhere does not.
     use raftorch_node::auth::secret::SecretDigest;
     let d = SecretDigest::of(ADMIN);
@@ -361,7 +438,15 @@ fn bench_sends_its_token_and_stops_when_refused() {
     let c = Cluster::start_with_auth(1, &auth_file(), ADMIN, &[]);
     c.wait_leader(ELECT);
     let url = c.url(1);
-    let load = ["bench", "--endpoints", &url, "--clients", "2", "--duration", "1s"];
+    let load = [
+        "bench",
+        "--endpoints",
+        &url,
+        "--clients",
+        "2",
+        "--duration",
+        "1s",
+    ];
     let refused = raftorch(&load);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "{stderr}");
@@ -371,9 +456,16 @@ fn bench_sends_its_token_and_stops_when_refused() {
     with_token.extend_from_slice(&["--token", WRITER]);
     let o = raftorch(&with_token);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let a = c.get(1, "/v1/kv?prefix=bench/");
-    assert!(a.body["items"].as_array().is_some_and(|i| !i.is_empty()), "{a:?}");
+    assert!(
+        a.body["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -401,7 +493,9 @@ fn dev_auth_starts_a_cluster_with_tokens_and_prints_the_admin_one() {
         }
     }
     let stop = |dev: &mut std::process::Child| {
-        let _ = Command::new("kill").args(["-TERM", &dev.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &dev.id().to_string()])
+            .status();
         let _ = dev.wait();
     };
     let (Some(url), Some(admin)) = (url, admin) else {

@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(r(Method::PUT, "/v1/kv/{*key}").role, Role::Write);
         assert_eq!(r(Method::DELETE, "/v1/kv/{*key}").scope, Path("key"));
         assert_eq!(r(Method::GET, "/v1/cluster/members/{id}").role, Role::Admin);
-        assert_eq!(r(Method::POST, "/v1/cluster/transfer-leader").role, Role::Admin);
+        assert_eq!(
+            r(Method::POST, "/v1/cluster/transfer-leader").role,
+            Role::Admin
+        );
         assert_eq!(r(Method::GET, "/metrics").role, Role::Read);
         assert_eq!(r(Method::GET, "/v1/debug/state").role, Role::Admin);
         assert_eq!(r(Method::POST, "/v1/not-yet-listed").role, Role::Admin);

@@ -123,9 +123,8 @@ impl TokenTable {
                         "token {name:?}: the secret is shorter than {MIN_SECRET_LEN} characters"
                     ))
                 }
-                (None, Some(h)) => SecretDigest::from_hex(h.trim()).ok_or_else(|| {
-                    format!("token {name:?}: secret_sha256 is not 64 hex digits")
-                })?,
+                (None, Some(h)) => SecretDigest::from_hex(h.trim())
+                    .ok_or_else(|| format!("token {name:?}: secret_sha256 is not 64 hex digits"))?,
                 _ => {
                     return Err(format!(
                         "token {name:?}: give exactly one of secret and secret_sha256"
@@ -133,7 +132,9 @@ impl TokenTable {
                 }
             };
             if tokens.iter().any(|(d, _)| d.matches(&digest)) {
-                return Err(format!("token {name:?} has the same secret as another token"));
+                return Err(format!(
+                    "token {name:?} has the same secret as another token"
+                ));
             }
             if t.prefixes.iter().any(String::is_empty) {
                 return Err(format!(

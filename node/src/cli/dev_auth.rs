@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(table.lookup(&tokens.admin).unwrap().role, Role::Admin);
         assert_ne!(new_secret().unwrap(), new_secret().unwrap());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&tokens.path).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&tokens.path)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
     }
 }
