@@ -152,7 +152,7 @@ fn roles_and_prefixes_decide_every_request() {
         ("DELETE", "/v1/kv/a", ""),
         ("GET", "/v1/kv?prefix=", ""),
         ("GET", "/v1/kv?prefix=bo", ""),
-        ("GET", "/v1/watch?prefix=other/&wait_ms=0", ""),
+        ("GET", "/v1/watch?prefix=kv/other/&wait_ms=0", ""),
         ("GET", "/v1/watch?wait_ms=0", ""),
         ("GET", "/v1/locks/other", ""),
         ("POST", "/v1/locks/other", r#"{"lease_id": 1}"#),
@@ -171,15 +171,22 @@ fn roles_and_prefixes_decide_every_request() {
         assert_eq!(a.status, 403, "bot {method} {path}: {a:?}");
         assert_eq!(code(&a), "permission_denied", "{a:?}");
     }
+    // Watch prefixes name the event family first (`kv/<key>`, `locks/<name>`, ...).
     let watch = call(
         &c,
         1,
         Some(BOT),
         "GET",
-        "/v1/watch?prefix=bot/&wait_ms=0",
+        "/v1/watch?prefix=kv/bot/&wait_ms=0",
         "",
     );
     assert_eq!(watch.status, 200, "{watch:?}");
+    assert_eq!(watch.body["events"][0]["key"], "kv/bot/x", "{watch:?}");
+    for prefix in ["kv/", "kv/a", "bot/", "locks/other", "services/"] {
+        let path = format!("/v1/watch?prefix={prefix}&wait_ms=0");
+        let a = call(&c, 1, Some(BOT), "GET", &path, "");
+        assert_eq!(a.status, 403, "bot watching {prefix}: {a:?}");
+    }
     let lease = call(
         &c,
         1,

@@ -88,31 +88,50 @@ pub(super) async fn authorize(mut request: Request, next: Next) -> Response {
         .into_response();
     }
     if !caller.prefixes.is_empty() {
-        let named = match rule.scope {
-            Scope::None | Scope::Body => None,
+        // `Err(what)`: the request names `what`, outside the caller's prefixes (`?`: it names
+        // something this check cannot read, which a scoped caller may not do either).
+        let verdict: Result<(), String> = match rule.scope {
+            Scope::None | Scope::Body => Ok(()),
             Scope::Path(param) => {
-                let params = request.extract_parts::<RawPathParams>().await.ok();
-                Some(params.and_then(|p| {
-                    p.iter()
-                        .find(|(name, _)| *name == param)
-                        .map(|(_, value)| value.to_owned())
-                }))
+                let value = request
+                    .extract_parts::<RawPathParams>()
+                    .await
+                    .ok()
+                    .and_then(|p| {
+                        p.iter()
+                            .find(|(name, _)| *name == param)
+                            .map(|(_, value)| value.to_owned())
+                    });
+                match value {
+                    Some(v) if caller.permits(&v) => Ok(()),
+                    other => Err(other.unwrap_or_else(|| "?".into())),
+                }
             }
-            Scope::QueryPrefix(param) => {
-                let query = Query::<HashMap<String, String>>::try_from_uri(request.uri()).ok();
-                Some(query.map(|Query(q)| q.get(param).cloned().unwrap_or_default()))
-            }
+            Scope::QueryPrefix(param) => match query_param(&request, param) {
+                Some(p) if caller.permits(&p) => Ok(()),
+                other => Err(other.unwrap_or_else(|| "?".into())),
+            },
+            Scope::WatchPrefix(param) => match query_param(&request, param) {
+                Some(p) if policy::watch_permits(&caller, &p) => Ok(()),
+                other => Err(format!(
+                    "watch prefix {:?}",
+                    other.unwrap_or_else(|| "?".into())
+                )),
+            },
         };
-        match named {
-            None => {}
-            Some(Some(resource)) if caller.permits(&resource) => {}
-            Some(resource) => {
-                tracing::debug!(token = %caller.name, route = %pattern, "denied: scope");
-                return outside_scope(&caller, resource.as_deref().unwrap_or("?")).into_response();
-            }
+        if let Err(resource) = verdict {
+            tracing::debug!(token = %caller.name, route = %pattern, "denied: scope");
+            return outside_scope(&caller, &resource).into_response();
         }
     }
     next.run(request).await
+}
+
+/// The query parameter `param` of `request` (absent: empty), decoded as the handlers decode
+/// it; `None` when the query does not parse.
+fn query_param(request: &Request, param: &str) -> Option<String> {
+    let Query(query) = Query::<HashMap<String, String>>::try_from_uri(request.uri()).ok()?;
+    Some(query.get(param).cloned().unwrap_or_default())
 }
 
 /// 403: `resource` lies outside `caller`'s prefixes.

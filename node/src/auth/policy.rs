@@ -19,9 +19,31 @@ pub enum Scope {
     /// The query parameter of this name is a key prefix (absent: the empty prefix, everything):
     /// all of it must lie inside one of the token's prefixes.
     QueryPrefix(&'static str),
+    /// The query parameter of this name is a watch prefix over event keys, which name their
+    /// family first (`kv/<key>`, `services/<svc>/<inst>`, `locks/<name>`, ...): the part after
+    /// the family must lie inside one of the token's prefixes (see [`watch_permits`]).
+    WatchPrefix(&'static str),
     /// The handler checks the names it finds in the body, or filters what it lists, with
     /// [`super::permit`].
     Body,
+}
+
+/// The watch-event families whose names a token's prefixes scope (the first segment of an
+/// event key); `leases/<id>` events name no scoped resource.
+const SCOPED_FAMILIES: &[&str] = &["kv", "services", "deployments", "locks", "elections"];
+
+/// Whether `caller` may watch the events under `prefix`: every event key under it must name
+/// something the caller may name. A prefix that stops inside the family (`k`, `kv`) would also
+/// match other families or every key, so it is refused to a scoped caller.
+pub fn watch_permits(caller: &super::Caller, prefix: &str) -> bool {
+    if caller.prefixes.is_empty() {
+        return true;
+    }
+    match prefix.split_once('/') {
+        Some(("leases", _)) => true,
+        Some((family, rest)) if SCOPED_FAMILIES.contains(&family) => caller.permits(rest),
+        _ => false,
+    }
 }
 
 /// What a route needs.
@@ -43,7 +65,7 @@ enum Kind {
 }
 
 use Kind::{Admin, Data};
-use Scope::{Body, None as Unnamed, Path, QueryPrefix};
+use Scope::{Body, None as Unnamed, Path, QueryPrefix, WatchPrefix};
 
 /// The table. `/metrics` is a read (a scraper should not need an admin token; it shows counts,
 /// no keys or values); `/v1/debug/*` is admin (it shows the internals).
@@ -79,7 +101,7 @@ const TABLE: &[(&str, Kind, Scope)] = &[
     ("/v1/elections/{name}/resign", Data, Path("name")),
     ("/v1/deployments/{service}", Data, Path("service")),
     ("/v1/deployments/{service}/{action}", Data, Path("service")),
-    ("/v1/watch", Data, QueryPrefix("prefix")),
+    ("/v1/watch", Data, WatchPrefix("prefix")),
 ];
 
 /// The paths anyone may call, token or not: load balancers and orchestrators probe them.
@@ -125,6 +147,43 @@ mod tests {
         assert_eq!(r(Method::GET, "/metrics").role, Role::Read);
         assert_eq!(r(Method::GET, "/v1/debug/state").role, Role::Admin);
         assert_eq!(r(Method::POST, "/v1/not-yet-listed").role, Role::Admin);
-        assert_eq!(r(Method::GET, "/v1/watch").scope, QueryPrefix("prefix"));
+        assert_eq!(r(Method::GET, "/v1/watch").scope, WatchPrefix("prefix"));
+        assert_eq!(r(Method::GET, "/v1/kv").scope, QueryPrefix("prefix"));
+    }
+
+    #[test]
+    fn watch_prefixes_are_checked_after_the_family() {
+        let bot = super::super::Caller {
+            name: "bot".into(),
+            role: Role::Read,
+            prefixes: vec!["bot/".into(), "bot-".into()],
+        };
+        for ok in [
+            "kv/bot/",
+            "kv/bot/x",
+            "services/bot-web",
+            "locks/bot-l",
+            "leases/",
+        ] {
+            assert!(watch_permits(&bot, ok), "{ok}");
+        }
+        for no in [
+            "",
+            "k",
+            "kv",
+            "kv/",
+            "kv/bot",
+            "kv/other/",
+            "bot/",
+            "services/web",
+            "x/bot/",
+        ] {
+            assert!(!watch_permits(&bot, no), "{no}");
+        }
+        let open = super::super::Caller {
+            prefixes: Vec::new(),
+            ..bot
+        };
+        assert!(watch_permits(&open, ""));
     }
 }
