@@ -75,7 +75,11 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         || "off".to_owned(),
         |g| format!("{} tokens from {}", g.table().len(), g.path().display()),
     );
-    let app = auth::protect(api::router(ApiState::new(started.handle, config.id)), guard);
+    let app = auth::protect(
+        api::router(ApiState::new(started.handle, config.id)),
+        guard,
+        metrics.clone(),
+    );
     tracing::info!(
         id = config.id,
         api = %api_local,

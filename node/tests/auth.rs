@@ -214,6 +214,13 @@ fn roles_and_prefixes_decide_every_request() {
         json!(["bot-svc", "other-svc"]),
         "{all:?}"
     );
+    // Every refusal was counted.
+    let denied = c.metric(1, "raftorch_api_permission_denied_total").unwrap();
+    let unauthenticated = c.metric(1, "raftorch_api_unauthenticated_total").unwrap();
+    assert!(
+        denied >= 20 && unauthenticated >= 30,
+        "{denied} {unauthenticated}"
+    );
     let mine = call(&c, 1, Some(BOT), "GET", "/v1/services", "");
     assert_eq!(mine.body["services"], json!(["bot-svc"]), "{mine:?}");
 }

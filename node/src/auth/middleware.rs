@@ -15,6 +15,7 @@ use super::guard::Guard;
 use super::policy::{self, Scope, OPEN_PATHS};
 use super::table::Caller;
 use crate::api::ApiError;
+use crate::metrics::Metrics;
 
 /// 401 with `WWW-Authenticate: Bearer` (RFC 6750).
 fn unauthenticated(message: &str) -> Response {
@@ -41,7 +42,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Finds the caller's token and records it in the request's extensions; 401 without one.
 pub(super) async fn authenticate(
-    State(guard): State<Arc<Guard>>,
+    State((guard, metrics)): State<(Arc<Guard>, Arc<Metrics>)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -49,11 +50,13 @@ pub(super) async fn authenticate(
         return next.run(request).await;
     }
     let Some(secret) = bearer(request.headers()) else {
+        Metrics::inc(&metrics.api_unauthenticated);
         return unauthenticated(
             "this node requires a token: send the header Authorization: Bearer <secret>",
         );
     };
     let Some(caller) = guard.table().lookup(secret) else {
+        Metrics::inc(&metrics.api_unauthenticated);
         return unauthenticated("unknown token");
     };
     request.extensions_mut().insert(Caller::clone(&caller));
@@ -62,7 +65,11 @@ pub(super) async fn authenticate(
 
 /// Checks the caller's role and prefixes against the matched route's rule; 403 if they fall
 /// short.
-pub(super) async fn authorize(mut request: Request, next: Next) -> Response {
+pub(super) async fn authorize(
+    State(metrics): State<Arc<Metrics>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
@@ -77,6 +84,7 @@ pub(super) async fn authorize(mut request: Request, next: Next) -> Response {
         .unwrap_or_default();
     let rule = policy::rule(request.method(), &pattern);
     if caller.role < rule.role {
+        Metrics::inc(&metrics.api_permission_denied);
         tracing::debug!(token = %caller.name, route = %pattern, "denied: role");
         return denied(format!(
             "token {:?} has role {}; {} {pattern} needs {}",
@@ -120,6 +128,7 @@ pub(super) async fn authorize(mut request: Request, next: Next) -> Response {
             },
         };
         if let Err(resource) = verdict {
+            Metrics::inc(&metrics.api_permission_denied);
             tracing::debug!(token = %caller.name, route = %pattern, "denied: scope");
             return outside_scope(&caller, &resource).into_response();
         }

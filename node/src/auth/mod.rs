@@ -25,22 +25,27 @@ pub mod table;
 
 use std::sync::Arc;
 
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 
 pub use guard::{reload_on_sighup, Guard};
 pub use table::{Caller, Role, TokenTable};
 
 use crate::api::ApiError;
+use crate::metrics::Metrics;
 
-/// Puts `app` behind the tokens of `guard`; with no guard (no `--auth-file`), returns it as it
-/// is. Call it on the finished router: the per-route check wraps every route it has.
-pub fn protect(app: Router, guard: Option<Arc<Guard>>) -> Router {
+/// Puts `app` behind the tokens of `guard`, counting refusals in `metrics`; with no guard (no
+/// `--auth-file`), returns it as it is. Call it on the finished router: the per-route check
+/// wraps every route it has.
+pub fn protect(app: Router, guard: Option<Arc<Guard>>, metrics: Arc<Metrics>) -> Router {
     match guard {
         None => app,
         Some(guard) => app
-            .route_layer(from_fn(middleware::authorize))
-            .layer(from_fn_with_state(guard, middleware::authenticate)),
+            .route_layer(from_fn_with_state(metrics.clone(), middleware::authorize))
+            .layer(from_fn_with_state(
+                (guard, metrics),
+                middleware::authenticate,
+            )),
     }
 }
 
