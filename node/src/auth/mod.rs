@@ -51,7 +51,17 @@ pub fn protect(app: Router, guard: Option<Arc<Guard>>, metrics: Arc<Metrics>) ->
 
 /// For a handler whose resources are named in the body (or that lists them): Ok when
 /// `caller` (the request's `Extension<Caller>`, absent without an auth file) may name
-/// `resource`, else 403.
+/// `resource`, else 403. Give the route [`policy::Scope::Body`] in the policy table, then:
+///
+/// ```ignore
+/// async fn txn(caller: Option<Extension<Caller>>, Body(body): Body) -> Result<Response, ApiError> {
+///     let txn: Txn = json(&body)?;
+///     for key in txn.keys() {
+///         auth::permit(caller.as_deref(), key)?;
+///     }
+///     // ...
+/// }
+/// ```
 pub fn permit(caller: Option<&Caller>, resource: &str) -> Result<(), ApiError> {
     match caller {
         Some(c) if !c.permits(resource) => Err(middleware::outside_scope(c, resource)),
@@ -62,4 +72,24 @@ pub fn permit(caller: Option<&Caller>, resource: &str) -> Result<(), ApiError> {
 /// Whether `caller` may see `resource` in a listing (see [`permit`]).
 pub fn visible(caller: Option<&Caller>, resource: &str) -> bool {
     caller.is_none_or(|c| c.permits(resource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permit_and_visible_follow_the_prefixes() {
+        let bot = Caller {
+            name: "bot".into(),
+            role: Role::Write,
+            prefixes: vec!["bot/".into()],
+        };
+        assert!(permit(Some(&bot), "bot/x").is_ok());
+        let e = permit(Some(&bot), "other/x").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (403, "permission_denied"));
+        assert!(permit(None, "other/x").is_ok(), "no auth file: no scope");
+        assert!(visible(Some(&bot), "bot/y") && !visible(Some(&bot), "x"));
+        assert!(visible(None, "x"));
+    }
 }
