@@ -88,6 +88,10 @@ pub struct FileConfig {
     pub api_header_timeout_ms: Option<u64>,
     /// Largest kv value in bytes (see [`NodeConfig::max_value_bytes`]).
     pub max_value_bytes: Option<usize>,
+    /// Auth file (see [`NodeConfig::auth_file`]).
+    pub auth_file: Option<PathBuf>,
+    /// Run without protection off loopback (see [`NodeConfig::insecure`]).
+    pub insecure: Option<bool>,
 }
 
 /// Everything a node needs to start, validated.
@@ -145,6 +149,11 @@ pub struct DebugOptions {
     /// Added to the wall clock this node anchors its clock to at start, as a skewed clock would
     /// be (for clock-skew tests; a jump is a restart with another offset).
     pub clock_offset_ms: i64,
+    /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
+    /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
+    pub auth_file: Option<PathBuf>,
+    /// Start even when listening beyond loopback without an auth file.
+    pub insecure: bool,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
@@ -217,7 +226,26 @@ impl NodeConfig {
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
         }
-        Ok(())
+        self.check_exposure()
+    }
+
+    /// Secure by default: a node that listens on anything but loopback needs its protections
+    /// (for now the auth file) unless it was told `insecure`.
+    fn check_exposure(&self) -> Result<(), String> {
+        let exposed = [self.api_listen, self.peer_listen]
+            .into_iter()
+            .find(|a| !a.ip().is_loopback());
+        let mut missing = Vec::new();
+        if self.auth_file.is_none() {
+            missing.push("--auth-file");
+        }
+        match exposed {
+            Some(addr) if !self.insecure && !missing.is_empty() => Err(format!(
+                "listening on {addr} without {}; pass --insecure to run unauthenticated",
+                missing.join(" and ")
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The voters of a brand-new cluster: this node and every peer; none for a node that joins
@@ -287,13 +315,18 @@ mod tests {
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             debug: DebugOptions::default(),
+            auth_file: None,
+            insecure: false,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
         assert_eq!((t.heartbeat_tick, t.election_tick), (2, 6));
         assert!(c.validate().is_ok());
         assert_eq!(c.voters(), [1]);
-        let joining = NodeConfig { join: true, ..c };
+        let joining = NodeConfig {
+            join: true,
+            ..c.clone()
+        };
         assert!(
             joining.validate().is_err(),
             "joining needs someone to reply to"
@@ -318,5 +351,32 @@ mod tests {
             };
             assert_eq!(c.validate().is_ok(), ok, "--max-value-bytes {bytes}");
         }
+
+        let exposed = NodeConfig {
+            api_listen: "0.0.0.0:8001".parse().unwrap(),
+            ..c.clone()
+        };
+        assert_eq!(
+            exposed.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run unauthenticated"
+        );
+        let peers_exposed = NodeConfig {
+            peer_listen: "10.0.0.4:7001".parse().unwrap(),
+            ..c.clone()
+        };
+        assert!(peers_exposed
+            .validate()
+            .unwrap_err()
+            .contains("10.0.0.4:7001"));
+        let insecure = NodeConfig {
+            insecure: true,
+            ..exposed.clone()
+        };
+        assert!(insecure.validate().is_ok());
+        let with_auth = NodeConfig {
+            auth_file: Some("auth.toml".into()),
+            ..exposed
+        };
+        assert!(with_auth.validate().is_ok());
     }
 }

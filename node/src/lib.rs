@@ -35,6 +35,7 @@
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod cluster_id;
 pub mod config;

@@ -82,6 +82,10 @@ pub struct Metrics {
     pub peer_idle_closed: AtomicU64,
     /// API connections closed at once because the connection cap was reached.
     pub api_connections_refused: AtomicU64,
+    /// API requests answered 401: no token, or one the auth file does not hold.
+    pub api_unauthenticated: AtomicU64,
+    /// API requests answered 403: the token's role or prefixes do not cover them.
+    pub api_permission_denied: AtomicU64,
     /// Time to make one `Ready` durable (log append + fsync).
     pub persist: LatencyHistogram,
     /// Leader-measured heartbeat round trips to peers.
@@ -151,7 +155,7 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 17] = [
+        let counters: [(&str, &str, &AtomicU64); 19] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -228,6 +232,16 @@ impl Metrics {
                 "api_connections_refused_total",
                 "API connections closed at once: the connection cap was reached.",
                 &self.api_connections_refused,
+            ),
+            (
+                "api_unauthenticated_total",
+                "API requests refused with 401: no token, or an unknown one.",
+                &self.api_unauthenticated,
+            ),
+            (
+                "api_permission_denied_total",
+                "API requests refused with 403: the token's role or prefixes fall short.",
+                &self.api_permission_denied,
             ),
         ];
         for (name, help, c) in counters {

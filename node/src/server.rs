@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::{self, ApiState};
+use crate::auth::{self, Guard};
 use crate::cluster_id::ClusterIdentity;
 use crate::config::{NodeConfig, PeerSpec};
 use crate::data_lock::DataDirLock;
@@ -24,6 +25,8 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     config.validate()?;
     // Before anything touches the data directory; held until this function returns.
     let _lock = DataDirLock::acquire(&config.data_dir)?;
+    // A bad auth file stops the start here, before any port is open.
+    let guard = config.auth_file.as_deref().map(Guard::load).transpose()?;
     let identity = Arc::new(ClusterIdentity::resolve(
         &config.data_dir,
         config.cluster_token.as_deref(),
@@ -65,8 +68,19 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
 
-    let app = api::router(
-        ApiState::new(started.handle, config.id).with_max_value_bytes(config.max_value_bytes),
+    if let Some(guard) = &guard {
+        auth::reload_on_sighup(guard.clone())?;
+    }
+    let auth_note = guard.as_ref().map_or_else(
+        || "off".to_owned(),
+        |g| format!("{} tokens from {}", g.table().len(), g.path().display()),
+    );
+    let app = auth::protect(
+        api::router(
+            ApiState::new(started.handle, config.id).with_max_value_bytes(config.max_value_bytes),
+        ),
+        guard,
+        metrics.clone(),
     );
     tracing::info!(
         id = config.id,
@@ -74,6 +88,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         peers = %config.peer_listen,
         data = %config.data_dir.display(),
         join = config.join,
+        auth = %auth_note,
         cluster = %crate::cluster_id::show(identity.get().unwrap_or(0)),
         "raftorch node started"
     );

@@ -182,7 +182,7 @@ pub(super) async fn add(
         Route::Here(status) => status,
         Route::PassOn(leader) => {
             let path = "/v1/cluster/members".to_owned();
-            return proxy::to_leader(&state, leader, "POST", path, body.to_vec()).await;
+            return proxy::to_leader(&state, &headers, leader, "POST", path, body.to_vec()).await;
         }
     };
     let change = if b.voter {
@@ -249,7 +249,7 @@ pub(super) async fn remove(
         Route::Here(status) => status,
         Route::PassOn(leader) => {
             let path = format!("/v1/cluster/members/{id}");
-            return proxy::to_leader(&state, leader, "DELETE", path, Vec::new()).await;
+            return proxy::to_leader(&state, &headers, leader, "DELETE", path, Vec::new()).await;
         }
     };
     if id == state.id {

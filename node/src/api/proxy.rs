@@ -3,7 +3,9 @@
 //! changes, which the leader itself must sequence (address record, configuration change, wait).
 //!
 //! The passed-on request carries [`FORWARDED_HEADER`]; a node that receives it does not pass it
-//! on again (leadership may have moved meanwhile), so a request crosses at most one hop.
+//! on again (leadership may have moved meanwhile), so a request crosses at most one hop. It also
+//! carries the caller's `Authorization` header: the leader checks the token again (with its own
+//! auth file, which should be the same), as it would the caller's own request.
 
 use std::time::Duration;
 
@@ -37,10 +39,12 @@ pub(super) fn was_forwarded(headers: &HeaderMap) -> bool {
     headers.contains_key(FORWARDED_HEADER)
 }
 
-/// Sends `method path` with `body` (JSON, or empty) to `leader`'s API and answers with what it
-/// answered: status, JSON body and index header. 503 when the leader cannot be reached.
+/// Sends `method path` with `body` (JSON, or empty) and the caller's token from `headers` to
+/// `leader`'s API and answers with what it answered: status, JSON body and index header. 503
+/// when the leader cannot be reached.
 pub(super) async fn to_leader(
     state: &ApiState,
+    headers: &HeaderMap,
     leader: NodeId,
     method: &'static str,
     path: String,
@@ -54,13 +58,20 @@ pub(super) async fn to_leader(
     })?;
     let agent = state.forwarder.clone();
     let url = format!("http://{addr}{path}");
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let answer = tokio::task::spawn_blocking(move || {
-        let request = agent
+        let mut request = agent
             .request(method, &url)
             // The leader answers within its own write timeout; a little more for the hop.
             .timeout(WRITE_TIMEOUT + Duration::from_secs(1))
             .set(FORWARDED_HEADER, "1")
             .set("content-type", "application/json");
+        if let Some(a) = &authorization {
+            request = request.set("authorization", a);
+        }
         let result = if body.is_empty() {
             request.call()
         } else {

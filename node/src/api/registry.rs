@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use raftorch_core::orchestrator::validate::{self, Field};
 use raftorch_core::orchestrator::{Command, RouteDecision, ServiceInstance};
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
+use crate::auth::{self, Caller};
 
 /// The body of `PUT /v1/services/{service}/instances/{instance}`.
 #[derive(Debug, Deserialize)]
@@ -149,16 +151,20 @@ pub(super) async fn heartbeat(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
-/// `GET /v1/services`: the names of services with instances.
+/// `GET /v1/services`: the names of services with instances (those the caller's token may
+/// name, when it is scoped).
 pub(super) async fn list_services(
     State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let params = Params::new(query, &["consistency"])?;
+    let caller = caller.map(|Extension(c)| c);
     let (services, index) = state
-        .read(params.consistency()?, |sm| {
+        .read(params.consistency()?, move |sm| {
             sm.services()
                 .into_iter()
+                .filter(|s| auth::visible(caller.as_ref(), s))
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -31,6 +31,7 @@ use super::input::{json, request_id, Body, Params};
 use super::kv::base64;
 use super::reply::at_index;
 use super::ApiState;
+use crate::auth::{self, Caller};
 
 /// The transaction route.
 pub(super) fn routes() -> Router<ApiState> {
@@ -173,6 +174,7 @@ fn render(result: &TxnResult) -> Value {
 /// `POST /v1/txn?fence=F` (or `X-Raftorch-Fence`, or `"fence"` in the body; all given must agree).
 async fn txn(
     State(state): State<ApiState>,
+    caller: Option<Extension<Caller>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Body(body): Body,
@@ -200,6 +202,14 @@ async fn txn(
         failure: b.failure.into_iter().map(TxnOp::from).collect(),
     };
     txn.validate()?;
+    // A scoped token must be able to name every key the transaction reads or writes.
+    let caller = caller.map(|Extension(c)| c);
+    let op_keys = txn.success.iter().chain(&txn.failure).map(|op| match op {
+        TxnOp::Put { key, .. } | TxnOp::Delete { key } | TxnOp::Get { key } => key,
+    });
+    for key in txn.compare.iter().map(|c| &c.key).chain(op_keys) {
+        auth::permit(caller.as_ref(), key)?;
+    }
     let command = fence::wrap(Command::Txn(txn), fence);
     let applied = state.write(command, request_id(&headers)?).await?;
     match applied.output.map_err(ApiError::from)? {

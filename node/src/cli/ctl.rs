@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::client;
 use super::ctl_members::{self, MembersOp};
 
 /// Options of `raftorch ctl`.
@@ -18,6 +19,9 @@ pub struct CtlArgs {
         required = true
     )]
     pub endpoints: Vec<String>,
+    /// The API token (`Authorization: Bearer`), for a cluster started with --auth-file.
+    #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -134,9 +138,8 @@ pub enum KvOp {
 
 /// Runs the command; returns the exit code (0 ok, 1 error answer, 2 no endpoint reachable).
 pub(super) fn run(args: &CtlArgs) -> i32 {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(10))
-        .build();
+    // Every request below goes through this agent, so every one carries the token.
+    let agent = client::agent(Duration::from_secs(10), args.token.as_deref());
     let endpoints: Vec<String> = args
         .endpoints
         .iter()

@@ -19,6 +19,10 @@ pub struct DevArgs {
     /// removed on exit).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Turn tokens on: write an auth file with fresh admin, write and read tokens into the
+    /// data directory, start every node with it, and print the admin token.
+    #[arg(long)]
+    pub auth: bool,
 }
 
 /// Picks a free loopback port (the OS chooses; there is a small window before the child binds).
@@ -49,6 +53,11 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
             true,
         ),
     };
+    let tokens = if args.auth {
+        Some(super::dev_auth::write(&base)?)
+    } else {
+        None
+    };
     let mut addrs = Vec::new();
     for id in 1..=args.nodes {
         let peer = free_port().map_err(|e| format!("no free port: {e}"))?;
@@ -72,6 +81,9 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
                 cmd.arg("--peer").arg(format!("{other}={p}@{a}"));
             }
         }
+        if let Some(t) = &tokens {
+            cmd.arg("--auth-file").arg(&t.path);
+        }
         match cmd.spawn() {
             Ok(child) => children.push((*id, child)),
             Err(e) => {
@@ -92,10 +104,24 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
         .iter()
         .map(|(_, _, a)| format!("http://{a}"))
         .collect();
-    println!(
-        "try: raftorch ctl --endpoints {} status",
-        endpoints.join(",")
-    );
+    match &tokens {
+        None => println!(
+            "try: raftorch ctl --endpoints {} status",
+            endpoints.join(",")
+        ),
+        Some(t) => {
+            println!(
+                "tokens on: {} holds an admin, a write and a read token",
+                t.path.display()
+            );
+            println!("admin token: {}", t.admin);
+            println!(
+                "try: RAFTORCH_TOKEN={} raftorch ctl --endpoints {} status",
+                t.admin,
+                endpoints.join(",")
+            );
+        }
+    }
     println!("Ctrl-C stops every node.");
 
     let stopping = Arc::new(AtomicBool::new(false));

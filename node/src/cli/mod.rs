@@ -2,9 +2,11 @@
 //! processes, `ctl` talks to a cluster's API.
 
 mod bench;
+mod client;
 mod ctl;
 mod ctl_members;
 mod dev;
+mod dev_auth;
 mod progress;
 mod sim;
 
@@ -53,7 +55,7 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms, max_value_bytes.
+    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -117,6 +119,15 @@ pub struct NodeArgs {
         allow_negative_numbers = true
     )]
     pub clock_offset_ms: i64,
+    /// TOML file of API tokens ([[token]] with name, secret or secret_sha256, role = read |
+    /// write | admin, optional prefixes). With it, every request but /healthz and /readyz
+    /// needs `Authorization: Bearer <secret>`. Reloaded on SIGHUP.
+    #[arg(long, env = "RAFTORCH_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Start even when listening beyond loopback without an auth file (anyone who reaches the
+    /// ports can then read, write and change the membership).
+    #[arg(long, env = "RAFTORCH_INSECURE")]
+    pub insecure: bool,
 }
 
 impl NodeArgs {
@@ -188,6 +199,8 @@ impl NodeArgs {
                 digest_every: self.digest_every,
                 clock_offset_ms: self.clock_offset_ms,
             },
+            auth_file: self.auth_file.clone().or(file.auth_file),
+            insecure: self.insecure || file.insecure.unwrap_or(false),
         };
         config.validate()?;
         Ok(config)
@@ -314,6 +327,8 @@ mod tests {
             max_value_bytes: None,
             digest_every: 0,
             clock_offset_ms: 0,
+            auth_file: None,
+            insecure: false,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

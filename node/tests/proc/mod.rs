@@ -27,6 +27,8 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<NodeProc>,
     extra: Vec<String>,
+    /// Sent as `Authorization: Bearer` with every request that does not set its own.
+    pub token: Option<String>,
 }
 
 /// An HTTP answer: status, leader header, index header, JSON body.
@@ -68,6 +70,32 @@ fn agent() -> ureq::Agent {
 impl Cluster {
     /// Starts `n` nodes with extra flags for each.
     pub fn start(n: u64, extra: &[&str]) -> Cluster {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), n, extra, None)
+    }
+
+    /// Starts `n` nodes with the auth file `auth_toml` (written to `auth.toml` in the cluster's
+    /// directory, see [`Cluster::auth_path`]); requests send `token`.
+    pub fn start_with_auth(n: u64, auth_toml: &str, token: &str, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("auth.toml");
+        std::fs::write(&path, auth_toml).expect("write the auth file");
+        let path = path.to_str().expect("utf-8 path").to_owned();
+        let mut extra: Vec<&str> = extra.to_vec();
+        extra.extend_from_slice(&["--auth-file", &path]);
+        Self::start_in(dir, n, &extra, Some(token.to_owned()))
+    }
+
+    /// The auth file of a cluster started with [`Cluster::start_with_auth`].
+    pub fn auth_path(&self) -> PathBuf {
+        self.dir.path().join("auth.toml")
+    }
+
+    /// The pid of node `id`'s process, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.node(id).child.as_ref().map(Child::id)
+    }
+
+    fn start_in(dir: tempfile::TempDir, n: u64, extra: &[&str], token: Option<String>) -> Cluster {
         let nodes = (1..=n)
             .map(|id| NodeProc {
                 id,
@@ -78,9 +106,10 @@ impl Cluster {
             })
             .collect();
         let mut cluster = Cluster {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
             nodes,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            token,
         };
         for id in 1..=n {
             cluster.spawn(id);
@@ -230,6 +259,12 @@ impl Cluster {
         headers: &[(&str, &str)],
     ) -> Option<Answer> {
         let mut req = agent().request(method, &format!("{}{path}", self.url(id)));
+        let own_token = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let (Some(token), false) = (&self.token, own_token) {
+            req = req.set("authorization", &format!("Bearer {token}"));
+        }
         for (name, value) in headers {
             req = req.set(name, value);
         }

@@ -121,7 +121,10 @@ impl Cluster {
             .arg(format!("{addr}:{API_PORT}"))
             .arg("--digest-every")
             .arg(crate::digests::DIGEST_EVERY.to_string())
-            .arg(format!("--clock-offset-ms={}", self.clock_offsets_ms[i]));
+            .arg(format!("--clock-offset-ms={}", self.clock_offsets_ms[i]))
+            // Namespace addresses are not loopback: without this the node refuses to start
+            // unauthenticated. The harness attacks the network, not the API.
+            .arg("--insecure");
         for (j, other) in self.addresses.iter().enumerate() {
             if j != i {
                 cmd.arg("--peer")

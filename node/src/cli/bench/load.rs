@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 
 use super::procs::etcd_leader;
 use super::{BenchArgs, Target, Via};
+use crate::cli::client;
 use crate::cli::ctl::find_leader;
 use crate::cli::progress;
 
@@ -59,8 +60,14 @@ fn new_histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The agent for `target`: raftorch gets the token, etcd never does.
+fn agent(target: Target, token: Option<&str>) -> ureq::Agent {
+    let token = if target == Target::Raftorch {
+        token
+    } else {
+        None
+    };
+    client::builder(token)
         .timeout(Duration::from_secs(5))
         .max_idle_connections_per_host(4)
         .build()
@@ -87,7 +94,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         .map(|e| e.trim_end_matches('/').to_owned())
         .collect();
     for &clients in &args.clients {
-        let base = endpoint_for(args.target, args.via, &endpoints)?;
+        let base = endpoint_for(args.target, args.via, &endpoints, args.token.as_deref())?;
         println!(
             "raftorch bench: {:?} at {base}, {clients} clients, {:?}, {}-byte values, read ratio {}",
             args.target, args.duration, args.value_size, args.read_ratio
@@ -112,10 +119,12 @@ pub(super) fn endpoint_for(
     target: Target,
     via: Via,
     endpoints: &[String],
+    token: Option<&str>,
 ) -> Result<String, String> {
+    let agent = agent(target, token);
     let found = match target {
-        Target::Raftorch => find_leader(&agent(), endpoints),
-        Target::Etcd => etcd_leader(&agent(), endpoints).or_else(|| endpoints.first().cloned()),
+        Target::Raftorch => find_leader(&agent, endpoints),
+        Target::Etcd => etcd_leader(&agent, endpoints).or_else(|| endpoints.first().cloned()),
     };
     let leader = found.ok_or_else(|| format!("no endpoint answered: {}", endpoints.join(",")))?;
     match via {
@@ -142,20 +151,26 @@ pub(super) fn measure(
         writes: 0,
         errors: 0,
     });
+    let failure: Mutex<Option<String>> = Mutex::new(None);
     let bar = progress::timed(args.duration, &format!("{target:?}, {clients} clients"));
     let started = Instant::now();
     let deadline = started + args.duration;
     std::thread::scope(|s| {
         for client in 0..clients {
-            let total = &total;
+            let (total, failure) = (&total, &failure);
             s.spawn(move || {
-                let outcome = client_loop(args, target, client as u64, base, endpoints, deadline);
-                if let Ok(o) = outcome {
-                    let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = t.histogram.add(&o.histogram);
-                    t.reads += o.reads;
-                    t.writes += o.writes;
-                    t.errors += o.errors;
+                match client_loop(args, target, client as u64, base, endpoints, deadline) {
+                    Ok(o) => {
+                        let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = t.histogram.add(&o.histogram);
+                        t.reads += o.reads;
+                        t.writes += o.writes;
+                        t.errors += o.errors;
+                    }
+                    Err(e) => {
+                        let mut f = failure.lock().unwrap_or_else(|e| e.into_inner());
+                        f.get_or_insert(e);
+                    }
                 }
             });
         }
@@ -165,6 +180,9 @@ pub(super) fn measure(
         }
     });
     bar.finish_and_clear();
+    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let t = total.into_inner().unwrap_or_else(|e| e.into_inner());
     let h = &t.histogram;
@@ -192,7 +210,7 @@ fn client_loop(
     endpoints: &[String],
     deadline: Instant,
 ) -> Result<Outcome, String> {
-    let agent = agent();
+    let agent = agent(target, args.token.as_deref());
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let value = "x".repeat(args.value_size);
     let put_body = serde_json::json!({ "value": value }).to_string();
@@ -221,6 +239,15 @@ fn client_loop(
             ),
         };
         let answered = match result {
+            // Retrying will not change the cluster's mind: stop, and say why.
+            Err(ureq::Error::Status(code @ (401 | 403), r)) => {
+                let why = r.into_string().unwrap_or_default();
+                return Err(format!(
+                    "HTTP {code} from {base}: {} (pass a write token with --token or \
+                     RAFTORCH_TOKEN)",
+                    why.trim()
+                ));
+            }
             Ok(r) => r.into_string().is_ok(),
             // A read of a key not written yet is a full answer.
             Err(ureq::Error::Status(404, r)) => read && r.into_string().is_ok(),
@@ -237,7 +264,7 @@ fn client_loop(
         } else {
             out.errors += 1;
             std::thread::sleep(Duration::from_millis(50));
-            if let Ok(b) = endpoint_for(target, args.via, endpoints) {
+            if let Ok(b) = endpoint_for(target, args.via, endpoints, args.token.as_deref()) {
                 base = b;
             }
         }

@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// machine does not decide the ratio.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// The API token for `--endpoints` of a raftorch cluster started with --auth-file (a
+    /// `write` token; `read` suffices with --read-ratio 1). Never sent to etcd.
+    #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// Parses `10s`, `250ms`, `2m` or a plain number of seconds.
