@@ -138,6 +138,11 @@ pub struct NodeConfig {
     pub max_value_bytes: usize,
     /// Fault injection and debugging (see `--digest-every`, `--clock-offset-ms`).
     pub debug: DebugOptions,
+    /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
+    /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
+    pub auth_file: Option<PathBuf>,
+    /// Start even when listening beyond loopback without an auth file.
+    pub insecure: bool,
 }
 
 /// Options for tests and debugging, off by default.
@@ -149,11 +154,6 @@ pub struct DebugOptions {
     /// Added to the wall clock this node anchors its clock to at start, as a skewed clock would
     /// be (for clock-skew tests; a jump is a restart with another offset).
     pub clock_offset_ms: i64,
-    /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
-    /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
-    pub auth_file: Option<PathBuf>,
-    /// Start even when listening beyond loopback without an auth file.
-    pub insecure: bool,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
