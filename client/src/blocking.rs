@@ -78,7 +78,12 @@ impl Client {
     }
 
     /// See [`crate::Client::cas_json`].
-    pub fn cas_json<T: Serialize>(&self, key: &str, revision: u64, value: &T) -> Result<Option<PutResult>> {
+    pub fn cas_json<T: Serialize>(
+        &self,
+        key: &str,
+        revision: u64,
+        value: &T,
+    ) -> Result<Option<PutResult>> {
         self.rt.block_on(self.inner.cas_json(key, revision, value))
     }
 
@@ -110,7 +115,10 @@ impl LeaderEvents {
     /// The next event within `timeout`; `Err(Closed)` once the manager is closed.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<LeaderEvent>> {
         let inner = &mut self.inner;
-        match self.rt.block_on(async { tokio::time::timeout(timeout, inner.recv()).await }) {
+        match self
+            .rt
+            .block_on(async { tokio::time::timeout(timeout, inner.recv()).await })
+        {
             Ok(Some(e)) => Ok(Some(e)),
             Ok(None) => Err(Error::Closed),
             Err(_) => Ok(None),
@@ -226,7 +234,8 @@ impl StateManager {
 
     /// See [`crate::StateManager::trigger_failover`].
     pub fn trigger_failover(&self, target_instance: &str) -> Result<u64> {
-        self.rt.block_on(self.inner.trigger_failover(target_instance))
+        self.rt
+            .block_on(self.inner.trigger_failover(target_instance))
     }
 
     /// See [`crate::StateManager::lock`].

@@ -289,12 +289,6 @@ impl Client {
                     last,
                 });
             }
-            if !discovered && s.endpoints.leader_unmapped() {
-                discovered = true;
-                if let Pick::Now(url) = s.endpoints.pick(now) {
-                    self.discover(&url).await;
-                }
-            }
             let url = match s.endpoints.pick(Instant::now()) {
                 Pick::Now(url) => url,
                 Pick::WaitUntil(t) => {
@@ -330,10 +324,18 @@ impl Client {
                 s.endpoints.back_off(&url, Instant::now() + wait);
                 s.endpoints.saw_leader(hint);
                 last = format!("{url}: {}", error_of(&answer));
+                if !discovered && s.endpoints.leader_unmapped() {
+                    // Learn which URL the named leader has, from the node that named it.
+                    discovered = true;
+                    self.discover(&url).await;
+                }
                 continue;
             }
             s.endpoints.up(&url);
             s.endpoints.saw_leader(answer.leader);
+            if !discovered && s.endpoints.leader_unmapped() {
+                self.discover(&url).await;
+            }
             if (200..300).contains(&answer.status) {
                 return Ok(answer);
             }

@@ -92,7 +92,12 @@ impl Election {
     }
 
     /// Campaigns once as `candidate` under `session`'s lease: elected now, or queued.
-    pub async fn campaign(&self, session: &Session, candidate: &str, value: Option<&str>) -> Result<Campaign> {
+    pub async fn campaign(
+        &self,
+        session: &Session,
+        candidate: &str,
+        value: Option<&str>,
+    ) -> Result<Campaign> {
         let mut body = json!({"candidate": candidate, "lease_id": session.lease_id()});
         let features = self.client.features();
         if let (Some(v), false) = (value, features.no_campaign_value.get()) {
@@ -104,16 +109,20 @@ impl Election {
                 features.no_campaign_value.set();
                 body.as_object_mut().map(|o| o.remove("value"));
                 self.client
-                    .call(Call::write(Method::POST, self.path("/campaign"), Some(body)))
+                    .call(Call::write(
+                        Method::POST,
+                        self.path("/campaign"),
+                        Some(body),
+                    ))
                     .await?
             }
             other => other?,
         };
         match a.body["result"].as_str() {
             Some("elected") => {
-                let term = a.body["term"]
-                    .as_u64()
-                    .ok_or_else(|| Error::Protocol(format!("elected without a term: {}", a.body)))?;
+                let term = a.body["term"].as_u64().ok_or_else(|| {
+                    Error::Protocol(format!("elected without a term: {}", a.body))
+                })?;
                 Ok(Campaign::Elected(Leadership {
                     election: self.clone(),
                     candidate: candidate.to_owned(),
@@ -200,7 +209,10 @@ impl Election {
         }
         // An older server: wait for any event of this election in the raw watch, then read.
         let prefix = encode(&format!("elections/{}", self.name), false);
-        let path = format!("/v1/watch?prefix={prefix}&after={after}&wait_ms={}", wait.as_millis());
+        let path = format!(
+            "/v1/watch?prefix={prefix}&after={after}&wait_ms={}",
+            wait.as_millis()
+        );
         self.client.call(Call::get(path).waiting(wait)).await?;
         self.leader().await
     }
@@ -225,7 +237,11 @@ impl Election {
         let body = json!({"to": to});
         let a = self
             .client
-            .call(Call::write(Method::POST, self.path("/transfer"), Some(body)))
+            .call(Call::write(
+                Method::POST,
+                self.path("/transfer"),
+                Some(body),
+            ))
             .await?;
         a.body["term"]
             .as_u64()
@@ -238,7 +254,11 @@ fn observation(body: &Value, header_index: Option<u64>) -> Observation {
         leader: LeaderInfo::from_json(&body["leader"]),
         candidates: body["candidates"]
             .as_array()
-            .map(|cs| cs.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
         index: body["index"].as_u64().or(header_index).unwrap_or(0),
     }
@@ -318,7 +338,10 @@ impl Leadership {
                     after = Some(o.index.max(after.unwrap_or(0)));
                 }
                 Err(e) => {
-                    tracing::debug!("raftorch election {}: observe failed: {e}", self.election.name);
+                    tracing::debug!(
+                        "raftorch election {}: observe failed: {e}",
+                        self.election.name
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                         _ = self.session.lost() => return LostLeadership::SessionLost,

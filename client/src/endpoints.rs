@@ -80,7 +80,11 @@ impl Endpoints {
 
     /// Every URL, in the configured order.
     pub(crate) fn urls(&self) -> Vec<String> {
-        self.lock().endpoints.iter().map(|e| e.url.clone()).collect()
+        self.lock()
+            .endpoints
+            .iter()
+            .map(|e| e.url.clone())
+            .collect()
     }
 
     /// The leader's URL when the leader is known and its URL too.
@@ -206,14 +210,23 @@ mod tests {
         e.learn(
             "http://127.0.0.1:1",
             Some(1),
-            &[(1, "127.0.0.1:1".into()), (2, "127.0.0.1:2".into()), (3, "127.0.0.1:3".into())],
+            &[
+                (1, "127.0.0.1:1".into()),
+                (2, "127.0.0.1:2".into()),
+                (3, "127.0.0.1:3".into()),
+            ],
         );
         assert_eq!(e.urls().len(), 3, "member 3 is learned");
         e.saw_leader(Some(2));
         assert_eq!(e.pick(now), Pick::Now("http://127.0.0.1:2".into()));
         e.back_off("http://127.0.0.1:2", now + Duration::from_secs(1));
-        assert!(e.leader_url().is_none(), "a leader that backs off is forgotten");
-        let Pick::Now(other) = e.pick(now) else { panic!() };
+        assert!(
+            e.leader_url().is_none(),
+            "a leader that backs off is forgotten"
+        );
+        let Pick::Now(other) = e.pick(now) else {
+            panic!()
+        };
         assert_ne!(other, "http://127.0.0.1:2");
         e.down("http://127.0.0.1:1", now);
         e.down("http://127.0.0.1:3", now);

@@ -31,7 +31,9 @@ impl Flag {
 
     pub(crate) fn set(&self) {
         if !self.0.swap(true, Ordering::Relaxed) {
-            tracing::info!("raftorch client: the server predates a newer API form; using the older one");
+            tracing::info!(
+                "raftorch client: the server predates a newer API form; using the older one"
+            );
         }
     }
 }

@@ -35,7 +35,10 @@ impl fmt::Display for Fence {
 impl Fence {
     /// The `fence=...` query pair, encoded.
     pub(crate) fn query(&self) -> String {
-        format!("fence={}", crate::transport::encode(&self.to_string(), false))
+        format!(
+            "fence={}",
+            crate::transport::encode(&self.to_string(), false)
+        )
     }
 }
 

@@ -29,7 +29,10 @@ pub struct KeyValue {
 
 impl KeyValue {
     pub(crate) fn from_json(v: &Value) -> Result<Self> {
-        let value = match (&v["value"], v["value_b64"].as_str().or(v["value_base64"].as_str())) {
+        let value = match (
+            &v["value"],
+            v["value_b64"].as_str().or(v["value_base64"].as_str()),
+        ) {
             (Value::String(s), _) => s.clone(),
             (Value::Null, Some(_)) => {
                 return Err(Error::Codec("binary value: not text".into()));
@@ -108,7 +111,10 @@ impl Client {
     /// Every key starting with `prefix`, in key order, with the index the read reflects.
     pub async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, u64)> {
         let a = self
-            .call(Call::get(format!("/v1/kv?prefix={}", encode(prefix, false))))
+            .call(Call::get(format!(
+                "/v1/kv?prefix={}",
+                encode(prefix, false)
+            )))
             .await?;
         let items = a.body["items"]
             .as_array()
@@ -138,7 +144,11 @@ impl Client {
             }
             q.push(f.query());
         }
-        let call = Call::write(Method::PUT, with_query(kv_path(key), &q), Some(json!({"value": value})));
+        let call = Call::write(
+            Method::PUT,
+            with_query(kv_path(key), &q),
+            Some(json!({"value": value})),
+        );
         let a = match self.call(call).await {
             Err(e) if opts.fence.is_some() && e.is_unknown_param("fence") => {
                 self.features().no_fence.set();
@@ -164,7 +174,11 @@ impl Client {
             q.push(f.query());
         }
         let a = self
-            .call(Call::write(Method::DELETE, with_query(kv_path(key), &q), None))
+            .call(Call::write(
+                Method::DELETE,
+                with_query(kv_path(key), &q),
+                None,
+            ))
             .await?;
         Ok(a.body["deleted"].as_bool().unwrap_or(false))
     }
@@ -181,14 +195,24 @@ impl Client {
     }
 
     /// Writes `value` as JSON.
-    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T, opts: &PutOptions) -> Result<PutResult> {
+    pub async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        opts: &PutOptions,
+    ) -> Result<PutResult> {
         let text = serde_json::to_string(value).map_err(|e| Error::Codec(e.to_string()))?;
         self.put(key, &text, opts).await
     }
 
     /// Writes `value` as JSON only if the key is still at `revision` (0: only if absent);
     /// `Ok(None)` when another write came first.
-    pub async fn cas_json<T: Serialize>(&self, key: &str, revision: u64, value: &T) -> Result<Option<PutResult>> {
+    pub async fn cas_json<T: Serialize>(
+        &self,
+        key: &str,
+        revision: u64,
+        value: &T,
+    ) -> Result<Option<PutResult>> {
         let opts = PutOptions {
             cas: Some(revision),
             ..PutOptions::default()

@@ -46,7 +46,9 @@ pub use fence::Fence;
 pub use kv::{KeyValue, PutOptions, PutResult, Versioned};
 pub use lock::{Lock, LockGuard};
 pub use session::{Lost, Session, SessionOptions};
-pub use state_manager::{FailoverConfig, LeaderEvent, LeaderEvents, StateManager, StateManagerConfig};
+pub use state_manager::{
+    FailoverConfig, LeaderEvent, LeaderEvents, StateManager, StateManagerConfig,
+};
 pub use transport::{Answer, INDEX_HEADER, LEADER_HEADER, REQUEST_ID_HEADER};
 pub use txn::{CmpOp, Compare, Target as CompareTarget, Txn, TxnOp, TxnResult};
 pub use watch::{Cursor, Target as WatchTarget, Watch, WatchEvent, WatchItem};

@@ -115,7 +115,10 @@ impl Lock {
     ) -> Result<(Value, Option<u64>)> {
         if let Some(after) = after {
             let prefix = encode(&format!("locks/{}", self.name), false);
-            let path = format!("/v1/watch?prefix={prefix}&after={after}&wait_ms={}", wait.as_millis());
+            let path = format!(
+                "/v1/watch?prefix={prefix}&after={after}&wait_ms={}",
+                wait.as_millis()
+            );
             self.client.call(Call::get(path).waiting(wait)).await?;
         }
         let a = self
@@ -137,7 +140,9 @@ impl Lock {
                 .call(Call::write(Method::POST, self.path(""), Some(body)))
                 .await
             {
-                Ok(a) => return Ok(token_of(&a.body, session.lease_id()).map(|t| self.guard(session, t))),
+                Ok(a) => {
+                    return Ok(token_of(&a.body, session.lease_id()).map(|t| self.guard(session, t)))
+                }
                 Err(e) if e.is("lock_held") => return Ok(None),
                 Err(e) if e.is_unknown_param("mode") => features.no_lock_try.set(),
                 Err(e) => return Err(e),

@@ -140,7 +140,11 @@ impl Session {
         let sent = Instant::now();
         let ttl_ms = options.ttl.as_millis() as u64;
         let a = client
-            .call(Call::write(Method::POST, "/v1/leases", Some(json!({"ttl_ms": ttl_ms}))))
+            .call(Call::write(
+                Method::POST,
+                "/v1/leases",
+                Some(json!({"ttl_ms": ttl_ms})),
+            ))
             .await?;
         let lease_id = a.body["lease_id"]
             .as_u64()
@@ -208,7 +212,11 @@ impl Session {
     pub async fn revoke(&self) -> Result<()> {
         self.owner.task.abort();
         self.owner.state.lose(Lost::Revoked);
-        let call = Call::write(Method::DELETE, format!("/v1/leases/{}", self.lease_id()), None);
+        let call = Call::write(
+            Method::DELETE,
+            format!("/v1/leases/{}", self.lease_id()),
+            None,
+        );
         match self.client.call(call).await {
             Ok(_) => Ok(()),
             Err(e) if e.is("lease_not_found") => Ok(()),
@@ -221,7 +229,8 @@ impl Session {
 /// session is lost at the local deadline or when the server no longer knows the lease.
 async fn keep_alive(client: Client, state: Arc<State>) {
     let o = state.options;
-    let retry = (o.keepalive_interval / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
+    let retry =
+        (o.keepalive_interval / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
     let mut next = Instant::now() + o.keepalive_interval;
     loop {
         let deadline = state.deadline();

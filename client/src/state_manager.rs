@@ -152,7 +152,8 @@ fn valid_name(what: &str, s: &str) -> Result<()> {
     let ok = !s.is_empty()
         && s.len() <= 100
         && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -296,7 +297,10 @@ impl StateManager {
                 if !self.is_leader() {
                     return Err(Error::NotLeader);
                 }
-                self.inner.client.put(&key, text, &PutOptions::default()).await
+                self.inner
+                    .client
+                    .put(&key, text, &PutOptions::default())
+                    .await
             }
             other => other,
         }
@@ -304,7 +308,12 @@ impl StateManager {
 
     /// The saved state (raw text), read linearizably; `None` before the first save.
     pub async fn get_state_raw(&self) -> Result<Option<String>> {
-        Ok(self.inner.client.get(&self.state_key()).await?.map(|kv| kv.value))
+        Ok(self
+            .inner
+            .client
+            .get(&self.state_key())
+            .await?
+            .map(|kv| kv.value))
     }
 
     /// [`StateManager::save_state_raw`] of `state` as JSON.
@@ -344,9 +353,12 @@ impl StateManager {
                 }
             }
         };
-        Lock::new(&self.inner.client, format!("{}.{name}", self.inner.project_id))
-            .acquire(&session, timeout)
-            .await
+        Lock::new(
+            &self.inner.client,
+            format!("{}.{name}", self.inner.project_id),
+        )
+        .acquire(&session, timeout)
+        .await
     }
 
     /// Stops campaigning, resigns (a successor takes over at once, not after a TTL) and
@@ -446,7 +458,8 @@ async fn run(inner: Arc<Inner>) {
 
 /// Campaigns and leads with one session until the session ends (or a restart is asked).
 async fn lead_with(inner: &Inner, election: &Election, state_key: &str, session: &Session) {
-    let value = serde_json::json!({"instance": inner.instance_id, "region": inner.region}).to_string();
+    let value =
+        serde_json::json!({"instance": inner.instance_id, "region": inner.region}).to_string();
     loop {
         let won = tokio::select! {
             w = campaign(election, session, &inner.instance_id, &value) => w,
@@ -491,11 +504,21 @@ async fn lead_with(inner: &Inner, election: &Election, state_key: &str, session:
 }
 
 /// `campaign_and_wait`, clearing a stale claim of this candidate under an older lease.
-async fn campaign(election: &Election, session: &Session, candidate: &str, value: &str) -> Result<Leadership> {
-    match election.campaign_and_wait(session, candidate, Some(value)).await {
+async fn campaign(
+    election: &Election,
+    session: &Session,
+    candidate: &str,
+    value: &str,
+) -> Result<Leadership> {
+    match election
+        .campaign_and_wait(session, candidate, Some(value))
+        .await
+    {
         Err(e) if e.is("candidate_lease_mismatch") => {
             election.resign(candidate).await?;
-            election.campaign_and_wait(session, candidate, Some(value)).await
+            election
+                .campaign_and_wait(session, candidate, Some(value))
+                .await
         }
         other => other,
     }

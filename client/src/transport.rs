@@ -65,7 +65,8 @@ impl Transport {
         }
         let payload = match body {
             Some(b) => {
-                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                builder =
+                    builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Bytes::from(b.to_string())
             }
             None => Bytes::new(),
@@ -115,7 +116,10 @@ impl Transport {
 pub(crate) fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -153,7 +153,9 @@ impl Client {
     /// `POST /v1/txn`.
     pub async fn txn(&self, txn: &Txn) -> Result<TxnResult> {
         let body = serde_json::to_value(txn).map_err(|e| Error::Codec(e.to_string()))?;
-        let a = self.call(Call::write(Method::POST, "/v1/txn", Some(body))).await?;
+        let a = self
+            .call(Call::write(Method::POST, "/v1/txn", Some(body)))
+            .await?;
         serde_json::from_value(a.body).map_err(|e| Error::Protocol(e.to_string()))
     }
 }

@@ -284,15 +284,21 @@ impl Watch {
 /// An event in the flat shape.
 fn flat_event(e: &Value) -> Result<WatchEvent> {
     let mut fields = e.as_object().cloned().unwrap_or_default();
-    let take_str = |f: &mut Map<String, Value>, k: &str| f.remove(k).and_then(|v| v.as_str().map(str::to_owned));
-    let kind = take_str(&mut fields, "type").ok_or_else(|| Error::Protocol(format!("event without type: {e}")))?;
+    let take_str = |f: &mut Map<String, Value>, k: &str| {
+        f.remove(k).and_then(|v| v.as_str().map(str::to_owned))
+    };
+    let kind = take_str(&mut fields, "type")
+        .ok_or_else(|| Error::Protocol(format!("event without type: {e}")))?;
     let namespace = take_str(&mut fields, "namespace").unwrap_or_default();
     let key = take_str(&mut fields, "key").unwrap_or_default();
     let index = fields
         .remove("index")
         .and_then(|v| v.as_u64())
         .ok_or_else(|| Error::Protocol(format!("event without index: {e}")))?;
-    let pos = fields.remove("pos").and_then(|v| v.as_u64()).map(|p| p as u32);
+    let pos = fields
+        .remove("pos")
+        .and_then(|v| v.as_u64())
+        .map(|p| p as u32);
     let value = match fields.remove("value") {
         Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
@@ -368,13 +374,28 @@ mod tests {
         assert_eq!(a.to_string(), "7");
         assert_eq!(b.to_string(), "7.3");
         assert!(Cursor::parse("x").is_none());
-        assert!(Cursor { index: 8, pos: None } > b);
+        assert!(
+            Cursor {
+                index: 8,
+                pos: None
+            } > b
+        );
     }
 
     #[test]
     fn legacy_events_map_to_the_flat_shape() {
-        let e = legacy_event(&json!({"index": 5, "key": "kv/a/b", "kind": {"KvPut": {"mod_revision": 5, "version": 1}}}));
-        assert_eq!((e.kind.as_str(), e.namespace.as_str(), e.key.as_str(), e.index), ("put", "kv", "a/b", 5));
+        let e = legacy_event(
+            &json!({"index": 5, "key": "kv/a/b", "kind": {"KvPut": {"mod_revision": 5, "version": 1}}}),
+        );
+        assert_eq!(
+            (
+                e.kind.as_str(),
+                e.namespace.as_str(),
+                e.key.as_str(),
+                e.index
+            ),
+            ("put", "kv", "a/b", 5)
+        );
         assert_eq!(e.fields["version"], 1);
         let d = legacy_event(&json!({"index": 6, "key": "kv/a", "kind": "KvDeleted"}));
         assert_eq!(d.kind, "delete");
