@@ -9,6 +9,7 @@
 
 mod demo;
 mod nemesis;
+mod python;
 mod serve;
 mod setup;
 mod shell;
@@ -34,6 +35,8 @@ commands:
           with 4 kv clients; checks linearizability, convergence and that no acknowledged
           write is lost; writes report.json and timeline.svg (default 120 s, 2,000 ops
           required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
+  python  build and install the Python client (client/python) into .tools/venv and run its
+          pytest suite against real 3-node clusters
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         }
         Some("demo") => serve::run(&args[1..]),
         Some("nemesis") => nemesis::run(&args[1..]),
+        Some("python") => python::test(),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");
