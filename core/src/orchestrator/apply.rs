@@ -5,12 +5,13 @@ use alloc::string::String;
 
 use super::command::Command;
 use super::deployment::{Deployment, DeploymentAction};
+use super::election_values::MAX_ELECTION_VALUE_LEN;
 use super::envelope::Envelope;
 use super::error::OrchestratorError;
 use super::fenced::Claimed;
 use super::registry::ServiceInstance;
 use super::response::{Output, Response};
-use super::validate::{self, Field};
+use super::validate::{self, Field, Rule, ValidationError};
 use super::watch::EventKind;
 use super::{ClockEpoch, Orchestrator};
 use crate::state_machine::StateMachine;
@@ -115,12 +116,27 @@ impl Orchestrator {
         let is_live = |l: u64| leases.is_live(l, now);
         self.locks
             .withdraw_lease(lease_id, index, &mut self.fence, is_live, &mut self.watch);
-        self.elections
-            .withdraw_lease(lease_id, index, &mut self.fence, is_live, &mut self.watch);
+        let elections = self.elections.withdraw_lease(
+            lease_id,
+            index,
+            &mut self.fence,
+            is_live,
+            &mut self.watch,
+        );
+        for election in &elections {
+            self.prune_election_values(election);
+        }
         keys
     }
 
-    fn live_lease(&self, lease_id: u64) -> Result<(), OrchestratorError> {
+    /// Forgets the values of candidates that no longer lead or wait in `election`.
+    fn prune_election_values(&mut self, election: &str) {
+        let elections = &self.elections;
+        self.election_values
+            .prune(election, |c| elections.is_candidate(election, c));
+    }
+
+    pub(crate) fn live_lease(&self, lease_id: u64) -> Result<(), OrchestratorError> {
         if self.leases.is_live(lease_id, self.now_ms) {
             Ok(())
         } else {
@@ -338,6 +354,7 @@ impl Orchestrator {
                     |l| leases.is_live(l, now),
                     &mut self.watch,
                 )?;
+                self.prune_election_values(&election);
                 Ok(Response::Resigned { next_leader })
             }
             Command::SetMemberAddress {
@@ -351,6 +368,69 @@ impl Orchestrator {
             Command::RemoveMemberAddress { id } => {
                 let removed = self.members.remove(id, index)?;
                 Ok(Response::MemberAddressRemoved { removed })
+            }
+            Command::Fenced { fence, command } => {
+                fence.validate()?;
+                if !matches!(
+                    *command,
+                    Command::Put { .. } | Command::Delete { .. } | Command::Txn(_)
+                ) {
+                    return Err(ValidationError {
+                        field: Field::Fence,
+                        rule: Rule::NotFenceable,
+                    }
+                    .into());
+                }
+                self.check_fence(&fence)?;
+                self.execute(*command, index)
+            }
+            Command::Txn(txn) => self.apply_txn(txn, index),
+            Command::TryLock { name, lease_id } => {
+                validate::name(Field::LockName, &name)?;
+                self.live_lease(lease_id)?;
+                if let Some(h) = self.locks.holder(&name).filter(|h| h.lease_id != lease_id) {
+                    return Err(OrchestratorError::LockHeld {
+                        name,
+                        lease_id: h.lease_id,
+                    });
+                }
+                self.execute(Command::AcquireLock { name, lease_id }, index)
+            }
+            Command::CampaignWithValue {
+                election,
+                candidate,
+                lease_id,
+                value,
+            } => {
+                if value.len() > MAX_ELECTION_VALUE_LEN {
+                    return Err(ValidationError {
+                        field: Field::ElectionValue,
+                        rule: Rule::TooLong {
+                            max: MAX_ELECTION_VALUE_LEN as u64,
+                        },
+                    }
+                    .into());
+                }
+                let campaign = Command::Campaign {
+                    election: election.clone(),
+                    candidate: candidate.clone(),
+                    lease_id,
+                };
+                let output = self.execute(campaign, index)?;
+                self.election_values.set(&election, &candidate, value);
+                Ok(output)
+            }
+            Command::TransferElection { election, to } => {
+                validate::name(Field::ElectionName, &election)?;
+                validate::name(Field::Candidate, &to)?;
+                let leader = self.elections.transfer(
+                    &election,
+                    &to,
+                    index,
+                    &mut self.fence,
+                    &mut self.watch,
+                )?;
+                Ok(Response::Elected { term: leader.term })
             }
         }
     }

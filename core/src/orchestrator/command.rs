@@ -1,10 +1,14 @@
 //! The commands a client (or the leader itself) can put in the log.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
+
+use super::txn::Txn;
+use super::write_fence::WriteFence;
 
 /// One state change, as proposed to Raft inside an [`super::Envelope`].
 ///
@@ -172,5 +176,44 @@ pub enum Command {
     RemoveMemberAddress {
         /// The node id.
         id: u64,
+    },
+    // New variants go last: entries already in logs keep decoding.
+    /// Applies `command` (a `Put`, `Delete` or `Txn`) only while `fence` holds at apply time;
+    /// otherwise refuses it with [`super::OrchestratorError::FencedOut`].
+    Fenced {
+        /// The election term or lock token the write was made under.
+        fence: WriteFence,
+        /// The write.
+        command: Box<Command>,
+    },
+    /// Compares, then one branch of kv operations, atomically in this entry.
+    Txn(Txn),
+    /// Takes a lock when it is free (or already held by this lease); never queues: held by
+    /// another lease it is refused with [`super::OrchestratorError::LockHeld`].
+    TryLock {
+        /// The lock: a name.
+        name: String,
+        /// The lease that will hold it.
+        lease_id: u64,
+    },
+    /// `Campaign` with a value shown beside the leader (e.g. the candidate's endpoint); a
+    /// candidate that campaigns again replaces its value.
+    CampaignWithValue {
+        /// The election: a name.
+        election: String,
+        /// Who runs: a name, unique within the election.
+        candidate: String,
+        /// The candidacy dies with this lease.
+        lease_id: u64,
+        /// At most 4 KiB.
+        value: String,
+    },
+    /// Hands an election's leadership to a queued candidate, with a new term; the old leader
+    /// queues at the back, its lease untouched.
+    TransferElection {
+        /// The election.
+        election: String,
+        /// The queued candidate to lead.
+        to: String,
     },
 }

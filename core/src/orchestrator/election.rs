@@ -123,7 +123,8 @@ impl Elections {
         Ok(next.as_ref().map(ElectionLeader::from))
     }
 
-    /// Withdraws every candidacy of `lease_id`, in election-name order.
+    /// Withdraws every candidacy of `lease_id`, in election-name order. Returns the elections
+    /// it ran in.
     pub(crate) fn withdraw_lease(
         &mut self,
         lease_id: u64,
@@ -131,9 +132,40 @@ impl Elections {
         fence: &mut Fence,
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
-    ) {
+    ) -> Vec<String> {
         self.slots
-            .withdraw_lease(lease_id, index, fence, is_live, watch);
+            .withdraw_lease(lease_id, index, fence, is_live, watch)
+    }
+
+    /// Hands the leadership of `election` to the queued candidate `to`, with a new term; the
+    /// old leader queues at the back (its lease stays). When `to` leads already, its
+    /// leadership is the answer and nothing changes (a retried transfer).
+    pub(crate) fn transfer(
+        &mut self,
+        election: &str,
+        to: &str,
+        index: u64,
+        fence: &mut Fence,
+        watch: &mut WatchLog,
+    ) -> Result<ElectionLeader, OrchestratorError> {
+        if let Some(leader) = self.leader(election).filter(|l| l.candidate == to) {
+            return Ok(leader);
+        }
+        self.slots
+            .transfer(election, |c| c.name == to, index, fence, watch)
+            .map(|h| ElectionLeader::from(&h))
+            .ok_or_else(|| OrchestratorError::NotQueuedCandidate {
+                election: election.into(),
+                candidate: to.into(),
+            })
+    }
+
+    /// Whether `candidate` leads or waits in `election`.
+    pub(crate) fn is_candidate(&self, election: &str, candidate: &str) -> bool {
+        self.slots
+            .holder(election)
+            .is_some_and(|h| h.claim.name == candidate)
+            || self.slots.waiters(election).any(|c| c.name == candidate)
     }
 
     /// The leader of `election`.
@@ -214,5 +246,21 @@ mod tests {
         );
         e.withdraw_lease(2, 4, &mut f, |_| false, &mut w);
         assert!(e.leader("x").is_none());
+    }
+
+    #[test]
+    fn transfer_to_queued_candidate() {
+        let (mut e, mut f, mut w) = (Elections::default(), Fence::default(), WatchLog::default());
+        e.campaign("x", "a".into(), 1, 1, &mut f, &mut w).unwrap();
+        e.campaign("x", "b".into(), 2, 2, &mut f, &mut w).unwrap();
+        assert!(matches!(
+            e.transfer("x", "zz", 3, &mut f, &mut w),
+            Err(OrchestratorError::NotQueuedCandidate { .. })
+        ));
+        let l = e.transfer("x", "b", 4, &mut f, &mut w).unwrap();
+        assert_eq!((l.candidate.as_str(), l.term, l.lease_id), ("b", 4, 2));
+        assert_eq!(e.candidates("x"), ["a"], "the old leader queues");
+        assert!(e.is_candidate("x", "a") && e.is_candidate("x", "b"));
+        assert_eq!(e.transfer("x", "b", 5, &mut f, &mut w).unwrap().term, 4);
     }
 }

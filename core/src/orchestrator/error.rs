@@ -106,6 +106,28 @@ pub enum OrchestratorError {
         /// The smallest `after_index` that can still be served; resynchronize with a full read.
         oldest: u64,
     },
+    /// A fenced write's fence no longer holds: the election has another term (or no leader),
+    /// or the lock another fencing token (or no holder). Nothing was written.
+    FencedOut {
+        /// The fence, as `election:NAME:TERM` or `lock:NAME:TOKEN`.
+        fence: String,
+        /// The current term or token; `None` when nobody leads or holds.
+        current: Option<u64>,
+    },
+    /// A try-lock found the lock held by another lease (it did not queue).
+    LockHeld {
+        /// The lock.
+        name: String,
+        /// The lease that holds it.
+        lease_id: u64,
+    },
+    /// A transfer's target neither waits in the election's queue nor leads it.
+    NotQueuedCandidate {
+        /// The election.
+        election: String,
+        /// The named candidate.
+        candidate: String,
+    },
     /// Another member's address record already holds this address (or a record would give one
     /// address to both of a member's listeners).
     AddressInUse {
@@ -155,6 +177,18 @@ impl fmt::Display for OrchestratorError {
             ),
             Self::Compacted { oldest } => {
                 write!(f, "watch history compacted: resume from index {oldest} or later")
+            }
+            Self::FencedOut { fence, current: Some(c) } => {
+                write!(f, "fenced out: {fence} no longer holds (current: {c})")
+            }
+            Self::FencedOut { fence, current: None } => {
+                write!(f, "fenced out: {fence} no longer holds (nobody leads or holds it)")
+            }
+            Self::LockHeld { name, lease_id } => {
+                write!(f, "lock {name:?} is held by lease {lease_id}")
+            }
+            Self::NotQueuedCandidate { election, candidate } => {
+                write!(f, "{candidate:?} is not a queued candidate of election {election:?}")
             }
             Self::AddressInUse { address, node_id } => {
                 write!(f, "address {address} is already node {node_id}'s")

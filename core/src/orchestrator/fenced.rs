@@ -163,6 +163,30 @@ impl<C: Claim> FencedQueue<C> {
         None
     }
 
+    /// Hands the slot to the first waiter matching `to`, with a new token; the old holder (if
+    /// any) goes to the back of the queue, its claim intact. Returns the old holder, or `None`
+    /// (nothing changed) when no waiter matches.
+    pub(crate) fn transfer(
+        &mut self,
+        to: impl Fn(&C) -> bool,
+        index: u64,
+        fence: &mut Fence,
+    ) -> Option<Option<Holder<C>>> {
+        let pos = self.waiters.iter().position(to)?;
+        let next = self.waiters.remove(pos)?;
+        let old = self.holder.take();
+        if let Some(h) = &old {
+            self.waiters.push_back(h.claim.clone());
+        }
+        let token = fence.next(index);
+        self.holder = Some(Holder {
+            claim: next,
+            token,
+            since_index: index,
+        });
+        Some(old)
+    }
+
     /// Whether nobody holds or waits (the slot can be forgotten).
     pub(crate) fn is_empty(&self) -> bool {
         self.holder.is_none() && self.waiters.is_empty()
@@ -215,5 +239,19 @@ mod tests {
         assert_eq!(q.leave(|&c| c == 4), Left::Waiter);
         assert!(matches!(q.leave(|&c| c == 3), Left::Holder(_)));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn transfer_swaps_holder_and_waiter() {
+        let (mut q, mut f) = (FencedQueue::<u64>::default(), Fence::default());
+        q.claim(1, 10, &mut f).unwrap();
+        q.claim(2, 11, &mut f).unwrap();
+        q.claim(3, 12, &mut f).unwrap();
+        assert_eq!(q.transfer(|&c| c == 9, 13, &mut f), None, "not queued");
+        let old = q.transfer(|&c| c == 3, 13, &mut f).unwrap().unwrap();
+        assert_eq!((old.claim, old.token), (1, 10));
+        let h = q.holder.clone().unwrap();
+        assert_eq!((h.claim, h.token, h.since_index), (3, 13, 13));
+        assert_eq!(q.waiters().copied().collect::<alloc::vec::Vec<_>>(), [2, 1]);
     }
 }

@@ -79,7 +79,28 @@ impl<C: WatchedClaim> FencedSlots<C> {
         Some(self.settle(name, left, index, fence, is_live, watch))
     }
 
-    /// Takes every claim of `lease_id` out of every slot, in name order.
+    /// Hands `name` to the waiting claim matching `to`; the old holder queues at the back.
+    /// `None` when no waiter matches; otherwise the new holder.
+    pub(crate) fn transfer(
+        &mut self,
+        name: &str,
+        to: impl Fn(&C) -> bool,
+        index: u64,
+        fence: &mut Fence,
+        watch: &mut WatchLog,
+    ) -> Option<Holder<C>> {
+        let queue = self.by_name.get_mut(name)?;
+        let old = queue.transfer(to, index, fence)?;
+        if let Some(old) = old {
+            watch.push(index, key::<C>(name), old.claim.released());
+        }
+        let holder = queue.holder.clone()?;
+        watch.push(index, key::<C>(name), C::granted(&holder));
+        Some(holder)
+    }
+
+    /// Takes every claim of `lease_id` out of every slot, in name order. Returns the names of
+    /// the slots it was in.
     pub(crate) fn withdraw_lease(
         &mut self,
         lease_id: u64,
@@ -87,7 +108,7 @@ impl<C: WatchedClaim> FencedSlots<C> {
         fence: &mut Fence,
         is_live: impl Fn(u64) -> bool,
         watch: &mut WatchLog,
-    ) {
+    ) -> Vec<String> {
         let names: Vec<String> = self
             .by_name
             .iter()
@@ -99,9 +120,9 @@ impl<C: WatchedClaim> FencedSlots<C> {
             })
             .map(|(n, _)| n.clone())
             .collect();
-        for name in names {
+        for name in &names {
             self.leave(
-                &name,
+                name,
                 |c| c.lease_id() == lease_id,
                 index,
                 fence,
@@ -109,6 +130,7 @@ impl<C: WatchedClaim> FencedSlots<C> {
                 watch,
             );
         }
+        names
     }
 
     /// After a claim left: pass a freed slot on, and forget a slot nobody wants.

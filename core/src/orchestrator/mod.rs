@@ -27,6 +27,7 @@ mod command;
 mod dedup;
 mod deployment;
 mod election;
+mod election_values;
 mod envelope;
 mod error;
 mod fenced;
@@ -41,8 +42,10 @@ mod registry;
 mod response;
 pub mod routing;
 mod snapshot;
+mod txn;
 pub mod validate;
 mod watch;
+mod write_fence;
 
 #[cfg(test)]
 mod tests;
@@ -53,6 +56,7 @@ pub use command::Command;
 pub use dedup::{DEDUP_CLIENTS, DEDUP_CLIENTS_MAX, DEDUP_RETAIN_MS};
 pub use deployment::{Deployment, DeploymentAction, DeploymentState};
 pub use election::ElectionLeader;
+pub use election_values::MAX_ELECTION_VALUE_LEN;
 pub use envelope::{Envelope, RequestId};
 pub use error::OrchestratorError;
 pub use kv::KeyValue;
@@ -66,7 +70,11 @@ pub use routing::{
     canary_bucket, rendezvous_score, RouteDecision, CANARY_BUCKETS, CANARY_SEED, ROUTE_SEED,
 };
 pub use snapshot::SNAPSHOT_FORMAT;
+pub use txn::{
+    Compare, CompareOp, CompareTarget, Txn, TxnOp, TxnResult, MAX_TXN_COMPARES, MAX_TXN_OPS,
+};
 pub use watch::{EventKind, WatchEvent, WATCH_HISTORY};
+pub use write_fence::WriteFence;
 
 /// The whole replicated state. Two replicas that applied the same entries compare equal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +105,10 @@ pub struct Orchestrator {
     /// snapshots of formats 1 and 2 still restore.
     #[serde(skip)]
     clock_epoch: Option<ClockEpoch>,
+    /// The values candidates campaign with. Encoded by the snapshot after the clock epoch
+    /// (format 4), so snapshots of formats 1 to 3 still restore (with no values).
+    #[serde(skip)]
+    election_values: election_values::ElectionValues,
 }
 
 /// The start of the current leader's stretch of the log: at the entry that began it (the

@@ -101,6 +101,11 @@ impl Orchestrator {
         self.elections.candidates(election)
     }
 
+    /// The value `candidate` campaigns with in `election`, if it gave one.
+    pub fn election_value(&self, election: &str, candidate: &str) -> Option<&str> {
+        self.election_values.get(election, candidate)
+    }
+
     /// Up to `limit` events with index greater than `after_index` whose key starts with `prefix`,
     /// oldest first. [`OrchestratorError::Compacted`] when the history no longer reaches back to
     /// `after_index`: the watcher must resynchronize with a full read.

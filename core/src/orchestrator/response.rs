@@ -6,6 +6,7 @@ use super::deployment::DeploymentState;
 use super::election::ElectionLeader;
 use super::error::OrchestratorError;
 use super::lock::LockHolder;
+use super::txn::TxnResult;
 
 /// The result of applying one log entry.
 pub type Output = Result<Response, OrchestratorError>;
@@ -112,5 +113,12 @@ pub enum Response {
     MemberAddressRemoved {
         /// Whether there was one.
         removed: bool,
+    },
+    /// A transaction ran one of its branches.
+    Txn {
+        /// Whether every compare held (the `success` branch ran).
+        succeeded: bool,
+        /// What each operation of that branch did, in order.
+        results: alloc::vec::Vec<TxnResult>,
     },
 }

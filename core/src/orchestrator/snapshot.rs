@@ -11,26 +11,31 @@ use super::{ClockEpoch, Orchestrator};
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
+/// Format 4 is format 3 followed by the election values (what candidates campaign with).
 /// Format 3 is format 2 followed by the clock epoch (how the current leader's stamps map to the
 /// replicated clock). Format 2 is format 1 followed by the member address book. Formats 1 and 2
 /// still restore: format 1 with an empty book, both with an epoch that reads the next stamps as
 /// the old rule did (the clock moves to a later stamp) until the next `LeaderChanged` begins a
-/// real epoch.
-pub const SNAPSHOT_FORMAT: u8 = 3;
+/// real epoch; formats 1 to 3 restore without election values.
+pub const SNAPSHOT_FORMAT: u8 = 4;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
 /// The format before the clock epoch.
 const FORMAT_WITHOUT_EPOCH: u8 = 2;
+/// The format before the election values.
+const FORMAT_WITHOUT_ELECTION_VALUES: u8 = 3;
 
 impl Orchestrator {
-    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)`.
+    /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)
+    /// ++ postcard(election values)`.
     pub(crate) fn encode_snapshot(&self) -> Vec<u8> {
         let out = Vec::from([SNAPSHOT_FORMAT]);
         // Serializing owned maps and strings into a Vec cannot fail.
         let out = postcard::to_extend(self, out).unwrap_or_default();
         let out = postcard::to_extend(&self.members, out).unwrap_or_default();
-        postcard::to_extend(&self.clock_epoch, out).unwrap_or_default()
+        let out = postcard::to_extend(&self.clock_epoch, out).unwrap_or_default();
+        postcard::to_extend(&self.election_values, out).unwrap_or_default()
     }
 
     /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before the
@@ -39,7 +44,10 @@ impl Orchestrator {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
         if !matches!(
             *version,
-            FORMAT_WITHOUT_MEMBERS | FORMAT_WITHOUT_EPOCH | SNAPSHOT_FORMAT
+            FORMAT_WITHOUT_MEMBERS
+                | FORMAT_WITHOUT_EPOCH
+                | FORMAT_WITHOUT_ELECTION_VALUES
+                | SNAPSHOT_FORMAT
         ) {
             return Err(format!(
                 "snapshot format {version}, expected {SNAPSHOT_FORMAT}"
@@ -53,7 +61,7 @@ impl Orchestrator {
             state.members = members;
             rest = after;
         }
-        if *version >= SNAPSHOT_FORMAT {
+        if *version >= FORMAT_WITHOUT_ELECTION_VALUES {
             let (epoch, after) =
                 postcard::take_from_bytes::<Option<ClockEpoch>>(rest).map_err(|e| e.to_string())?;
             state.clock_epoch = epoch;
@@ -66,6 +74,12 @@ impl Orchestrator {
                 clock_ms: state.now_ms,
                 stamp_ms: state.now_ms,
             });
+        }
+        if *version >= SNAPSHOT_FORMAT {
+            let (values, after) =
+                postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
+            state.election_values = values;
+            rest = after;
         }
         if !rest.is_empty() {
             return Err(format!("snapshot has {} trailing bytes", rest.len()));

@@ -74,6 +74,14 @@ pub enum Field {
     PeerAddr,
     /// A member's HTTP API address.
     ApiAddr,
+    /// A write's fence.
+    Fence,
+    /// The compares of a transaction.
+    TxnCompares,
+    /// A branch of a transaction.
+    TxnOps,
+    /// The value a candidate campaigns with.
+    ElectionValue,
 }
 
 /// The rule a field broke.
@@ -103,6 +111,8 @@ pub enum Rule {
     SameVersion,
     /// An address must be `HOST:PORT` with a port in 1..=65535 (an IPv6 host in brackets).
     NotHostPort,
+    /// Only kv writes and transactions can be fenced.
+    NotFenceable,
 }
 
 /// A field that broke a rule: which field, which rule.
@@ -126,6 +136,7 @@ impl fmt::Display for ValidationError {
             Rule::NotIncreasing => write!(f, "must be strictly increasing"),
             Rule::SameVersion => write!(f, "canary version must differ from the stable version"),
             Rule::NotHostPort => write!(f, "must be HOST:PORT with a port in 1..=65535"),
+            Rule::NotFenceable => write!(f, "only kv puts, deletes and transactions can be fenced"),
         }
     }
 }

@@ -18,6 +18,10 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest pause between two attempts of a write; a change of leader ends it early.
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long a write waits for a leader to appear when the node knows none: long enough for an
+/// ordinary election (a few election timeouts), far shorter than [`WRITE_TIMEOUT`], so a node cut
+/// off from its quorum answers `no_leader` (with `Retry-After`) promptly.
+pub const NO_LEADER_WAIT: Duration = Duration::from_millis(1_500);
 impl ApiState {
     /// A request id no other request uses: a random client id and sequence 1.
     fn fresh_request_id(&self) -> RequestId {
@@ -28,7 +32,8 @@ impl ApiState {
     }
 
     /// Proposes `command` here or, forwarded by the engine, at the leader, retrying (same
-    /// request id) until it is applied or [`WRITE_TIMEOUT`] passes.
+    /// request id) until it is applied or [`WRITE_TIMEOUT`] passes, or no leader was known for
+    /// [`NO_LEADER_WAIT`] (then 503 `no_leader`).
     pub async fn write(
         &self,
         command: Command,
@@ -39,11 +44,20 @@ impl ApiState {
         let mut delay = Duration::from_millis(10);
         let mut last = RequestError::NotLeader(None);
         let mut status = self.node.watch_status();
+        let mut leaderless_since: Option<Instant> = None;
         loop {
             let leader_before = status.borrow_and_update().leader;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 return Err(ApiError::from(last));
+            }
+            if leader_before.is_some() {
+                leaderless_since = None;
+            } else if last == RequestError::NotLeader(None) {
+                let since = *leaderless_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= NO_LEADER_WAIT {
+                    return Err(ApiError::from(last));
+                }
             }
             match self
                 .node

@@ -1,6 +1,7 @@
-//! Coordination: leases, fenced locks and application elections.
+//! Coordination: leases and fenced locks (elections are in `elections`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -8,14 +9,17 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use raftorch_core::orchestrator::validate::{self, Field};
-use raftorch_core::orchestrator::Command;
+use raftorch_core::orchestrator::{Command, Response as SmResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
+use super::elections::MAX_WAIT;
 use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
-use super::reply::{at_index, written};
+use super::lock_wait;
+use super::reply::{at_index, written, written_with};
 use super::ApiState;
+use crate::runtime::Consistency;
 
 /// The coordination routes.
 pub(super) fn routes() -> Router<ApiState> {
@@ -28,9 +32,6 @@ pub(super) fn routes() -> Router<ApiState> {
             "/v1/locks/{name}",
             get(get_lock).post(acquire).put(acquire).delete(release),
         )
-        .route("/v1/elections/{name}", get(get_election))
-        .route("/v1/elections/{name}/campaign", post(campaign))
-        .route("/v1/elections/{name}/resign", post(resign))
 }
 
 #[derive(Deserialize)]
@@ -50,16 +51,30 @@ async fn grant_lease(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
+/// `POST /v1/leases/{id}/keepalive`: `{"result": "lease_kept_alive", "lease_id",
+/// "deadline_ms", "remaining_ms"}`; `remaining_ms` is the TTL left by this node's applied
+/// replicated clock (at most the TTL).
 async fn keep_alive(
     State(state): State<ApiState>,
     Path(lease_id): Path<u64>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    written(
-        state
-            .write(Command::KeepAlive { lease_id }, request_id(&headers)?)
-            .await?,
-    )
+    let applied = state
+        .write(Command::KeepAlive { lease_id }, request_id(&headers)?)
+        .await?;
+    let Ok(SmResponse::LeaseKeptAlive { deadline_ms, .. }) = applied.output else {
+        return written(applied);
+    };
+    let ((now_ms, ttl_ms), _) = state
+        .read(Consistency::Stale, move |sm| {
+            (sm.now_ms(), sm.lease(lease_id).map(|l| l.ttl_ms))
+        })
+        .await?;
+    let remaining = deadline_ms.saturating_sub(now_ms);
+    let remaining = ttl_ms.map_or(remaining, |ttl| remaining.min(ttl));
+    let mut extra = Map::new();
+    extra.insert("remaining_ms".into(), Value::from(remaining));
+    written_with(applied, extra)
 }
 
 async fn revoke_lease(
@@ -99,21 +114,61 @@ struct LockBody {
     lease_id: u64,
 }
 
-/// `POST /v1/locks/{name} {"lease_id"}`: `{"result": "lock_acquired", "fencing_token"}`, or
-/// `{"result": "lock_queued", "position"}` while another lease holds it.
+/// How an acquire waits.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum LockMode {
+    /// Queue behind the holder (the default).
+    #[default]
+    Queue,
+    /// Never queue: 409 `lock_held` while another lease holds it.
+    Try,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcquireBody {
+    lease_id: u64,
+    #[serde(default)]
+    mode: LockMode,
+}
+
+/// `POST /v1/locks/{name}?wait_ms=N {"lease_id", "mode": "queue"|"try"}`: `{"result":
+/// "lock_acquired", "fencing_token"}`, or `{"result": "lock_queued", "position"}` while another
+/// lease holds it. `mode: "try"` never queues (409 `lock_held`). With `wait_ms` (at most 30 s,
+/// queue mode only) a queued request waits until its lease holds the lock or the wait ends
+/// (then `lock_queued`; the lease stays queued).
 async fn acquire(
     State(state): State<ApiState>,
     Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
+    let params = Params::new(query, &["wait_ms"])?;
     validate::name(Field::LockName, &name)?;
-    let b: LockBody = json(&body)?;
-    let command = Command::AcquireLock {
-        name,
-        lease_id: b.lease_id,
+    let b: AcquireBody = json(&body)?;
+    let wait = params.u64("wait_ms")?.map(Duration::from_millis);
+    if b.mode == LockMode::Try && wait.is_some() {
+        return Err(ApiError::invalid("wait_ms applies to mode \"queue\" only"));
+    }
+    let command = match b.mode {
+        LockMode::Queue => Command::AcquireLock {
+            name: name.clone(),
+            lease_id: b.lease_id,
+        },
+        LockMode::Try => Command::TryLock {
+            name: name.clone(),
+            lease_id: b.lease_id,
+        },
     };
-    written(state.write(command, request_id(&headers)?).await?)
+    let applied = state.write(command, request_id(&headers)?).await?;
+    match (wait, &applied.output) {
+        (Some(wait), Ok(SmResponse::LockQueued { .. })) => {
+            lock_wait::until_held(&state, name, b.lease_id, wait.min(MAX_WAIT)).await
+        }
+        _ => written(applied),
+    }
 }
 
 /// `DELETE /v1/locks/{name}` with the holding (or waiting) lease as `{"lease_id"}` or
@@ -159,79 +214,5 @@ async fn get_lock(
         })
         .await?;
     let body = json!({"name": name, "holder": holder, "waiters": waiters});
-    Ok(at_index(StatusCode::OK, &body, index))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CampaignBody {
-    candidate: String,
-    lease_id: u64,
-}
-
-/// `POST /v1/elections/{name}/campaign {"candidate", "lease_id"}`: `{"result": "elected",
-/// "term"}`, or `{"result": "campaign_queued", "position"}` behind the current leader.
-async fn campaign(
-    State(state): State<ApiState>,
-    Path(election): Path<String>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    validate::name(Field::ElectionName, &election)?;
-    let b: CampaignBody = json(&body)?;
-    validate::name(Field::Candidate, &b.candidate)?;
-    let command = Command::Campaign {
-        election,
-        candidate: b.candidate,
-        lease_id: b.lease_id,
-    };
-    written(state.write(command, request_id(&headers)?).await?)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResignBody {
-    candidate: String,
-}
-
-/// `POST /v1/elections/{name}/resign {"candidate"}`: the leader steps down (the next in line
-/// takes over: `next_leader`), or a queued candidate leaves the queue.
-async fn resign(
-    State(state): State<ApiState>,
-    Path(election): Path<String>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    validate::name(Field::ElectionName, &election)?;
-    let b: ResignBody = json(&body)?;
-    validate::name(Field::Candidate, &b.candidate)?;
-    let command = Command::Resign {
-        election,
-        candidate: b.candidate,
-    };
-    written(state.write(command, request_id(&headers)?).await?)
-}
-
-/// `GET /v1/elections/{name}`: `{"election", "leader": {"candidate", "lease_id", "term",
-/// "since_index"} or null, "candidates": [queued, first in line first]}`.
-async fn get_election(
-    State(state): State<ApiState>,
-    Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["consistency"])?;
-    validate::name(Field::ElectionName, &name)?;
-    let n = name.clone();
-    let ((leader, candidates), index) = state
-        .read(params.consistency()?, move |sm| {
-            let queued: Vec<String> = sm
-                .election_candidates(&n)
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            (sm.election_leader(&n), queued)
-        })
-        .await?;
-    let body = json!({"election": name, "leader": leader, "candidates": candidates});
     Ok(at_index(StatusCode::OK, &body, index))
 }

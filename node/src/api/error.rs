@@ -1,10 +1,12 @@
-//! Every API error is `{"error": {"code", "message"}}` with a fitting status.
+//! Every API error is `{"error": {"code", "message"}}` with a fitting status. A 503 also carries
+//! `Retry-After` and `"leader"` in the error object: the leader this node knows, or `null`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use raftorch_core::orchestrator::validate::{Field, Rule, ValidationError};
 use raftorch_core::orchestrator::OrchestratorError;
-use serde_json::json;
+use raftorch_core::raft::NodeId;
+use serde_json::{json, Value};
 
 use crate::runtime::RequestError;
 
@@ -20,6 +22,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// For humans.
     pub message: String,
+    /// The leader the refusal named (a 503 from a follower that knows it); when `None`, the
+    /// answer names the leader this node knows (see [`retry_guidance`]).
+    pub leader: Option<NodeId>,
 }
 
 impl ApiError {
@@ -29,6 +34,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            leader: None,
         }
     }
 
@@ -58,7 +64,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(leader) = self.leader {
+            body["error"]["leader"] = Value::from(leader);
+        }
         let mut response = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
@@ -99,6 +108,9 @@ impl From<OrchestratorError> for ApiError {
             E::StaleRequest { .. } => (StatusCode::CONFLICT, "stale_request"),
             E::Compacted { .. } => (StatusCode::GONE, "compacted"),
             E::AddressInUse { .. } => (StatusCode::CONFLICT, "address_in_use"),
+            E::FencedOut { .. } => (StatusCode::CONFLICT, "fenced_out"),
+            E::LockHeld { .. } => (StatusCode::CONFLICT, "lock_held"),
+            E::NotQueuedCandidate { .. } => (StatusCode::CONFLICT, "not_a_candidate"),
             E::Decode { .. } | E::StaleIndex { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -117,6 +129,41 @@ impl From<RequestError> for ApiError {
             RequestError::Aborted => "timeout",
             RequestError::ShuttingDown => "shutting_down",
         };
-        ApiError::unavailable(code, e.to_string())
+        let mut error = ApiError::unavailable(code, e.to_string());
+        if let RequestError::NotLeader(leader) = e {
+            error.leader = leader;
+        }
+        error
     }
+}
+
+/// Makes a 503 say when and where to retry: `Retry-After` (when missing) and `"leader"` in the
+/// JSON error object (when missing) as `known_leader`, or `null`. Other answers pass unchanged.
+pub(super) async fn retry_guidance(response: Response, known_leader: Option<NodeId>) -> Response {
+    if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 << 10)
+        .await
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        json!({"error": {"code": "unavailable",
+                         "message": String::from_utf8_lossy(&bytes).trim().to_owned()}})
+    });
+    if let Some(error) = value.get_mut("error").and_then(Value::as_object_mut) {
+        error
+            .entry("leader")
+            .or_insert_with(|| known_leader.map_or(Value::Null, Value::from));
+    }
+    parts
+        .headers
+        .entry(header::RETRY_AFTER)
+        .or_insert_with(|| HeaderValue::from(RETRY_AFTER_SECS));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(value.to_string()))
 }

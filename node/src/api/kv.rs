@@ -1,5 +1,6 @@
 //! The key-value store: `PUT /v1/kv/{key}` with `{"value": "..."}` (`?cas=REV`, `?lease=ID`),
-//! `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`.
+//! `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`. Writes take a fence (`?fence=` or
+//! `X-Raftorch-Fence`, see `fence`).
 
 use std::collections::HashMap;
 
@@ -12,12 +13,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::fence;
 use super::input::{json, request_id, Body, Params};
 use super::reply::{at_index, written};
 use super::ApiState;
 
 /// A key's JSON: `value` when it is UTF-8, else `value_base64`.
-fn render(key: &str, kv: &KeyValue) -> Value {
+pub(super) fn render(key: &str, kv: &KeyValue) -> Value {
     let mut v = json!({
         "key": key,
         "create_revision": kv.create_revision,
@@ -33,7 +35,7 @@ fn render(key: &str, kv: &KeyValue) -> Value {
 }
 
 /// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
+pub(super) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -70,7 +72,8 @@ pub(super) async fn put(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["cas", "lease"])?;
+    let params = Params::new(query, &["cas", "lease", "fence"])?;
+    let fence = fence::from_request(&params, &headers)?;
     validate::key(&key)?;
     let b: PutBody = json(&body)?;
     validate::value(b.value.as_bytes())?;
@@ -80,6 +83,7 @@ pub(super) async fn put(
         lease: params.u64("lease")?,
         expected_revision: params.u64("cas")?,
     };
+    let command = fence::wrap(command, fence);
     written(state.write(command, request_id(&headers)?).await?)
 }
 
@@ -90,12 +94,14 @@ pub(super) async fn delete(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["cas"])?;
+    let params = Params::new(query, &["cas", "fence"])?;
+    let fence = fence::from_request(&params, &headers)?;
     validate::key(&key)?;
     let command = Command::Delete {
         key,
         expected_revision: params.u64("cas")?,
     };
+    let command = fence::wrap(command, fence);
     written(state.write(command, request_id(&headers)?).await?)
 }
 

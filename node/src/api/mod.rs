@@ -6,13 +6,17 @@ mod cluster;
 mod consensus;
 mod coord;
 mod deployments;
+mod elections;
 mod error;
+mod fence;
 mod input;
 mod kv;
+mod lock_wait;
 mod members;
 mod proxy;
 mod registry;
 mod reply;
+mod txn;
 mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +30,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use raftorch_core::raft::NodeId;
 
-pub use consensus::{READ_TIMEOUT, WRITE_TIMEOUT};
+pub use consensus::{NO_LEADER_WAIT, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
 
 use crate::runtime::NodeHandle;
@@ -112,6 +116,8 @@ pub fn router(state: ApiState) -> Router {
             get(kv::get).put(kv::put).delete(kv::delete),
         )
         .merge(coord::routes())
+        .merge(elections::routes())
+        .merge(txn::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
         .fallback(|| async {
@@ -165,5 +171,5 @@ async fn decorate(State(state): State<ApiState>, request: Request, next: Next) -
     if !headers.contains_key(INDEX_HEADER) {
         headers.insert(INDEX_HEADER, HeaderValue::from(status.applied));
     }
-    response
+    error::retry_guidance(response, status.leader).await
 }

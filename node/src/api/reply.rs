@@ -24,6 +24,14 @@ pub(super) fn at_index(status: StatusCode, body: &impl Serialize, index: LogInde
 /// The answer to a write: the state machine's response flattened into an object with a
 /// `result` name (`{"result": "kv_put", "revision": 7, ...}`), or its error.
 pub(super) fn written(applied: Applied) -> Result<Response, ApiError> {
+    written_with(applied, Map::new())
+}
+
+/// [`written`] with `extra` fields added to the answer.
+pub(super) fn written_with(
+    applied: Applied,
+    extra: Map<String, Value>,
+) -> Result<Response, ApiError> {
     let response = applied.output.map_err(ApiError::from)?;
     let status = match response {
         SmResponse::Registered { created: true, .. } | SmResponse::LeaseGranted { .. } => {
@@ -33,6 +41,7 @@ pub(super) fn written(applied: Applied) -> Result<Response, ApiError> {
     };
     let mut body = flatten(&response);
     body.insert("index".into(), Value::from(applied.index));
+    body.extend(extra);
     Ok(at_index(status, &Value::Object(body), applied.index))
 }
 

@@ -129,7 +129,11 @@ impl Cluster {
     /// (Re)starts node `id` with its data directory.
     pub fn spawn(&mut self, id: u64) {
         let node = self.node(id);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftorch"));
+        // `RAFTORCH_BIN` runs a private copy: a target directory shared by several checkouts
+        // may get another checkout's build of the binary mid-run.
+        let bin = std::env::var_os("RAFTORCH_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_raftorch").into());
+        let mut cmd = Command::new(bin);
         cmd.arg("node")
             .arg("--id")
             .arg(id.to_string())

@@ -3,6 +3,7 @@
 
 mod clock;
 mod commands;
+mod coordination;
 mod locks;
 mod members;
 mod registry;
