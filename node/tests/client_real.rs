@@ -308,3 +308,153 @@ fn state_manager_one_leader_handover_on_close_and_the_jeopardy_deadline() {
         }
     });
 }
+
+#[test]
+fn fences_refuse_a_deposed_leader_and_a_released_lock_and_txns_apply_atomically() {
+    use raftorch_client::{CmpOp, Compare, CompareTarget, Error, Fence, Txn, TxnOp};
+    let c = Cluster::start(3, &[]);
+    c.wait_leader(ELECT);
+    let rt = runtime();
+    let client = Client::new(Config::new(endpoints(&c))).unwrap();
+    rt.block_on(async {
+        let opts = SessionOptions::new(Duration::from_secs(3));
+        let (sa, sb) = (
+            Session::grant(&client, opts).await.unwrap(),
+            Session::grant(&client, opts).await.unwrap(),
+        );
+        let e = Election::new(&client, "svc.leader");
+        let Campaign::Elected(a) = e.campaign(&sa, "a", Some("http://a")).await.unwrap() else {
+            panic!("a leads")
+        };
+        assert!(matches!(
+            e.campaign(&sb, "b", None).await.unwrap(),
+            Campaign::Queued { .. }
+        ));
+        assert_eq!(
+            e.leader().await.unwrap().leader.unwrap().value.as_deref(),
+            Some("http://a")
+        );
+        let fenced = |f: Fence| PutOptions {
+            fence: Some(f),
+            ..PutOptions::default()
+        };
+        client
+            .put("svc/state", "by a", &fenced(a.fence()))
+            .await
+            .unwrap();
+
+        // Transfer: b leads with a higher term; a's fence is stale from then on.
+        let term_b = e.transfer("b").await.unwrap();
+        assert!(term_b > a.term());
+        assert!(matches!(
+            a.lost().await,
+            raftorch_client::LostLeadership::Replaced(Some(_))
+        ));
+        let stale = client
+            .put("svc/state", "late a", &fenced(a.fence()))
+            .await
+            .unwrap_err();
+        assert!(matches!(stale, Error::FencedOut { .. }), "{stale}");
+        let b_fence = Fence::Election {
+            name: "svc.leader".into(),
+            term: term_b,
+        };
+        client
+            .put("svc/state", "by b", &fenced(b_fence))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.get("svc/state").await.unwrap().unwrap().value,
+            "by b"
+        );
+
+        // A lock's token fences writes only while it is held.
+        let g = Lock::new(&client, "res")
+            .acquire(&sa, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let lock_fence = g.fence();
+        client
+            .put("res/data", "1", &fenced(lock_fence.clone()))
+            .await
+            .unwrap();
+        g.release().await.unwrap();
+        let after = client
+            .put("res/data", "2", &fenced(lock_fence))
+            .await
+            .unwrap_err();
+        assert!(matches!(after, Error::FencedOut { .. }), "{after}");
+
+        // A transaction: both writes in one entry, or the failure branch.
+        let rev = client.get("res/data").await.unwrap().unwrap().mod_revision;
+        let txn = Txn::new()
+            .when(Compare::new(
+                "res/data",
+                CompareTarget::Revision,
+                CmpOp::Eq,
+                rev,
+            ))
+            .then(TxnOp::Put {
+                key: "res/data".into(),
+                value: json!("3"),
+                lease_id: None,
+            })
+            .then(TxnOp::Put {
+                key: "res/log".into(),
+                value: json!("moved"),
+                lease_id: None,
+            })
+            .or_else(TxnOp::Get {
+                key: "res/data".into(),
+            });
+        let r = client.txn(&txn).await.unwrap();
+        assert!(r.succeeded, "{r:?}");
+        let again = client.txn(&txn).await.unwrap();
+        assert!(!again.succeeded);
+        assert_eq!(again.results[0]["value"], "3");
+        let (items, _) = client.range("res/").await.unwrap();
+        assert!(
+            items.iter().all(|kv| kv.mod_revision == r.index),
+            "{items:?}"
+        );
+    });
+}
+
+#[test]
+fn state_manager_trigger_failover_and_the_deposed_leaders_save_is_refused() {
+    let c = Cluster::start(3, &[]);
+    c.wait_leader(ELECT);
+    let rt = runtime();
+    rt.block_on(async {
+        let ms: Vec<StateManager> = ["i1", "i2"].iter().map(|i| manager(&c, i)).collect();
+        for m in &ms {
+            m.start().unwrap();
+        }
+        let first = one_leader(&ms, Duration::from_secs(10)).await;
+        let other = 1 - first;
+        // Wait until the other one is queued behind it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let term = ms[first].term().unwrap();
+        let new_term = ms[first]
+            .trigger_failover(ms[other].instance_id())
+            .await
+            .unwrap();
+        assert!(new_term > term);
+        // Whatever the deposed one believes for the moment, its save is refused.
+        let late = ms[first].save_state(&json!({"by": "deposed"})).await;
+        assert!(
+            matches!(
+                late,
+                Err(raftorch_client::Error::NotLeader | raftorch_client::Error::FencedOut { .. })
+            ),
+            "{late:?}"
+        );
+        assert_eq!(one_leader(&ms, Duration::from_secs(3)).await, other);
+        ms[other].save_state(&json!({"by": "new"})).await.unwrap();
+        let s: serde_json::Value = ms[first].get_state().await.unwrap().unwrap();
+        assert_eq!(s["by"], "new");
+        for m in &ms {
+            m.close().await.unwrap();
+        }
+    });
+}

@@ -17,7 +17,10 @@ fn target_dir() -> PathBuf {
 /// Builds, installs and runs the Python tests.
 pub(crate) fn test() -> Result<(), String> {
     let root = shell::workspace_root();
-    shell::run("cargo", &["build", "-p", "raftorch-node", "--bin", "raftorch"])?;
+    shell::run(
+        "cargo",
+        &["build", "-p", "raftorch-node", "--bin", "raftorch"],
+    )?;
     let venv = root.join(".tools/venv");
     let python = venv.join("bin/python");
     if !python.is_file() {
