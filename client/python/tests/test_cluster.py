@@ -69,7 +69,13 @@ def test_trigger_failover_moves_leadership_to_the_named_instance(bots):
     leader = leader_of(bs)
     target = next(b for b in bs if b is not leader)
     n = len(target.events)
-    answer = leader.ask("trigger", target.instance)
+    # The target must be campaigning (queued) first; the bots start at about the same time.
+    deadline = time.monotonic() + 5
+    while True:
+        answer = leader.ask("trigger", target.instance)
+        if "not_a_candidate" not in answer.get("message", "") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     if answer.get("error") and "not_found" in answer.get("message", ""):
         pytest.skip("this server has no election transfer route yet")
     assert "ok" in answer, answer
