@@ -7,7 +7,7 @@
 //!     cargo run -p raftorch-client --example leader -- worker-1
 //! ```
 
-use std::time::Duration;
+use core::time::Duration;
 
 use raftorch_client::{Client, Config, Election, PutOptions, Session, SessionOptions};
 
