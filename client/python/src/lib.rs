@@ -12,17 +12,42 @@ use pyo3::prelude::*;
 use raftorch_client::blocking;
 use raftorch_client::{Config, Error, FailoverConfig, LeaderEvent, StateManagerConfig};
 
-create_exception!(raftorch, RaftorchError, PyException, "Any raftorch client error.");
-create_exception!(raftorch, NotLeaderError, RaftorchError, "This instance is not the leader.");
+create_exception!(
+    raftorch,
+    RaftorchError,
+    PyException,
+    "Any raftorch client error."
+);
+create_exception!(
+    raftorch,
+    NotLeaderError,
+    RaftorchError,
+    "This instance is not the leader."
+);
 create_exception!(
     raftorch,
     FencedOutError,
     NotLeaderError,
     "The server refused a write made under a term or token that is no longer current."
 );
-create_exception!(raftorch, UnavailableError, RaftorchError, "No node answered in time.");
-create_exception!(raftorch, LockTimeoutError, RaftorchError, "The lock was not acquired in time.");
-create_exception!(raftorch, ClosedError, RaftorchError, "The state manager is closed.");
+create_exception!(
+    raftorch,
+    UnavailableError,
+    RaftorchError,
+    "No node answered in time."
+);
+create_exception!(
+    raftorch,
+    LockTimeoutError,
+    RaftorchError,
+    "The lock was not acquired in time."
+);
+create_exception!(
+    raftorch,
+    ClosedError,
+    RaftorchError,
+    "The state manager is closed."
+);
 
 fn py_err(e: Error) -> PyErr {
     let m = e.to_string();
@@ -39,7 +64,9 @@ fn py_err(e: Error) -> PyErr {
 
 fn secs(what: &str, s: f64) -> PyResult<Duration> {
     if !s.is_finite() || s <= 0.0 {
-        return Err(PyValueError::new_err(format!("{what} must be a positive number of seconds, not {s}")));
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a positive number of seconds, not {s}"
+        )));
     }
     Ok(Duration::from_secs_f64(s))
 }
@@ -106,7 +133,12 @@ impl NativeStateManager {
     }
 
     #[pyo3(signature = (health_check_interval, failover_timeout, margin=None))]
-    fn configure_failover(&self, health_check_interval: f64, failover_timeout: f64, margin: Option<f64>) -> PyResult<()> {
+    fn configure_failover(
+        &self,
+        health_check_interval: f64,
+        failover_timeout: f64,
+        margin: Option<f64>,
+    ) -> PyResult<()> {
         self.inner
             .configure_failover(failover(health_check_interval, failover_timeout, margin)?)
             .map_err(py_err)
@@ -120,7 +152,8 @@ impl NativeStateManager {
     }
 
     fn get_state_raw(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        py.allow_threads(|| self.inner.get_state_raw()).map_err(py_err)
+        py.allow_threads(|| self.inner.get_state_raw())
+            .map_err(py_err)
     }
 
     fn trigger_failover(&self, py: Python<'_>, target_instance: String) -> PyResult<u64> {
@@ -149,6 +182,9 @@ impl NativeStateManager {
     }
 }
 
+/// An event as Python sees it: `(kind, term, since_index, state)`.
+type PyEvent = (String, u64, u64, Option<String>);
+
 /// Leadership events of one subscriber.
 #[pyclass(module = "raftorch._native")]
 struct NativeEvents {
@@ -159,16 +195,18 @@ struct NativeEvents {
 impl NativeEvents {
     /// The next event within `timeout` seconds: `("became", term, since_index, state)`,
     /// `("lost", term, 0, None)`, `None` on timeout, `("closed", 0, 0, None)` at the end.
-    fn next(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<(String, u64, u64, Option<String>)>> {
+    fn next(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<PyEvent>> {
         let timeout = Duration::from_secs_f64(timeout.max(0.0));
         let got = py.allow_threads(|| {
             let mut events = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             events.recv_timeout(timeout)
         });
         Ok(match got {
-            Ok(Some(LeaderEvent::Became { term, since_index, state })) => {
-                Some(("became".into(), term, since_index, state))
-            }
+            Ok(Some(LeaderEvent::Became {
+                term,
+                since_index,
+                state,
+            })) => Some(("became".into(), term, since_index, state)),
             Ok(Some(LeaderEvent::Lost { term })) => Some(("lost".into(), term, 0, None)),
             Ok(None) => None,
             Err(_) => Some(("closed".into(), 0, 0, None)),
