@@ -176,3 +176,17 @@ def test_jeopardy_is_leader_turns_false_while_every_node_is_frozen(cluster):
         assert wait_for(sm.is_leader, 15)
     finally:
         sm.close()
+
+
+def test_killing_the_raftorch_leader_node_does_not_change_which_bot_leads(cluster, bots):
+    bs = [bots(f"instance-{i}") for i in (1, 2, 3)]
+    leader = leader_of(bs)
+    term = leader.events[-1]["term"]
+    node = cluster.wait_leader()
+    cluster.procs[node].kill()
+    cluster.procs[node].wait()
+    time.sleep(TTL + 1)
+    answers = {b.instance: b.ask("is_leader") for b in bs}
+    assert answers[leader.instance] == {"ok": True, "term": term}, answers
+    assert [a["ok"] for a in answers.values()].count(True) == 1, answers
+    assert all(e["event"] != "lost" for b in bs for e in b.events), [b.events for b in bs]
