@@ -9,6 +9,7 @@
 
 mod demo;
 mod nemesis;
+mod python;
 mod serve;
 mod setup;
 mod shell;
@@ -38,6 +39,8 @@ commands:
           acknowledged write is lost; writes
           report.json and timeline.svg (default 120 s, 2,000 ops
           required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
+  python  build and install the Python client (client/python) into .tools/venv and run its
+          pytest suite against real 3-node clusters
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         }
         Some("demo") => serve::run(&args[1..]),
         Some("nemesis") => nemesis::run(&args[1..]),
+        Some("python") => python::test(),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");

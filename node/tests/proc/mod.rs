@@ -228,6 +228,17 @@ impl Cluster {
         None
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to node `id` with the `kill` command.
+    pub fn signal(&self, id: u64, signal: &str) {
+        if let Some(child) = &self.node(id).child {
+            let sent = Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(sent.success(), "kill -{signal} failed");
+        }
+    }
+
     /// Whether node `id` is running.
     pub fn is_up(&self, id: u64) -> bool {
         self.node(id).child.is_some()
