@@ -23,7 +23,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test    install missing tools, then run formatting, lints, no_std builds, every test, the
           120 s nemesis run (below; a fresh seed, RAFTORCH_NEMESIS_SEED=N replays one), the
-          in-browser tests and the browser end-to-end tests in Chromium and Firefox (--quick:
+          Python client's tests (below), the in-browser tests and the browser end-to-end tests in Chromium and Firefox (--quick:
           200 random seeds instead of 2,000; --web: only the browser visualizer's checks)
   demo    build the browser visualizer and serve it at http://127.0.0.1:8080/ (--port N)
   demo --terminal
@@ -36,9 +36,8 @@ commands:
           a leader with its clock an hour off, with 4 kv clients, 2 lock clients and lease
           expiry probes; checks linearizability, fencing tokens and mutual exclusion, lease
           expiry, state digests of the nodes while running, convergence and that no
-          acknowledged write is lost; writes
-          report.json and timeline.svg (default 120 s, 2,000 ops
-          required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
+          acknowledged write is lost; writes report.json and timeline.svg (default 120 s,
+          2,000 ops required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   python  build and install the Python client (client/python) into .tools/venv and run its
           pytest suite against real 3-node clusters
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, each failing loudly.
 
-use crate::{nemesis, setup, shell, web};
+use crate::{nemesis, python, setup, shell, web};
 
 /// Runs formatting, lints, the no_std builds and the whole test suite. `--web` runs only the
 /// browser visualizer's checks (the last step).
@@ -55,6 +55,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .to_string()
     });
     nemesis::run(&["--seconds".into(), "120".into(), "--seed".into(), seed])?;
+    // The Python client: pip installs ./client/python (maturin, PyO3) into .tools/venv and
+    // pytest runs it against real clusters and bot processes.
+    python::test()?;
     // Benchmarks must keep compiling and running; one quick iteration each, no measurement.
     shell::run("cargo", &["bench", "-p", "raftorch-core", "--", "--test"])?;
     // The browser visualizer: wasm lints, in-browser tests, release build under the size
