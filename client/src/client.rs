@@ -33,6 +33,8 @@ pub struct Config {
     pub write_deadline: Duration,
     /// How long a read keeps retrying.
     pub read_deadline: Duration,
+    /// The API token (`Authorization: Bearer`), for a cluster started with `--auth-file`.
+    pub token: Option<String>,
 }
 
 impl Config {
@@ -47,14 +49,24 @@ impl Config {
             attempt_timeout: Duration::from_secs(2),
             write_deadline: Duration::from_secs(8),
             read_deadline: Duration::from_secs(8),
+            token: None,
         }
     }
 
-    /// Endpoints from `RAFTORCH_ENDPOINTS` (comma-separated).
+    /// The same, sending `token` with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Endpoints from `RAFTORCH_ENDPOINTS` (comma-separated), and the token from
+    /// `RAFTORCH_TOKEN` when set.
     pub fn from_env() -> Result<Self> {
         let raw = std::env::var(ENDPOINTS_ENV)
             .map_err(|_| Error::Config(format!("{ENDPOINTS_ENV} is not set")))?;
-        Ok(Config::new(raw.split(',')))
+        let mut config = Config::new(raw.split(','));
+        config.token = std::env::var("RAFTORCH_TOKEN").ok().filter(|t| !t.is_empty());
+        Ok(config)
     }
 }
 
@@ -171,11 +183,12 @@ impl Client {
         }
         config.write_deadline = config.write_deadline.min(DEDUP_WINDOW);
         let endpoints = Endpoints::new(&config.endpoints);
+        let transport = Transport::new(config.token.as_deref());
         Ok(Client {
             shared: Arc::new(Shared {
                 config,
                 endpoints,
-                transport: Transport::new(),
+                transport,
                 lanes: Lanes::default(),
                 features: Features::default(),
             }),

@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
@@ -37,17 +37,22 @@ pub struct Answer {
 #[derive(Clone)]
 pub(crate) struct Transport {
     client: HyperClient<HttpConnector, Full<Bytes>>,
+    /// `Authorization: Bearer <token>` on every request, when the API needs a token.
+    authorization: Option<String>,
 }
 
 impl Transport {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(token: Option<&str>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
         let client = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Transport { client }
+        Transport {
+            client,
+            authorization: token.map(|t| format!("Bearer {t}")),
+        }
     }
 
     /// Sends one request; `Err` is a transport failure (refused, reset, timed out).
@@ -62,6 +67,9 @@ impl Transport {
         let mut builder = Request::builder().method(method).uri(url);
         for (name, value) in headers {
             builder = builder.header(*name, value);
+        }
+        if let Some(auth) = &self.authorization {
+            builder = builder.header(AUTHORIZATION, auth);
         }
         let payload = match body {
             Some(b) => {

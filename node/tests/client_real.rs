@@ -458,3 +458,33 @@ fn state_manager_trigger_failover_and_the_deposed_leaders_save_is_refused() {
         }
     });
 }
+
+#[test]
+fn the_client_sends_its_token_to_a_cluster_with_an_auth_file() {
+    const WRITER: &str = "client-write-secret-0123456789";
+    let auth = format!("[[token]]\nname = \"app\"\nsecret = \"{WRITER}\"\nrole = \"write\"\n");
+    let c = Cluster::start_with_auth(3, &auth, WRITER, &[]);
+    c.wait_leader(ELECT);
+    let rt = runtime();
+    let without = Client::new(Config::new(endpoints(&c))).unwrap();
+    let with = Client::new(Config::new(endpoints(&c)).with_token(WRITER)).unwrap();
+    rt.block_on(async {
+        let refused = without
+            .put_json("app/x", &json!(1), &PutOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("unauthenticated"),
+            "no token: {refused}"
+        );
+        with.put_json("app/x", &json!(2), &PutOptions::default())
+            .await
+            .unwrap();
+        let v = with
+            .get_json::<serde_json::Value>("app/x")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.value, json!(2));
+    });
+}

@@ -88,7 +88,7 @@ struct NativeStateManager {
 #[pymethods]
 impl NativeStateManager {
     #[new]
-    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None))]
+    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None, token=None))]
     fn new(
         project_id: String,
         instance_id: String,
@@ -97,12 +97,15 @@ impl NativeStateManager {
         health_check_interval: f64,
         failover_timeout: f64,
         margin: Option<f64>,
+        token: Option<String>,
     ) -> PyResult<Self> {
+        let mut client = Config::new(endpoints);
+        client.token = token;
         let config = StateManagerConfig {
             project_id,
             instance_id,
             region,
-            client: Config::new(endpoints),
+            client,
             failover: failover(health_check_interval, failover_timeout, margin)?,
         };
         Ok(NativeStateManager {

@@ -76,9 +76,10 @@ class StateManager:
     :meth:`save_state`, :meth:`trigger_failover` or :meth:`start` — so that
     :meth:`configure_failover` right after construction applies to the first session.
 
-    ``token``/``cacert`` (or ``RAFTORCH_TOKEN``/``RAFTORCH_CACERT``) are accepted for when the
-    API has authentication; the API has none yet, so setting them raises ``ValueError``
-    rather than pretending to authenticate.
+    ``token`` (or ``RAFTORCH_TOKEN``) is sent as ``Authorization: Bearer`` with every request,
+    for a cluster started with ``--auth-file``. ``cacert`` (or ``RAFTORCH_CACERT``) is for when
+    the API has TLS; it has none yet, so setting it raises ``ValueError`` rather than
+    pretending to verify anything.
     """
 
     def __init__(
@@ -96,8 +97,8 @@ class StateManager:
     ) -> None:
         token = token or os.environ.get("RAFTORCH_TOKEN")
         cacert = cacert or os.environ.get("RAFTORCH_CACERT")
-        if token or cacert:
-            raise ValueError("this raftorch API has no authentication yet: token/cacert are not supported")
+        if cacert:
+            raise ValueError("this raftorch API has no TLS yet: cacert is not supported")
         _check_failover(health_check_interval, failover_timeout)
         self.project_id = project_id
         self.instance_id = instance_id
@@ -110,6 +111,8 @@ class StateManager:
             _endpoints(endpoints),
             float(health_check_interval),
             float(failover_timeout),
+            None,
+            token or None,
         )
         self._lock = threading.Lock()
         self._started = False
