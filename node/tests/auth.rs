@@ -181,7 +181,9 @@ fn roles_and_prefixes_decide_every_request() {
         "",
     );
     assert_eq!(watch.status, 200, "{watch:?}");
-    assert_eq!(watch.body["events"][0]["key"], "kv/bot/x", "{watch:?}");
+    // Events name their key within their namespace.
+    assert_eq!(watch.body["events"][0]["namespace"], "kv", "{watch:?}");
+    assert_eq!(watch.body["events"][0]["key"], "bot/x", "{watch:?}");
     for prefix in ["kv/", "kv/a", "bot/", "locks/other", "services/"] {
         let path = format!("/v1/watch?prefix={prefix}&wait_ms=0");
         let a = call(&c, 1, Some(BOT), "GET", &path, "");
