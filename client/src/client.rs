@@ -65,7 +65,9 @@ impl Config {
         let raw = std::env::var(ENDPOINTS_ENV)
             .map_err(|_| Error::Config(format!("{ENDPOINTS_ENV} is not set")))?;
         let mut config = Config::new(raw.split(','));
-        config.token = std::env::var("RAFTORCH_TOKEN").ok().filter(|t| !t.is_empty());
+        config.token = std::env::var("RAFTORCH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
         Ok(config)
     }
 }
