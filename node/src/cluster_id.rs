@@ -33,6 +33,7 @@ const FILE_LEN: usize = 16;
 /// Seeds that keep token hashes and founder hashes apart.
 const TOKEN_SEED: u64 = 0x7261_6674_6f72_6368; // "raftorch"
 const FOUNDERS_SEED: u64 = 0x666f_756e_6465_7273; // "founders"
+const RESTORE_SEED: u64 = 0x7265_7374_6f72_6564; // "restored"
 
 /// The id of the cluster named `token`. Never 0 (0 on the wire means "not known yet").
 pub fn from_token(token: &str) -> u64 {
@@ -45,6 +46,23 @@ pub fn from_founders(voters: &[NodeId]) -> u64 {
     sorted.sort_unstable();
     let bytes: Vec<u8> = sorted.iter().flat_map(|id| id.to_le_bytes()).collect();
     nonzero(xxh3_64_with_seed(&bytes, FOUNDERS_SEED))
+}
+
+/// The id members restored from one backup agree on without a token: a hash of the backup's
+/// body checksum and the new voters (sorted), the same on every member restored from that file
+/// with that membership, and unlike the backed-up cluster's id.
+pub fn from_restore(backup_sha256: &[u8], voters: &[NodeId]) -> u64 {
+    let mut sorted = voters.to_vec();
+    sorted.sort_unstable();
+    let mut bytes = backup_sha256.to_vec();
+    bytes.extend(sorted.iter().flat_map(|id| id.to_le_bytes()));
+    nonzero(xxh3_64_with_seed(&bytes, RESTORE_SEED))
+}
+
+/// Stores `id` as the cluster id of the data directory `dir`, replacing any (a restored or
+/// recovered member starts a new cluster).
+pub fn store(dir: &Path, id: u64) -> Result<(), String> {
+    save(&dir.join(CLUSTER_ID_FILE), nonzero(id))
 }
 
 /// A fresh random id (std's randomly keyed hasher: unpredictable enough for a name).

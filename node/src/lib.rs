@@ -10,6 +10,8 @@
 //!   timers; the API talks to it through a `NodeHandle`;
 //! - [`transport`]: TCP between peers; [`api`]: the HTTP API (axum); [`server`]: wiring them up;
 //! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`];
+//! - [`backup`]: backup files, restoring them into a new cluster, forcing a new cluster from a
+//!   survivor (`snapshot save|status|restore`, `recover`);
 //! - [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
 //!   checked in every peer handshake; [`http_server`]: the API's connection limits.
 //!
@@ -36,6 +38,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod cluster_id;
 pub mod config;

@@ -77,7 +77,9 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     );
     let app = auth::protect(
         api::router(
-            ApiState::new(started.handle, config.id).with_max_value_bytes(config.max_value_bytes),
+            ApiState::new(started.handle, config.id)
+                .with_max_value_bytes(config.max_value_bytes)
+                .with_cluster_identity(identity.clone()),
         ),
         guard,
         metrics.clone(),

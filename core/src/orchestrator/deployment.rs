@@ -137,6 +137,11 @@ pub(crate) struct Deployments {
 }
 
 impl Deployments {
+    /// How many services have a deployment (active or finished).
+    pub(crate) fn len(&self) -> usize {
+        self.by_service.len()
+    }
+
     /// Starts a deployment; refused while another one of the same service is active.
     pub(crate) fn start(
         &mut self,

@@ -73,6 +73,11 @@ pub(crate) struct Elections {
 }
 
 impl Elections {
+    /// How many elections have a leader.
+    pub(crate) fn led(&self) -> usize {
+        self.slots.held()
+    }
+
     /// Runs `candidate` (validated, with a live lease) in `election`.
     pub(crate) fn campaign(
         &mut self,

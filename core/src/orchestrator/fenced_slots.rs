@@ -173,6 +173,11 @@ impl<C: WatchedClaim> FencedSlots<C> {
     pub(crate) fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+
+    /// How many slots have a holder.
+    pub(crate) fn held(&self) -> usize {
+        self.by_name.values().filter(|q| q.holder.is_some()).count()
+    }
 }
 
 /// The watch key of slot `name`.

@@ -97,6 +97,11 @@ impl Leases {
     pub(crate) fn get(&self, id: u64) -> Option<&Lease> {
         self.by_id.get(&id)
     }
+
+    /// How many leases are live.
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ pub(crate) struct Locks {
 }
 
 impl Locks {
+    /// How many locks are held.
+    pub(crate) fn held(&self) -> usize {
+        self.slots.held()
+    }
+
     /// Takes or queues for `name` (validated) on behalf of a live lease.
     pub(crate) fn acquire(
         &mut self,

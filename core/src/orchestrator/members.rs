@@ -41,6 +41,14 @@ pub(crate) struct MemberBook {
 }
 
 impl MemberBook {
+    /// An empty book that changed at `index`.
+    pub(crate) fn forgotten(index: u64) -> Self {
+        MemberBook {
+            by_id: BTreeMap::new(),
+            changed_index: index,
+        }
+    }
+
     /// Sets (or replaces) node `id`'s record. Refused when invalid, when both addresses are the
     /// same, or when another node's record already holds one of them (two nodes cannot listen on
     /// one address: it is a typo, and messages for one would reach the other). Returns whether

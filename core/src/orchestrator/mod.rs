@@ -24,6 +24,7 @@
 mod application;
 mod apply;
 mod command;
+mod counts;
 mod cursor;
 mod dedup;
 mod deployment;
@@ -55,6 +56,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use command::Command;
+pub use counts::StateCounts;
 pub use cursor::{BadCursor, Cursor, EventFilter};
 pub use dedup::{DEDUP_CLIENTS, DEDUP_CLIENTS_MAX, DEDUP_RETAIN_MS};
 pub use deployment::{Deployment, DeploymentAction, DeploymentState};

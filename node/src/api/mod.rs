@@ -17,6 +17,7 @@ mod members;
 mod proxy;
 mod registry;
 mod reply;
+mod snapshot;
 mod txn;
 mod watch;
 mod watch_event;
@@ -34,7 +35,9 @@ use raftorch_core::raft::NodeId;
 
 pub use consensus::{NO_LEADER_WAIT, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
+pub use snapshot::SNAPSHOT_HEADER;
 
+use crate::cluster_id::ClusterIdentity;
 use crate::runtime::NodeHandle;
 
 /// The leader header.
@@ -57,6 +60,8 @@ pub struct ApiState {
     rng: Arc<AtomicU64>,
     /// Largest kv value a client may write (`--max-value-bytes`).
     pub max_value_bytes: usize,
+    /// The cluster's identity, for what describes the cluster (a backup's metadata).
+    cluster: Option<Arc<ClusterIdentity>>,
 }
 
 impl ApiState {
@@ -71,7 +76,19 @@ impl ApiState {
             forwarder: proxy::leader_agent(),
             rng: Arc::new(AtomicU64::new(seed)),
             max_value_bytes: raftorch_core::orchestrator::validate::MAX_VALUE_LEN,
+            cluster: None,
         }
+    }
+
+    /// The same, describing the cluster as `identity`.
+    pub fn with_cluster_identity(mut self, identity: Arc<ClusterIdentity>) -> Self {
+        self.cluster = Some(identity);
+        self
+    }
+
+    /// The cluster id, if known.
+    pub fn cluster_id(&self) -> Option<u64> {
+        self.cluster.as_ref().and_then(|c| c.get())
     }
 
     /// The same, refusing kv values over `bytes` (at most the state machine's own limit).
@@ -135,6 +152,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(elections::routes())
         .merge(txn::routes())
         .merge(debug::routes())
+        .merge(snapshot::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
         .fallback(|| async {

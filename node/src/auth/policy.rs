@@ -158,6 +158,8 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/metrics").role, Role::Read);
         assert_eq!(r(Method::GET, "/v1/debug/state").role, Role::Admin);
+        // A backup holds every key and value: unlisted, so admin only.
+        assert_eq!(r(Method::GET, "/v1/snapshot").role, Role::Admin);
         assert_eq!(r(Method::POST, "/v1/not-yet-listed").role, Role::Admin);
         assert_eq!(r(Method::GET, "/v1/watch").scope, WatchPrefix("prefix"));
         assert_eq!(r(Method::GET, "/v1/kv").scope, QueryPrefix("prefix"));

@@ -9,6 +9,7 @@ mod dev;
 mod dev_auth;
 mod progress;
 mod sim;
+mod snapshot;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use bench::{BenchArgs, Target};
 pub use ctl::CtlArgs;
 pub use dev::DevArgs;
 pub use sim::SimArgs;
+pub use snapshot::{RecoverArgs, SnapshotArgs};
 
 /// raftorch: a highly available service orchestrator built on Raft.
 #[derive(Debug, Parser)]
@@ -48,6 +50,13 @@ pub enum CliCommand {
     Sim(SimArgs),
     /// Load a cluster's kv API (closed loop) or measure leader failover.
     Bench(BenchArgs),
+    /// Backups: save a consistent snapshot of a running cluster, check one, restore one into
+    /// the data directories of a new cluster.
+    Snapshot(SnapshotArgs),
+    /// Force a new single-member cluster from a survivor's data directory when a quorum is
+    /// lost for good (as etcd's --force-new-cluster). Writes acknowledged only by the lost
+    /// nodes may be gone; never restart the old members into the new cluster.
+    Recover(RecoverArgs),
 }
 
 /// `raftorch node`: flags override `--config FILE.toml`; each flag also reads `RAFTORCH_*`.
@@ -245,6 +254,8 @@ pub fn run(cli: Cli) -> i32 {
         CliCommand::Ctl(args) => ctl::run(&args),
         CliCommand::Sim(args) => sim::run(&args),
         CliCommand::Bench(args) => bench::run(&args),
+        CliCommand::Snapshot(args) => snapshot::run(&args),
+        CliCommand::Recover(args) => snapshot::run_recover(&args),
     }
 }
 
