@@ -111,7 +111,12 @@ pub(super) fn run(args: &SnapshotArgs) -> i32 {
             endpoints,
             token,
             output,
-        } => save(file, endpoints, token.as_deref()).map(|v| print(&v, *output)),
+        } => save(file, endpoints, token.as_deref()).map(|v| {
+            if *output == Output::Table {
+                println!("saved {}", file.display());
+            }
+            print(&v, *output)
+        }),
         SnapshotCommand::Status { file, output } => file::verify(file)
             .map(|v| print(&v, *output))
             .map_err(|e| e.to_string()),
