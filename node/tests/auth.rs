@@ -315,10 +315,11 @@ fn sighup_reloads_the_auth_file_and_a_bad_file_keeps_the_old_tokens() {
     );
 }
 
-/// Runs `raftorch ctl` against node 1 of `c` with `args`, and `env`; (exit code, stdout).
+/// Runs `raftorch ctl -o json` against node 1 of `c` with `args`, and `env`; (exit code,
+/// stdout).
 fn ctl(c: &Cluster, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_raftorch"))
-        .arg("ctl")
+        .args(["ctl", "-o", "json"])
         .args(["--endpoints", &c.url(1)])
         .args(args)
         .env_remove("RAFTORCH_TOKEN")

@@ -5,10 +5,12 @@ mod bench;
 mod client;
 mod ctl;
 mod ctl_members;
+mod ctl_output;
 mod dev;
 mod dev_auth;
 mod progress;
 mod sim;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use crate::config::{
 
 pub use bench::{BenchArgs, Target};
 pub use ctl::CtlArgs;
+pub use ctl_output::Output;
 pub use dev::DevArgs;
 pub use sim::SimArgs;
 
