@@ -390,8 +390,10 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
     );
     assert!(!dir.path().join("data").exists(), "it touched nothing");
 
-    // --insecure: it starts (and answers, unauthenticated).
-    let mut child = node(&["--insecure"]);
+    // --insecure: it starts (and answers, unauthenticated); on 0.0.0.0 it must be told the
+    // address it is reached at.
+    let advertised = api.replace("0.0.0.0", "127.0.0.1");
+    let mut child = node(&["--insecure", "--advertise-api", &advertised]);
     let url = format!("http://{}/v1/status", api.replace("0.0.0.0", "127.0.0.1"));
     let deadline = Instant::now() + ELECT;
     let answered = loop {

@@ -218,6 +218,28 @@ fn bench_failover_kills_the_leader_and_times_the_recovery() {
     assert!(text.contains("median"), "{text}");
 }
 
+#[test]
+fn bench_rolling_restart_restarts_every_node_and_times_the_write_gaps() {
+    let o = raftorch(&["bench", "--rolling-restart", "--rounds", "1"]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("leader hand-over on SIGTERM: on"), "{text}");
+    for node in 1..=3 {
+        assert!(text.contains(&format!("round 1: node {node}")), "{text}");
+    }
+    // Some node led when it got SIGTERM (the leader is restarted at least once per round).
+    assert!(text.contains(" (leader): exited"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("longest write gap over leader restarts: "))
+        .unwrap_or_else(|| panic!("no leader gap line: {text}"));
+    assert!(!line.contains("none"), "{text}");
+}
+
 /// Runs `raftorch ctl -o json --endpoints ENDPOINTS ARGS..`: its exit code and its stdout as
 /// JSON.
 fn ctl(endpoints: &str, args: &[&str]) -> (Option<i32>, Value) {
