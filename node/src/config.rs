@@ -92,6 +92,12 @@ pub struct FileConfig {
     pub auth_file: Option<PathBuf>,
     /// Run without protection off loopback (see [`NodeConfig::insecure`]).
     pub insecure: Option<bool>,
+    /// Advertised peer address (see [`NodeConfig::advertise_peer`]).
+    pub advertise_peer: Option<String>,
+    /// Advertised API address (see [`NodeConfig::advertise_api`]).
+    pub advertise_api: Option<String>,
+    /// Leadership hand-over wait at shutdown (see [`NodeConfig::shutdown_transfer_ms`]).
+    pub shutdown_transfer_ms: Option<u64>,
 }
 
 /// Everything a node needs to start, validated.
@@ -143,6 +149,14 @@ pub struct NodeConfig {
     pub auth_file: Option<PathBuf>,
     /// Start even when listening beyond loopback without an auth file.
     pub insecure: bool,
+    /// The peer address this node publishes (`HOST:PORT`, a name or an address); `None`: the
+    /// bound `peer_listen`, which must then not be unspecified (see `advertise`).
+    pub advertise_peer: Option<String>,
+    /// The API address this node publishes; `None`: the bound `api_listen`.
+    pub advertise_api: Option<String>,
+    /// On SIGTERM a leader hands leadership to its most caught-up voter and waits up to this
+    /// long for another node to lead before it drains and exits (0: it just stops).
+    pub shutdown_transfer_ms: u64,
 }
 
 /// Options for tests and debugging, off by default.
@@ -154,6 +168,9 @@ pub struct DebugOptions {
     /// Added to the wall clock this node anchors its clock to at start, as a skewed clock would
     /// be (for clock-skew tests; a jump is a restart with another offset).
     pub clock_offset_ms: i64,
+    /// Announce this protocol version in handshakes instead of this build's (rolling-upgrade
+    /// tests: a node of the next minor, or of another major).
+    pub announce_version: Option<crate::transport::handshake::Version>,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).
@@ -171,6 +188,8 @@ pub const DEFAULT_ELECTION_MS: u64 = 150;
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
 /// Default runtime threads (see [`NodeConfig::threads`]).
 pub const DEFAULT_THREADS: usize = 1;
+/// Default leadership hand-over wait at shutdown (see [`NodeConfig::shutdown_transfer_ms`]).
+pub const DEFAULT_SHUTDOWN_TRANSFER_MS: u64 = 3_000;
 
 /// The core's logical clock derived from the timing options: a tick is half a heartbeat, the
 /// leader heartbeats every 2 ticks, and the election timeout is `election_ms` rounded to ticks.
@@ -226,7 +245,21 @@ impl NodeConfig {
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
         }
-        self.check_exposure()
+        if self.shutdown_transfer_ms > 60_000 {
+            return Err("--shutdown-transfer-ms must be at most 60000".into());
+        }
+        // Exposure first: listening beyond loopback unprotected is the graver mistake.
+        self.check_exposure()?;
+        crate::advertise::check_listen(
+            self.peer_listen,
+            self.advertise_peer.as_deref(),
+            "--advertise-peer",
+        )?;
+        crate::advertise::check_listen(
+            self.api_listen,
+            self.advertise_api.as_deref(),
+            "--advertise-api",
+        )
     }
 
     /// Secure by default: a node that listens on anything but loopback needs its protections
@@ -317,6 +350,9 @@ mod tests {
             debug: DebugOptions::default(),
             auth_file: None,
             insecure: false,
+            advertise_peer: None,
+            advertise_api: None,
+            shutdown_transfer_ms: DEFAULT_SHUTDOWN_TRANSFER_MS,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
@@ -354,6 +390,7 @@ mod tests {
 
         let exposed = NodeConfig {
             api_listen: "0.0.0.0:8001".parse().unwrap(),
+            advertise_api: Some("node-1.example:8001".into()),
             ..c.clone()
         };
         assert_eq!(
@@ -378,5 +415,18 @@ mod tests {
             ..exposed
         };
         assert!(with_auth.validate().is_ok());
+        let anywhere = NodeConfig {
+            peer_listen: "0.0.0.0:7001".parse().unwrap(),
+            ..with_auth
+        };
+        assert!(anywhere
+            .validate()
+            .unwrap_err()
+            .starts_with("listening on 0.0.0.0:7001 without --advertise-peer"));
+        let advertised = NodeConfig {
+            advertise_peer: Some("node-1.example:7001".into()),
+            ..anywhere
+        };
+        assert!(advertised.validate().is_ok());
     }
 }

@@ -12,8 +12,10 @@
 //! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`];
 //! - [`backup`]: backup files, restoring them into a new cluster, forcing a new cluster from a
 //!   survivor (`snapshot save|status|restore`, `recover`);
-//! - [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
-//!   checked in every peer handshake; [`http_server`]: the API's connection limits.
+//! - [`advertise`]: the addresses a node publishes apart from those it binds;
+//!   [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
+//!   checked in every peer handshake; [`http_server`]: the API's connection limits;
+//!   [`handover`]: a leader hands leadership over before it stops.
 //!
 //! The owner task's loop (see `runtime`):
 //!
@@ -36,6 +38,7 @@
 // (reach for `core`/`alloc` first) buys nothing here and would only add noise.
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
 
+pub mod advertise;
 pub mod api;
 pub mod auth;
 pub mod backup;
@@ -44,6 +47,7 @@ pub mod cluster_id;
 pub mod config;
 pub mod data_lock;
 pub mod disk_storage;
+pub mod handover;
 pub mod http_server;
 pub mod metrics;
 pub mod runtime;

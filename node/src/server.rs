@@ -1,5 +1,6 @@
 //! Running one node: bind the sockets, start the owner task, the peer transport and the API,
-//! and stop cleanly on SIGTERM or Ctrl-C.
+//! and stop cleanly on SIGTERM or Ctrl-C (a leader hands leadership over first, see
+//! [`crate::handover`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::advertise;
 use crate::api::{self, ApiState};
 use crate::auth::{self, Guard};
 use crate::cluster_id::ClusterIdentity;
 use crate::config::{NodeConfig, PeerSpec};
 use crate::data_lock::DataDirLock;
+use crate::handover::{self, Outcome};
 use crate::http_server::{self, Limits};
 use crate::metrics::Metrics;
 use crate::runtime;
@@ -23,6 +26,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// Runs the node until a shutdown signal (Ok) or a fatal error (Err, e.g. a disk failure).
 pub async fn run(config: NodeConfig) -> Result<(), String> {
     config.validate()?;
+    if let Some(version) = config.debug.announce_version {
+        transport::handshake::announce(version);
+        tracing::warn!(%version, "testing: announcing another protocol version in handshakes");
+    }
     // Before anything touches the data directory; held until this function returns.
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     // A bad auth file stops the start here, before any port is open.
@@ -45,16 +52,18 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let peer_local = peer_listener
         .local_addr()
         .map_err(|e| format!("peer listener: {e}"))?;
-    // This node at its bound addresses; the owner keeps the peer table from here on.
+    // This node where others reach it (advertised, else bound); the owner keeps the peer table
+    // from here on.
     let me = PeerSpec {
         id: config.id,
-        peer_addr: peer_local.to_string(),
-        api_addr: api_local.to_string(),
+        peer_addr: advertise::published(peer_local, config.advertise_peer.as_deref()),
+        api_addr: advertise::published(api_local, config.advertise_api.as_deref()),
     };
     let sender = Sender {
         me: config.id,
         identity: identity.clone(),
     };
+    let (me_peer, me_api) = (me.peer_addr.clone(), me.api_addr.clone());
     let peers = Peers::new(sender, metrics.clone());
     let started = runtime::start(&config, me, peers, metrics.clone())
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
@@ -75,6 +84,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         || "off".to_owned(),
         |g| format!("{} tokens from {}", g.table().len(), g.path().display()),
     );
+    let node = started.handle.clone();
     let app = auth::protect(
         api::router(
             ApiState::new(started.handle, config.id)
@@ -88,6 +98,8 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         id = config.id,
         api = %api_local,
         peers = %config.peer_listen,
+        advertise_api = %me_api,
+        advertise_peer = %me_peer,
         data = %config.data_dir.display(),
         join = config.join,
         auth = %auth_note,
@@ -112,6 +124,16 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let result = tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("shutdown signal received");
+            let wait = Duration::from_millis(config.shutdown_transfer_ms);
+            match handover::hand_over(&node, wait).await {
+                Outcome::TimedOut => tracing::warn!(
+                    ?wait,
+                    "no other node took leadership in time; stopping anyway (the others elect \
+                     one after an election timeout)"
+                ),
+                Outcome::Alone => tracing::info!("the only voter: no one to hand leadership to"),
+                Outcome::NotLeader | Outcome::HandedTo(_) => {}
+            }
             Ok(())
         }
         r = &mut owner => {

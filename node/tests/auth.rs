@@ -315,10 +315,11 @@ fn sighup_reloads_the_auth_file_and_a_bad_file_keeps_the_old_tokens() {
     );
 }
 
-/// Runs `raftorch ctl` against node 1 of `c` with `args`, and `env`; (exit code, stdout).
+/// Runs `raftorch ctl -o json` against node 1 of `c` with `args`, and `env`; (exit code,
+/// stdout).
 fn ctl(c: &Cluster, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_raftorch"))
-        .arg("ctl")
+        .args(["ctl", "-o", "json"])
         .args(["--endpoints", &c.url(1)])
         .args(args)
         .env_remove("RAFTORCH_TOKEN")
@@ -389,8 +390,10 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
     );
     assert!(!dir.path().join("data").exists(), "it touched nothing");
 
-    // --insecure: it starts (and answers, unauthenticated).
-    let mut child = node(&["--insecure"]);
+    // --insecure: it starts (and answers, unauthenticated); on 0.0.0.0 it must be told the
+    // address it is reached at.
+    let advertised = api.replace("0.0.0.0", "127.0.0.1");
+    let mut child = node(&["--insecure", "--advertise-api", &advertised]);
     let url = format!("http://{}/v1/status", api.replace("0.0.0.0", "127.0.0.1"));
     let deadline = Instant::now() + ELECT;
     let answered = loop {

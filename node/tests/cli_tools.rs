@@ -218,9 +218,32 @@ fn bench_failover_kills_the_leader_and_times_the_recovery() {
     assert!(text.contains("median"), "{text}");
 }
 
-/// Runs `raftorch ctl --endpoints ENDPOINTS ARGS..`: its exit code and its stdout as JSON.
+#[test]
+fn bench_rolling_restart_restarts_every_node_and_times_the_write_gaps() {
+    let o = raftorch(&["bench", "--rolling-restart", "--rounds", "1"]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("leader hand-over on SIGTERM: on"), "{text}");
+    for node in 1..=3 {
+        assert!(text.contains(&format!("round 1: node {node}")), "{text}");
+    }
+    // Some node led when it got SIGTERM (the leader is restarted at least once per round).
+    assert!(text.contains(" (leader): exited"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("longest write gap over leader restarts: "))
+        .unwrap_or_else(|| panic!("no leader gap line: {text}"));
+    assert!(!line.contains("none"), "{text}");
+}
+
+/// Runs `raftorch ctl -o json --endpoints ENDPOINTS ARGS..`: its exit code and its stdout as
+/// JSON.
 fn ctl(endpoints: &str, args: &[&str]) -> (Option<i32>, Value) {
-    let mut all = vec!["ctl", "--endpoints", endpoints];
+    let mut all = vec!["ctl", "-o", "json", "--endpoints", endpoints];
     all.extend_from_slice(args);
     let o = raftorch(&all);
     let text = stdout(&o);
@@ -295,6 +318,39 @@ fn ctl_subcommands_speak_the_api() {
     assert_eq!(route["instance"]["id"], "web-1", "{route}");
     let (code, gone) = ctl(&e, &["deregister", "web", "web-1"]);
     assert_eq!(code, Some(0), "{gone}");
+
+    // For people: tables by default, one row per endpoint with the same leader.
+    let o = raftorch(&["ctl", "--endpoints", &e, "status"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG"],
+        "{text}"
+    );
+    assert_eq!(rows.len(), 3, "a header and two endpoints: {text}");
+    for row in &rows[1..] {
+        assert_eq!(row[4], leader.to_string(), "{text}");
+    }
+    assert!(rows[1..].iter().any(|r| r[2] == "leader"), "{text}");
+    let o = raftorch(&["ctl", "--endpoints", &e, "members", "list"]);
+    let text = stdout(&o);
+    assert_eq!(text.matches("| voter ").count(), 3, "{text}");
+    // An error answer is one line on stderr.
+    let o = raftorch(&["ctl", "--endpoints", &e, "kv", "get", "no/such/key"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Error: key_not_found"), "{err}");
 
     let (code, moved) = ctl(&e, &["transfer-leader", &follower.to_string()]);
     assert_eq!(code, Some(0), "{moved}");

@@ -41,7 +41,7 @@ fn leader_of(c: &Cluster, id: u64) -> Option<u64> {
     c.request(id, "GET", "/v1/status", None)?.body["leader_id"].as_u64()
 }
 
-/// Runs `raftorch ctl --endpoints (every node's API) ARGS..`; its exit code and output.
+/// Runs `raftorch ctl -o json --endpoints (every node's API) ARGS..`; its exit code and output.
 fn ctl(c: &Cluster, args: &[&str]) -> (Option<i32>, String) {
     let endpoints: Vec<String> = c
         .nodes
@@ -49,7 +49,7 @@ fn ctl(c: &Cluster, args: &[&str]) -> (Option<i32>, String) {
         .map(|n| format!("http://{}", n.api_addr))
         .collect();
     let o = Command::new(env!("CARGO_BIN_EXE_raftorch"))
-        .arg("ctl")
+        .args(["ctl", "-o", "json"])
         .arg("--endpoints")
         .arg(endpoints.join(","))
         .args(args)

@@ -8,6 +8,7 @@
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)] // a host tool, std is fine
 
 mod demo;
+mod deploy;
 mod nemesis;
 mod python;
 mod serve;
@@ -40,6 +41,11 @@ commands:
           2,000 ops required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   python  build and install the Python client (client/python) into .tools/venv and run its
           pytest suite against real 3-node clusters
+  deploy-check
+          check deploy/ without a container runtime: the Kubernetes manifests against the
+          schema (kubernetes-validate into .tools/venv) and their invariants (quorum-keeping
+          PodDisruptionBudget, /readyz, one member per replica), the alert rules (promtool
+          check rules + test rules), the systemd unit (systemd-analyze verify + security)
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
         Some("demo") => serve::run(&args[1..]),
         Some("nemesis") => nemesis::run(&args[1..]),
         Some("python") => python::test(),
+        Some("deploy-check") => deploy::check(),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");

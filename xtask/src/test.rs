@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, each failing loudly.
 
-use crate::{nemesis, python, setup, shell, web};
+use crate::{deploy, nemesis, python, setup, shell, web};
 
 /// Runs formatting, lints, the no_std builds and the whole test suite. `--web` runs only the
 /// browser visualizer's checks (the last step).
@@ -35,6 +35,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ],
         )?;
     }
+    // deploy/: manifests, alert rules and the systemd unit (seconds once the tools are in).
+    deploy::check()?;
     // CI's floor is 2,000 randomized 5-node seeds; `--quick` runs 200 for local iteration.
     let seeds = if quick { "200" } else { "2000" };
     let seeds = std::env::var("RAFTORCH_SEEDS").unwrap_or_else(|_| seeds.to_string());

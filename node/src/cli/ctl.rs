@@ -1,4 +1,5 @@
-//! `raftorch ctl`: a small client that finds the leader itself and prints JSON answers.
+//! `raftorch ctl`: a small client that finds the leader itself and prints its answers as
+//! tables (the default) or as the API's JSON (`-o json`).
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::client;
 use super::ctl_members::{self, MembersOp};
+use super::ctl_output::{self, Output, Shape};
 
 /// Options of `raftorch ctl`.
 #[derive(Debug, Clone, Args)]
@@ -22,6 +24,9 @@ pub struct CtlArgs {
     /// The API token (`Authorization: Bearer`), for a cluster started with --auth-file.
     #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Output format: `table` for people, `json` (the API's answers) for scripts.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -147,24 +152,28 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
         .filter(|e| !e.is_empty())
         .collect();
     if let CtlCommand::Status = args.command {
-        let mut all = Vec::new();
-        for e in &endpoints {
-            all.push(match get_json(&agent, &format!("{e}/v1/status")) {
-                Ok(v) => v,
-                Err(err) => json!({"endpoint": e, "error": err}),
-            });
-        }
-        println!("{}", pretty(&Value::Array(all)));
-        return 0;
+        return status(&agent, &endpoints, args.output);
     }
     if let CtlCommand::Members { op } = &args.command {
-        return ctl_members::run(&agent, &endpoints, op);
+        return ctl_members::run(&agent, &endpoints, op, args.output);
     }
     let Some(base) = find_leader(&agent, &endpoints) else {
         eprintln!("no endpoint answered: {}", endpoints.join(", "));
         return 2;
     };
     let enc = |s: &str| percent_encode(s);
+    let shape = match &args.command {
+        CtlCommand::Services => Shape::Services,
+        CtlCommand::Service { .. } => Shape::Instances,
+        CtlCommand::Route { .. } => Shape::Route,
+        CtlCommand::Kv {
+            op: KvOp::Get { .. },
+        } => Shape::KvGet,
+        CtlCommand::Kv {
+            op: KvOp::List { .. },
+        } => Shape::KvList,
+        _ => Shape::Fields,
+    };
     let (method, path, body): (&str, String, Option<Vec<u8>>) = match &args.command {
         CtlCommand::Status | CtlCommand::Members { .. } => handled_above(),
         CtlCommand::Services => ("GET", "/v1/services".into(), None),
@@ -242,18 +251,53 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
     };
     match result {
         Ok(resp) => {
-            println!("{}", pretty_text(&resp.into_string().unwrap_or_default()));
+            ctl_output::print_ok(args.output, shape, &resp.into_string().unwrap_or_default());
             0
         }
         Err(ureq::Error::Status(code, resp)) => {
-            eprintln!("HTTP {code}");
-            println!("{}", pretty_text(&resp.into_string().unwrap_or_default()));
+            let body = resp.into_string().unwrap_or_default();
+            ctl_output::print_error(args.output, code, &body);
             1
         }
         Err(e) => {
             eprintln!("{e}");
             2
         }
+    }
+}
+
+/// `ctl status`: every endpoint's `/v1/status`, as a table or as a JSON array (an endpoint that
+/// does not answer is `{"endpoint","error"}`). Exits 2 if none answered.
+fn status(agent: &ureq::Agent, endpoints: &[String], output: Output) -> i32 {
+    let mut all = Vec::new();
+    let mut answered = false;
+    for e in endpoints {
+        all.push(match get_json(agent, &format!("{e}/v1/status")) {
+            Ok(v) => {
+                answered = true;
+                v
+            }
+            Err(err) => json!({"endpoint": e, "error": err}),
+        });
+    }
+    match output {
+        Output::Json => println!("{}", ctl_output::pretty(&Value::Array(all))),
+        Output::Table => {
+            let rows = all
+                .into_iter()
+                .zip(endpoints)
+                .map(|(mut v, e)| {
+                    v["endpoint"] = json!(e);
+                    v
+                })
+                .collect();
+            print!("{}", ctl_output::human(Shape::Status, &Value::Array(rows)));
+        }
+    }
+    if answered {
+        0
+    } else {
+        2
     }
 }
 
@@ -284,14 +328,6 @@ pub(super) fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<S
         }
     }
     first_alive
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
-}
-
-pub(super) fn pretty_text(text: &str) -> String {
-    serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |v| pretty(&v))
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).

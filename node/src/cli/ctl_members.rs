@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::ctl::{find_leader, get_json, pretty_text};
+use super::ctl::{find_leader, get_json};
+use super::ctl_output::{self, Output, Shape};
 
 /// How long a membership command keeps looking for a leader that takes the change.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -107,6 +108,7 @@ fn at_leader(
     path: &str,
     body: Option<&Value>,
     hand_over: Option<u64>,
+    output: Output,
 ) -> i32 {
     let deadline = Instant::now() + DEADLINE;
     let mut last = String::from("no endpoint knows a leader");
@@ -117,11 +119,11 @@ fn at_leader(
             } else {
                 match send(agent, method, &format!("{}{path}", leader.url), body) {
                     Attempt::Done(code, text) => {
-                        println!("{}", pretty_text(&text));
                         if (200..300).contains(&code) {
+                            ctl_output::print_ok(output, Shape::Fields, &text);
                             return 0;
                         }
-                        eprintln!("HTTP {code}");
+                        ctl_output::print_error(output, code, &text);
                         return 1;
                     }
                     Attempt::Retry(why) => last = why,
@@ -166,7 +168,12 @@ fn hand_leadership_over(agent: &ureq::Agent, leader: &Leader) -> String {
 }
 
 /// Runs a `ctl members` command; the exit code (0 ok, 1 error answer, 2 no leader in time).
-pub(super) fn run(agent: &ureq::Agent, endpoints: &[String], op: &MembersOp) -> i32 {
+pub(super) fn run(
+    agent: &ureq::Agent,
+    endpoints: &[String],
+    op: &MembersOp,
+    output: Output,
+) -> i32 {
     match op {
         MembersOp::List => {
             // Any member can list them (the leader when one is known).
@@ -176,7 +183,7 @@ pub(super) fn run(agent: &ureq::Agent, endpoints: &[String], op: &MembersOp) -> 
             };
             match get_json(agent, &format!("{base}/v1/members")) {
                 Ok(v) => {
-                    println!("{}", pretty_text(&v.to_string()));
+                    ctl_output::print_ok(output, Shape::Members, &v.to_string());
                     0
                 }
                 Err(e) => {
@@ -200,11 +207,12 @@ pub(super) fn run(agent: &ureq::Agent, endpoints: &[String], op: &MembersOp) -> 
                 "/v1/cluster/members",
                 Some(&body),
                 None,
+                output,
             )
         }
         MembersOp::Remove { id } => {
             let path = format!("/v1/cluster/members/{id}");
-            at_leader(agent, endpoints, "DELETE", &path, None, Some(*id))
+            at_leader(agent, endpoints, "DELETE", &path, None, Some(*id), output)
         }
     }
 }

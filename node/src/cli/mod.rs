@@ -5,11 +5,13 @@ mod bench;
 mod client;
 mod ctl;
 mod ctl_members;
+mod ctl_output;
 mod dev;
 mod dev_auth;
 mod progress;
 mod sim;
 mod snapshot;
+mod table;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,11 +21,13 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     DebugOptions, FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS,
     DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES,
-    DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    DEFAULT_SHUTDOWN_TRANSFER_MS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
 };
+use crate::transport::handshake::Version;
 
 pub use bench::{BenchArgs, Target};
 pub use ctl::CtlArgs;
+pub use ctl_output::Output;
 pub use dev::DevArgs;
 pub use sim::SimArgs;
 pub use snapshot::{RecoverArgs, SnapshotArgs};
@@ -41,7 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run one node.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Run a local cluster of N node processes on loopback ports (data in a temp dir).
     Dev(DevArgs),
     /// Talk to a running cluster.
@@ -64,7 +68,8 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure.
+    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, advertise_peer,
+    /// advertise_api, shutdown_transfer_ms.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -137,6 +142,22 @@ pub struct NodeArgs {
     /// ports can then read, write and change the membership).
     #[arg(long, env = "RAFTORCH_INSECURE")]
     pub insecure: bool,
+    /// The peer address other nodes reach this one at, HOST:PORT (default: --peer-listen;
+    /// required when that is 0.0.0.0 or ::), as etcd's --initial-advertise-peer-urls.
+    #[arg(long, env = "RAFTORCH_ADVERTISE_PEER")]
+    pub advertise_peer: Option<String>,
+    /// The API address clients and forwarding nodes reach this one at, HOST:PORT (default:
+    /// --api-listen; required when that is 0.0.0.0 or ::).
+    #[arg(long, env = "RAFTORCH_ADVERTISE_API")]
+    pub advertise_api: Option<String>,
+    /// On SIGTERM, a leader hands leadership to its most caught-up voter and waits up to this
+    /// many ms for it before it stops (0: it just stops). Default 3000.
+    #[arg(long, env = "RAFTORCH_SHUTDOWN_TRANSFER_MS")]
+    pub shutdown_transfer_ms: Option<u64>,
+    /// Testing: announce protocol version MAJOR.MINOR in peer handshakes instead of this
+    /// build's, as a node of another release would.
+    #[arg(long, hide = true)]
+    pub debug_announce_version: Option<Version>,
 }
 
 impl NodeArgs {
@@ -207,9 +228,16 @@ impl NodeArgs {
             debug: DebugOptions {
                 digest_every: self.digest_every,
                 clock_offset_ms: self.clock_offset_ms,
+                announce_version: self.debug_announce_version,
             },
             auth_file: self.auth_file.clone().or(file.auth_file),
             insecure: self.insecure || file.insecure.unwrap_or(false),
+            advertise_peer: self.advertise_peer.clone().or(file.advertise_peer),
+            advertise_api: self.advertise_api.clone().or(file.advertise_api),
+            shutdown_transfer_ms: self
+                .shutdown_transfer_ms
+                .or(file.shutdown_transfer_ms)
+                .unwrap_or(DEFAULT_SHUTDOWN_TRANSFER_MS),
         };
         config.validate()?;
         Ok(config)
@@ -340,6 +368,10 @@ mod tests {
             clock_offset_ms: 0,
             auth_file: None,
             insecure: false,
+            advertise_peer: None,
+            advertise_api: None,
+            shutdown_transfer_ms: None,
+            debug_announce_version: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

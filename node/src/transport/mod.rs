@@ -12,6 +12,7 @@ pub mod frame;
 pub mod handshake;
 mod inbound;
 mod outbound;
+mod resolve;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -204,5 +205,49 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_peer_name_that_moves_is_found_at_its_new_address() {
+        let within = std::time::Duration::from_secs(10);
+        let a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let name = "node-4.fake.test:7000";
+        resolve::fake::point(name, a.local_addr().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Arc::new(ClusterIdentity::resolve(dir.path(), Some("t"), &[1, 4]).unwrap());
+        let sender = Sender {
+            me: 1,
+            identity: identity.clone(),
+        };
+        let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
+        assert!(peers.set(4, name.to_owned()));
+        peers.send(heartbeat(4, 1));
+        let got = tokio::time::timeout(within, receive(&a, &identity))
+            .await
+            .unwrap();
+        assert_eq!(got, heartbeat(4, 1));
+        // The name moves; the old address stops answering and the connection there is gone
+        // (`receive` dropped it). The same connection task, with the same name, reconnects.
+        resolve::fake::point(name, b.local_addr().unwrap());
+        drop(a);
+        let at_b = {
+            let identity = identity.clone();
+            tokio::spawn(async move { receive(&b, &identity).await })
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seq = 2;
+        while !at_b.is_finished() {
+            assert!(tokio::time::Instant::now() < deadline, "never reached b");
+            peers.send(heartbeat(4, seq));
+            seq += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let got = at_b.await.unwrap();
+        assert!(
+            matches!(&got.message, PeerMessage::Raft(m) if m.to == 4),
+            "{got:?}"
+        );
+        assert_eq!(peers.addresses().collect::<Vec<_>>(), [(4, name)]);
     }
 }

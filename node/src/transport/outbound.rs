@@ -77,7 +77,9 @@ async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver
 /// `id`.
 async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, Refusal> {
     let io = |e: io::Error| Refusal::Io(e.to_string());
-    let mut stream = TcpStream::connect(addr).await.map_err(io)?;
+    // Resolved on every attempt: a name that moved is dialled at its new address.
+    let targets = super::resolve::lookup(addr).await.map_err(io)?;
+    let mut stream = TcpStream::connect(&targets[..]).await.map_err(io)?;
     let _ = stream.set_nodelay(true);
     let hello = Hello::ours(&sender.identity, sender.me).encode();
     stream.write_all(&hello).await.map_err(io)?;

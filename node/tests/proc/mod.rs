@@ -157,6 +157,12 @@ impl Cluster {
 
     /// (Re)starts node `id` with its data directory.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, &[]);
+    }
+
+    /// (Re)starts node `id` with its data directory and, for this start only, the flags
+    /// `extra` after the cluster's own.
+    pub fn spawn_with(&mut self, id: u64, extra: &[&str]) {
         let node = self.node(id);
         // `RAFTORCH_BIN` runs a private copy: a target directory shared by several checkouts
         // may get another checkout's build of the binary mid-run.
@@ -172,7 +178,8 @@ impl Cluster {
             .arg(&node.peer_addr)
             .arg("--api-listen")
             .arg(&node.api_addr)
-            .args(&self.extra);
+            .args(&self.extra)
+            .args(extra);
         if node.join {
             cmd.arg("--join");
         }

@@ -1,6 +1,7 @@
 //! `raftorch bench`: a closed-loop load generator (one thread and one keep-alive connection
 //! per client) for the kv API of raftorch, or of etcd through its v3 JSON gateway; and
-//! `--failover`, which measures recovery from `kill -9` of the leader of a cluster it starts.
+//! `--failover`, which measures recovery from `kill -9` of the leader of a cluster it starts;
+//! and `--rolling-restart`, the write gap while it restarts every node of one in turn.
 //!
 //! Without `--endpoints` it starts what it measures itself: a local 3-node raftorch cluster, and
 //! with `--target etcd` also a local 3-node etcd cluster, loaded side by side.
@@ -9,6 +10,7 @@ mod compare;
 mod failover;
 mod load;
 mod procs;
+mod rolling;
 
 use std::time::Duration;
 
@@ -66,9 +68,18 @@ pub struct BenchArgs {
     /// time from each kill to the first acknowledged write through a survivor.
     #[arg(long)]
     pub failover: bool,
-    /// Rounds of `--failover`.
+    /// Rounds of `--failover` (or of `--rolling-restart`: each restarts every node once).
     #[arg(long, default_value_t = 5)]
     pub rounds: u32,
+    /// Start a 3-node cluster of this binary and restart its nodes one by one (SIGTERM, start,
+    /// wait until ready) while a client writes; prints the longest gap between acknowledged
+    /// writes during each restart.
+    #[arg(long, conflicts_with = "failover")]
+    pub rolling_restart: bool,
+    /// With `--rolling-restart`: start the nodes with `--shutdown-transfer-ms 0`, so a leader
+    /// stops without handing leadership over (the comparison).
+    #[arg(long, requires = "rolling_restart")]
+    pub no_handover: bool,
     /// Without `--endpoints`: load runs per client count, alternating raftorch and etcd; the
     /// table shows each system's median run (by throughput), so a noisy moment on a shared
     /// machine does not decide the ratio.
@@ -101,6 +112,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub(super) fn run(args: &BenchArgs) -> i32 {
     let result = if args.failover {
         failover::run(args)
+    } else if args.rolling_restart {
+        rolling::run(args)
     } else if args.endpoints.is_empty() {
         compare::run(args)
     } else {

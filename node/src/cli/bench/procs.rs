@@ -43,17 +43,25 @@ pub(super) struct RaftorchProcs {
     dir: PathBuf,
     addrs: Vec<(String, String)>,
     children: Vec<Option<Child>>,
+    /// Flags every node gets.
+    extra: Vec<String>,
 }
 
 impl RaftorchProcs {
     /// Starts [`NODES`] nodes of this binary.
     pub(super) fn start() -> Result<Self, String> {
+        Self::start_with(&[])
+    }
+
+    /// Starts [`NODES`] nodes of this binary, each with the flags `extra`.
+    pub(super) fn start_with(extra: &[&str]) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let mut procs = RaftorchProcs {
             exe,
             dir: scratch_dir("raftorch"),
             addrs: free_addresses()?,
             children: (0..NODES).map(|_| None).collect(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         for id in 1..=NODES {
             procs.spawn(id)?;
@@ -74,6 +82,7 @@ impl RaftorchProcs {
             .arg(&self.addrs[i].0)
             .arg("--api-listen")
             .arg(&self.addrs[i].1)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (j, (peer, api)) in self.addrs.iter().enumerate() {
@@ -94,6 +103,33 @@ impl RaftorchProcs {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGTERM (with the `kill` command), then waits up to `timeout` for the exit; how long it
+    /// took, or an error (the node is then killed).
+    pub(super) fn terminate(&mut self, id: u64, timeout: Duration) -> Result<Duration, String> {
+        let mut child = self.children[id as usize - 1]
+            .take()
+            .ok_or_else(|| format!("node {id} is not running"))?;
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !status.success() {
+            return Err(format!("kill -TERM of node {id} failed"));
+        }
+        while sent.elapsed() < timeout {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Ok(sent.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!(
+            "node {id} did not exit within {timeout:?} of SIGTERM"
+        ))
     }
 
     /// Node `id`'s API base URL.
