@@ -92,6 +92,12 @@ pub struct FileConfig {
     pub auth_file: Option<PathBuf>,
     /// Run without protection off loopback (see [`NodeConfig::insecure`]).
     pub insecure: Option<bool>,
+    /// CA certificate (see [`NodeConfig::tls`]).
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate (see [`NodeConfig::tls`]).
+    pub tls_cert: Option<PathBuf>,
+    /// This node's key (see [`NodeConfig::tls`]).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Everything a node needs to start, validated.
@@ -141,8 +147,12 @@ pub struct NodeConfig {
     /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
     /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
     pub auth_file: Option<PathBuf>,
-    /// Start even when listening beyond loopback without an auth file.
+    /// Start even when listening beyond loopback without an auth file or TLS.
     pub insecure: bool,
+    /// TLS on both ports (`--tls-ca`, `--tls-cert`, `--tls-key`): mutual TLS between peers,
+    /// HTTPS on the API. `None`: plain TCP, which only a node on loopback (or one given
+    /// `insecure`) may use.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Options for tests and debugging, off by default.
@@ -230,7 +240,7 @@ impl NodeConfig {
     }
 
     /// Secure by default: a node that listens on anything but loopback needs its protections
-    /// (for now the auth file) unless it was told `insecure`.
+    /// (an auth file and TLS) unless it was told `insecure`.
     fn check_exposure(&self) -> Result<(), String> {
         let exposed = [self.api_listen, self.peer_listen]
             .into_iter()
@@ -239,10 +249,18 @@ impl NodeConfig {
         if self.auth_file.is_none() {
             missing.push("--auth-file");
         }
+        if self.tls.is_none() {
+            missing.push("TLS (--tls-ca, --tls-cert, --tls-key)");
+        }
         match exposed {
             Some(addr) if !self.insecure && !missing.is_empty() => Err(format!(
-                "listening on {addr} without {}; pass --insecure to run unauthenticated",
-                missing.join(" and ")
+                "listening on {addr} without {}; pass --insecure to run {}",
+                missing.join(" and "),
+                match (self.auth_file.is_none(), self.tls.is_none()) {
+                    (true, true) => "unauthenticated and unencrypted",
+                    (true, false) => "unauthenticated",
+                    _ => "unencrypted",
+                }
             )),
             _ => Ok(()),
         }
@@ -317,6 +335,7 @@ mod tests {
             debug: DebugOptions::default(),
             auth_file: None,
             insecure: false,
+            tls: None,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
@@ -358,7 +377,8 @@ mod tests {
         };
         assert_eq!(
             exposed.validate().unwrap_err(),
-            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run unauthenticated"
+            "listening on 0.0.0.0:8001 without --auth-file and TLS (--tls-ca, --tls-cert, \
+             --tls-key); pass --insecure to run unauthenticated and unencrypted"
         );
         let peers_exposed = NodeConfig {
             peer_listen: "10.0.0.4:7001".parse().unwrap(),
@@ -375,8 +395,28 @@ mod tests {
         assert!(insecure.validate().is_ok());
         let with_auth = NodeConfig {
             auth_file: Some("auth.toml".into()),
-            ..exposed
+            ..exposed.clone()
         };
-        assert!(with_auth.validate().is_ok());
+        assert_eq!(
+            with_auth.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without TLS (--tls-ca, --tls-cert, --tls-key); pass \
+             --insecure to run unencrypted"
+        );
+        let tls = Some(crate::tls::TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "node-1.pem".into(),
+            key: "node-1-key.pem".into(),
+        });
+        let with_tls = NodeConfig {
+            tls: tls.clone(),
+            ..exposed.clone()
+        };
+        assert_eq!(
+            with_tls.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run \
+             unauthenticated"
+        );
+        let with_both = NodeConfig { tls, ..with_auth };
+        assert!(with_both.validate().is_ok());
     }
 }

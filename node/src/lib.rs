@@ -11,7 +11,8 @@
 //! - [`transport`]: TCP between peers; [`api`]: the HTTP API (axum); [`server`]: wiring them up;
 //! - [`config`], [`cli`]: the command line (`node`, `dev`, `ctl`, `bench`, `sim`), [`metrics`];
 //! - [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
-//!   checked in every peer handshake; [`http_server`]: the API's connection limits.
+//!   checked in every peer handshake; [`http_server`]: the API's connection limits; [`tls`]:
+//!   peer mutual TLS and the HTTPS API.
 //!
 //! The owner task's loop (see `runtime`):
 //!
@@ -46,4 +47,5 @@ pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod transport;

@@ -2,6 +2,7 @@
 //! processes, `ctl` talks to a cluster's API.
 
 mod bench;
+mod certs;
 mod client;
 mod ctl;
 mod ctl_members;
@@ -22,6 +23,7 @@ use crate::config::{
 };
 
 pub use bench::{BenchArgs, Target};
+pub use certs::{write_all as write_certs, CertsArgs};
 pub use ctl::CtlArgs;
 pub use dev::DevArgs;
 pub use sim::SimArgs;
@@ -48,6 +50,8 @@ pub enum CliCommand {
     Sim(SimArgs),
     /// Load a cluster's kv API (closed loop) or measure leader failover.
     Bench(BenchArgs),
+    /// Write a CA and node and client certificates for a TLS cluster.
+    Certs(CertsArgs),
 }
 
 /// `raftorch node`: flags override `--config FILE.toml`; each flag also reads `RAFTORCH_*`.
@@ -55,7 +59,7 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure.
+    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, tls_ca, tls_cert, tls_key.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -124,10 +128,20 @@ pub struct NodeArgs {
     /// needs `Authorization: Bearer <secret>`. Reloaded on SIGHUP.
     #[arg(long, env = "RAFTORCH_AUTH_FILE")]
     pub auth_file: Option<PathBuf>,
-    /// Start even when listening beyond loopback without an auth file (anyone who reaches the
-    /// ports can then read, write and change the membership).
+    /// Start even when listening beyond loopback without an auth file or TLS (anyone who
+    /// reaches the ports can then read, write and change the membership, or listen in).
     #[arg(long, env = "RAFTORCH_INSECURE")]
     pub insecure: bool,
+    /// The CA certificate (PEM) peers' and clients' certificates must chain to. With
+    /// --tls-cert and --tls-key: mutual TLS on the peer port, HTTPS on the API.
+    #[arg(long, env = "RAFTORCH_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM, naming this node's id: `raftorch certs` writes them).
+    #[arg(long, env = "RAFTORCH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, env = "RAFTORCH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -201,6 +215,11 @@ impl NodeArgs {
             },
             auth_file: self.auth_file.clone().or(file.auth_file),
             insecure: self.insecure || file.insecure.unwrap_or(false),
+            tls: crate::tls::TlsFiles::from_parts(
+                self.tls_ca.clone().or(file.tls_ca),
+                self.tls_cert.clone().or(file.tls_cert),
+                self.tls_key.clone().or(file.tls_key),
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -245,6 +264,7 @@ pub fn run(cli: Cli) -> i32 {
         CliCommand::Ctl(args) => ctl::run(&args),
         CliCommand::Sim(args) => sim::run(&args),
         CliCommand::Bench(args) => bench::run(&args),
+        CliCommand::Certs(args) => certs::run(&args),
     }
 }
 
@@ -329,6 +349,9 @@ mod tests {
             clock_offset_ms: 0,
             auth_file: None,
             insecure: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }
