@@ -22,6 +22,9 @@ pub struct CtlArgs {
     /// The API token (`Authorization: Bearer`), for a cluster started with --auth-file.
     #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA certificate (PEM) to trust for `https://` endpoints (a TLS cluster's `ca.pem`).
+    #[arg(long, env = "RAFTORCH_CACERT")]
+    pub cacert: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -138,30 +141,47 @@ pub enum KvOp {
 
 /// Runs the command; returns the exit code (0 ok, 1 error answer, 2 no endpoint reachable).
 pub(super) fn run(args: &CtlArgs) -> i32 {
+    let access = match client::Access::new(args.token.as_deref(), args.cacert.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("raftorch ctl: {e}");
+            return 2;
+        }
+    };
     // Every request below goes through this agent, so every one carries the token.
-    let agent = client::agent(Duration::from_secs(10), args.token.as_deref());
+    let agent = access.agent(Duration::from_secs(10));
     let endpoints: Vec<String> = args
         .endpoints
         .iter()
-        .map(|e| e.trim().trim_end_matches('/').to_owned())
-        .filter(|e| !e.is_empty())
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| access.base(e))
         .collect();
     if let CtlCommand::Status = args.command {
         let mut all = Vec::new();
+        let mut answered = false;
         for e in &endpoints {
-            all.push(match get_json(&agent, &format!("{e}/v1/status")) {
-                Ok(v) => v,
-                Err(err) => json!({"endpoint": e, "error": err}),
+            all.push(match agent.get(&format!("{e}/v1/status")).call() {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => {
+                    answered = true;
+                    serde_json::from_str(&r.into_string().unwrap_or_default())
+                        .unwrap_or_else(|e| json!({"error": e.to_string()}))
+                }
+                Err(err) => json!({"endpoint": e, "error": access.explain(&err)}),
             });
         }
         println!("{}", pretty(&Value::Array(all)));
-        return 0;
+        return if answered { 0 } else { 2 };
     }
     if let CtlCommand::Members { op } = &args.command {
         return ctl_members::run(&agent, &endpoints, op);
     }
     let Some(base) = find_leader(&agent, &endpoints) else {
         eprintln!("no endpoint answered: {}", endpoints.join(", "));
+        if let Some(e) = endpoints.first() {
+            if let Err(err) = agent.get(&format!("{e}/v1/status")).call() {
+                eprintln!("{e}: {}", access.explain(&err));
+            }
+        }
         return 2;
     };
     let enc = |s: &str| percent_encode(s);
@@ -251,7 +271,7 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
             1
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", access.explain(&e));
             2
         }
     }
@@ -278,7 +298,7 @@ pub(super) fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<S
     for e in endpoints {
         if let Ok(status) = get_json(agent, &format!("{e}/v1/status")) {
             if let Some(api) = status["leader_api"].as_str() {
-                return Some(format!("http://{api}"));
+                return Some(format!("{}://{api}", client::scheme_of(e)));
             }
             first_alive.get_or_insert_with(|| e.clone());
         }
