@@ -396,3 +396,44 @@ fn dev_secure_starts_a_tls_cluster_and_prints_the_token_and_the_cacert() {
     assert!(read.1.contains("\"value\": \"on\""), "{read:?}");
     assert!(dir.path().join("certs/node-3-key.pem").exists());
 }
+
+#[test]
+fn the_rust_client_speaks_https_with_the_cacert_and_refuses_https_without_one() {
+    use raftorch_client::{Client, Config, PutOptions};
+    let c = Cluster::start_secure(3, 0, &[]);
+    c.wait_leader(ELECT);
+    let ca = c.certs_dir().unwrap().join("ca.pem");
+    // Bare host:port endpoints: with a CA they are https.
+    let endpoints: Vec<String> = c.nodes.iter().map(|n| n.api_addr.clone()).collect();
+    let config = Config::new(&endpoints)
+        .with_token(SECURE_ADMIN)
+        .with_cacert(&ca);
+    let client = Client::new(config).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        client
+            .put("client/tls", "yes", &PutOptions::default())
+            .await
+            .unwrap();
+        let got = client.get("client/tls").await.unwrap().unwrap();
+        assert_eq!(got.value, "yes");
+        assert!(client
+            .leader_url()
+            .is_some_and(|u| u.starts_with("https://")));
+    });
+    let urls: Vec<String> = (1..=3).map(|id| c.url(id)).collect();
+    let refused = Client::new(Config::new(&urls).with_token(SECURE_ADMIN)).unwrap_err();
+    assert!(refused.to_string().contains("RAFTORCH_CACERT"), "{refused}");
+    // A CA that did not sign the cluster's certificates: every attempt fails, none is trusted.
+    let other = other_ca(c.dir.path());
+    let mut wrong = Config::new(&urls)
+        .with_token(SECURE_ADMIN)
+        .with_cacert(other.join("ca.pem"));
+    wrong.read_deadline = Duration::from_secs(1);
+    let wrong = Client::new(wrong).unwrap();
+    let failed = rt.block_on(async { wrong.get("client/tls").await });
+    assert!(failed.is_err(), "{failed:?}");
+}
