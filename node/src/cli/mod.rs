@@ -38,6 +38,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the node's many options need no box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run one node.
