@@ -82,7 +82,10 @@ impl Access {
                 " (the server's certificate is not trusted: pass --cacert CA.pem or set \
                  RAFTORCH_CACERT)"
             }
-        } else if text.starts_with("http://") {
+        } else if text.starts_with("http://")
+            && !text.contains("refused")
+            && !text.contains("timed out")
+        {
             " (if the cluster runs TLS, use https:// endpoints and --cacert)"
         } else {
             ""
