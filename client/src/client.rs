@@ -35,6 +35,9 @@ pub struct Config {
     pub read_deadline: Duration,
     /// The API token (`Authorization: Bearer`), for a cluster started with `--auth-file`.
     pub token: Option<String>,
+    /// The CA certificate (PEM) of a TLS cluster (its `ca.pem`): `https://` endpoints are
+    /// trusted when they chain to it, and endpoints without a scheme are `https://`.
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -50,7 +53,14 @@ impl Config {
             write_deadline: Duration::from_secs(8),
             read_deadline: Duration::from_secs(8),
             token: None,
+            cacert: None,
         }
+    }
+
+    /// The same, speaking HTTPS to a cluster whose certificates `cacert` (a PEM file) signed.
+    pub fn with_cacert(mut self, cacert: impl Into<std::path::PathBuf>) -> Self {
+        self.cacert = Some(cacert.into());
+        self
     }
 
     /// The same, sending `token` with every request.
@@ -59,8 +69,8 @@ impl Config {
         self
     }
 
-    /// Endpoints from `RAFTORCH_ENDPOINTS` (comma-separated), and the token from
-    /// `RAFTORCH_TOKEN` when set.
+    /// Endpoints from `RAFTORCH_ENDPOINTS` (comma-separated), the token from `RAFTORCH_TOKEN`
+    /// and the CA from `RAFTORCH_CACERT` when set.
     pub fn from_env() -> Result<Self> {
         let raw = std::env::var(ENDPOINTS_ENV)
             .map_err(|_| Error::Config(format!("{ENDPOINTS_ENV} is not set")))?;
@@ -68,6 +78,9 @@ impl Config {
         config.token = std::env::var("RAFTORCH_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
+        config.cacert = std::env::var_os("RAFTORCH_CACERT")
+            .filter(|p| !p.is_empty())
+            .map(Into::into);
         Ok(config)
     }
 }
@@ -184,8 +197,19 @@ impl Client {
             return Err(Error::Config("no endpoints".into()));
         }
         config.write_deadline = config.write_deadline.min(DEDUP_WINDOW);
-        let endpoints = Endpoints::new(&config.endpoints);
-        let transport = Transport::new(config.token.as_deref());
+        let scheme = if config.cacert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let endpoints = Endpoints::with_scheme(&config.endpoints, scheme);
+        if config.cacert.is_none() && endpoints.urls().iter().any(|u| u.starts_with("https://")) {
+            return Err(Error::Config(
+                "https:// endpoints need the cluster's CA: Config::with_cacert or RAFTORCH_CACERT"
+                    .into(),
+            ));
+        }
+        let transport = Transport::new(config.token.as_deref(), config.cacert.as_deref())?;
         Ok(Client {
             shared: Arc::new(Shared {
                 config,

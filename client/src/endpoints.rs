@@ -42,21 +42,28 @@ pub(crate) enum Pick {
     WaitUntil(Instant),
 }
 
-/// `host:port` or a URL, as a base URL without a trailing slash.
-pub(crate) fn normalize(endpoint: &str) -> String {
+/// `host:port` or a URL, as a base URL without a trailing slash, with `scheme` for an endpoint
+/// that names none.
+pub(crate) fn normalize_with(endpoint: &str, scheme: &str) -> String {
     let e = endpoint.trim().trim_end_matches('/');
     if e.contains("://") {
         e.to_owned()
     } else {
-        format!("http://{e}")
+        format!("{scheme}://{e}")
     }
 }
 
 impl Endpoints {
+    #[cfg(test)]
     pub(crate) fn new(urls: &[String]) -> Self {
+        Self::with_scheme(urls, "http")
+    }
+
+    /// The table of `urls`, those without a scheme taking `scheme`.
+    pub(crate) fn with_scheme(urls: &[String], scheme: &str) -> Self {
         let mut endpoints: Vec<Endpoint> = Vec::new();
         for u in urls {
-            let url = normalize(u);
+            let url = normalize_with(u, scheme);
             if !endpoints.iter().any(|e| e.url == url) {
                 endpoints.push(Endpoint {
                     url,
@@ -182,7 +189,13 @@ impl Endpoints {
             if addr.is_empty() || addr.starts_with("0.0.0.0") || addr.starts_with("[::]") {
                 continue;
             }
-            let murl = normalize(addr);
+            // Members speak what the node that listed them speaks.
+            let scheme = if url.starts_with("https://") {
+                "https"
+            } else {
+                "http"
+            };
+            let murl = normalize_with(addr, scheme);
             match t.endpoints.iter_mut().find(|e| e.url == murl) {
                 Some(e) => e.node = Some(*mid),
                 None => {

@@ -6,10 +6,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::Error;
 
 /// The header naming the leader node (`X-Raftorch-Leader: 3` or `none`).
 pub const LEADER_HEADER: &str = "x-raftorch-leader";
@@ -33,26 +40,34 @@ pub struct Answer {
     pub body: Value,
 }
 
-/// A shared HTTP/1 connection pool.
+/// A shared HTTP/1 connection pool (HTTPS too, for a client given the cluster's CA).
 #[derive(Clone)]
 pub(crate) struct Transport {
-    client: HyperClient<HttpConnector, Full<Bytes>>,
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `Authorization: Bearer <token>` on every request, when the API needs a token.
     authorization: Option<String>,
 }
 
 impl Transport {
-    pub(crate) fn new(token: Option<&str>) -> Self {
+    /// Sends `token` on every request; trusts the CA certificate in `cacert` (only it) for
+    /// `https://` URLs.
+    pub(crate) fn new(token: Option<&str>, cacert: Option<&Path>) -> Result<Self, Error> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        connector.enforce_http(false);
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(cacert)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Transport {
+            .build(https);
+        Ok(Transport {
             client,
             authorization: token.map(|t| format!("Bearer {t}")),
-        }
+        })
     }
 
     /// Sends one request; `Err` is a transport failure (refused, reset, timed out).
@@ -117,6 +132,34 @@ impl Transport {
             body,
         })
     }
+}
+
+/// The TLS client config: trusts the certificates in `cacert`, or nothing at all without one
+/// (`Client::new` refuses `https://` endpoints then, so plain HTTP is all that is spoken).
+fn tls_config(cacert: Option<&Path>) -> Result<rustls::ClientConfig, Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = cacert {
+        let shown = path.display();
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read the CA {shown}: {e}")))?;
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<core::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Config(format!("{shown}: not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Config(format!("{shown}: no certificate in it")));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| Error::Config(format!("{shown}: not a usable CA: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Percent-encodes `s` for a path segment or query value (RFC 3986 unreserved stay; `/` too

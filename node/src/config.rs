@@ -98,6 +98,12 @@ pub struct FileConfig {
     pub advertise_api: Option<String>,
     /// Leadership hand-over wait at shutdown (see [`NodeConfig::shutdown_transfer_ms`]).
     pub shutdown_transfer_ms: Option<u64>,
+    /// CA certificate (see [`NodeConfig::tls`]).
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate (see [`NodeConfig::tls`]).
+    pub tls_cert: Option<PathBuf>,
+    /// This node's key (see [`NodeConfig::tls`]).
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Everything a node needs to start, validated.
@@ -147,7 +153,7 @@ pub struct NodeConfig {
     /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
     /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
     pub auth_file: Option<PathBuf>,
-    /// Start even when listening beyond loopback without an auth file.
+    /// Start even when listening beyond loopback without an auth file or TLS.
     pub insecure: bool,
     /// The peer address this node publishes (`HOST:PORT`, a name or an address); `None`: the
     /// bound `peer_listen`, which must then not be unspecified (see `advertise`).
@@ -157,6 +163,10 @@ pub struct NodeConfig {
     /// On SIGTERM a leader hands leadership to its most caught-up voter and waits up to this
     /// long for another node to lead before it drains and exits (0: it just stops).
     pub shutdown_transfer_ms: u64,
+    /// TLS on both ports (`--tls-ca`, `--tls-cert`, `--tls-key`): mutual TLS between peers,
+    /// HTTPS on the API. `None`: plain TCP, which only a node on loopback (or one given
+    /// `insecure`) may use.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Options for tests and debugging, off by default.
@@ -263,7 +273,7 @@ impl NodeConfig {
     }
 
     /// Secure by default: a node that listens on anything but loopback needs its protections
-    /// (for now the auth file) unless it was told `insecure`.
+    /// (an auth file and TLS) unless it was told `insecure`.
     fn check_exposure(&self) -> Result<(), String> {
         let exposed = [self.api_listen, self.peer_listen]
             .into_iter()
@@ -272,10 +282,18 @@ impl NodeConfig {
         if self.auth_file.is_none() {
             missing.push("--auth-file");
         }
+        if self.tls.is_none() {
+            missing.push("TLS (--tls-ca, --tls-cert, --tls-key)");
+        }
         match exposed {
             Some(addr) if !self.insecure && !missing.is_empty() => Err(format!(
-                "listening on {addr} without {}; pass --insecure to run unauthenticated",
-                missing.join(" and ")
+                "listening on {addr} without {}; pass --insecure to run {}",
+                missing.join(" and "),
+                match (self.auth_file.is_none(), self.tls.is_none()) {
+                    (true, true) => "unauthenticated and unencrypted",
+                    (true, false) => "unauthenticated",
+                    _ => "unencrypted",
+                }
             )),
             _ => Ok(()),
         }
@@ -353,6 +371,7 @@ mod tests {
             advertise_peer: None,
             advertise_api: None,
             shutdown_transfer_ms: DEFAULT_SHUTDOWN_TRANSFER_MS,
+            tls: None,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));
@@ -395,7 +414,8 @@ mod tests {
         };
         assert_eq!(
             exposed.validate().unwrap_err(),
-            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run unauthenticated"
+            "listening on 0.0.0.0:8001 without --auth-file and TLS (--tls-ca, --tls-cert, \
+             --tls-key); pass --insecure to run unauthenticated and unencrypted"
         );
         let peers_exposed = NodeConfig {
             peer_listen: "10.0.0.4:7001".parse().unwrap(),
@@ -412,12 +432,32 @@ mod tests {
         assert!(insecure.validate().is_ok());
         let with_auth = NodeConfig {
             auth_file: Some("auth.toml".into()),
-            ..exposed
+            ..exposed.clone()
         };
-        assert!(with_auth.validate().is_ok());
+        assert_eq!(
+            with_auth.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without TLS (--tls-ca, --tls-cert, --tls-key); pass \
+             --insecure to run unencrypted"
+        );
+        let tls = Some(crate::tls::TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "node-1.pem".into(),
+            key: "node-1-key.pem".into(),
+        });
+        let with_tls = NodeConfig {
+            tls: tls.clone(),
+            ..exposed.clone()
+        };
+        assert_eq!(
+            with_tls.validate().unwrap_err(),
+            "listening on 0.0.0.0:8001 without --auth-file; pass --insecure to run \
+             unauthenticated"
+        );
+        let with_both = NodeConfig { tls, ..with_auth };
+        assert!(with_both.validate().is_ok());
         let anywhere = NodeConfig {
             peer_listen: "0.0.0.0:7001".parse().unwrap(),
-            ..with_auth
+            ..with_both
         };
         assert!(anywhere
             .validate()

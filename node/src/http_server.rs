@@ -2,7 +2,9 @@
 //! connections (one more is closed as soon as it is accepted) and a deadline for each request's
 //! headers, counted from when the server is ready to read them — so a connection that sends half
 //! a header, or sits idle between keep-alive requests, is closed when it runs out (hyper's
-//! `header_read_timeout`, which needs the timer `axum::serve` does not give it).
+//! `header_read_timeout`, which needs the timer `axum::serve` does not give it). With TLS each
+//! connection first completes a TLS handshake, within the same header deadline, so a client
+//! that stalls the handshake is closed as one that stalls its headers.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -12,8 +14,9 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;
 
@@ -26,12 +29,14 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
-/// Serves `app` on `listener` until `drain` turns true, then lets open connections finish their
-/// requests (each closes after its current one) and returns once all have.
+/// Serves `app` on `listener` (HTTPS with `tls`) until `drain` turns true, then lets open
+/// connections finish their requests (each closes after its current one) and returns once all
+/// have.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     metrics: Arc<Metrics>,
     mut drain: watch::Receiver<bool>,
 ) {
@@ -58,24 +63,39 @@ pub async fn serve(
             );
             continue; // dropping `stream` closes it
         };
-        tokio::spawn(connection(stream, app.clone(), limits, slot, drain.clone()));
+        let (app, drain, tls) = (app.clone(), drain.clone(), tls.clone());
+        tokio::spawn(async move {
+            // Answers are small and latency-bound: send them without waiting for Nagle's timer.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set on an API connection");
+            }
+            match tls {
+                None => connection(stream, app, limits, slot, drain).await,
+                Some(tls) => {
+                    let accepted = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    match accepted.await {
+                        Ok(Ok(stream)) => connection(stream, app, limits, slot, drain).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "API TLS handshake failed"),
+                        Err(_) => tracing::debug!("API TLS handshake timed out"),
+                    }
+                }
+            }
+        });
     }
     // Every slot back: every connection has ended.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = slots.acquire_many(all).await;
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     app: Router,
     limits: Limits,
     _slot: OwnedSemaphorePermit,
     mut drain: watch::Receiver<bool>,
-) {
-    // Answers are small and latency-bound: send them without waiting for Nagle's timer.
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "TCP_NODELAY not set on an API connection");
-    }
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

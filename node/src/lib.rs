@@ -15,7 +15,8 @@
 //! - [`advertise`]: the addresses a node publishes apart from those it binds;
 //!   [`data_lock`]: one process per data directory; [`cluster_id`]: the cluster's identity,
 //!   checked in every peer handshake; [`http_server`]: the API's connection limits;
-//!   [`handover`]: a leader hands leadership over before it stops.
+//!   [`handover`]: a leader hands leadership over before it stops; [`tls`]: peer mutual TLS
+//!   and the HTTPS API.
 //!
 //! The owner task's loop (see `runtime`):
 //!
@@ -53,4 +54,5 @@ pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod transport;

@@ -78,6 +78,9 @@ pub struct Metrics {
     pub peer_handshakes_refused: AtomicU64,
     /// Peer frames dropped because they were not from the connection's peer to this node.
     pub peer_frames_refused: AtomicU64,
+    /// Peer connections refused by TLS: plain TCP, no or an untrusted certificate, or one that
+    /// does not name the node the handshake claims (or, outbound, the node dialled).
+    pub peer_tls_refused: AtomicU64,
     /// Peer connections closed because they sent nothing for the idle timeout.
     pub peer_idle_closed: AtomicU64,
     /// API connections closed at once because the connection cap was reached.
@@ -155,7 +158,7 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 19] = [
+        let counters: [(&str, &str, &AtomicU64); 20] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -222,6 +225,11 @@ impl Metrics {
                 "peer_frames_refused_total",
                 "Peer frames dropped: not from the connection's peer to this node.",
                 &self.peer_frames_refused,
+            ),
+            (
+                "peer_tls_refused_total",
+                "Peer connections refused by TLS: plain, untrusted, or not the node claimed.",
+                &self.peer_tls_refused,
             ),
             (
                 "peer_idle_closed_total",

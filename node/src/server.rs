@@ -18,7 +18,8 @@ use crate::handover::{self, Outcome};
 use crate::http_server::{self, Limits};
 use crate::metrics::Metrics;
 use crate::runtime;
-use crate::transport::{self, Inbound, Peers, Sender};
+use crate::tls::NodeTls;
+use crate::transport::{self, Inbound, PeerTls, Peers, Sender};
 
 /// How long in-flight HTTP requests get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -34,6 +35,12 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     // A bad auth file stops the start here, before any port is open.
     let guard = config.auth_file.as_deref().map(Guard::load).transpose()?;
+    // So do unreadable or mismatched certificates.
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| NodeTls::load(files, config.id))
+        .transpose()?;
     let identity = Arc::new(ClusterIdentity::resolve(
         &config.data_dir,
         config.cluster_token.as_deref(),
@@ -59,9 +66,11 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         peer_addr: advertise::published(peer_local, config.advertise_peer.as_deref()),
         api_addr: advertise::published(api_local, config.advertise_api.as_deref()),
     };
+    let peer_tls = tls.as_ref().map(|t| PeerTls::new(t, metrics.clone()));
     let sender = Sender {
         me: config.id,
         identity: identity.clone(),
+        tls: peer_tls.clone(),
     };
     let (me_peer, me_api) = (me.peer_addr.clone(), me.api_addr.clone());
     let peers = Peers::new(sender, metrics.clone());
@@ -72,7 +81,8 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         identity.clone(),
         started.messages.clone(),
         metrics.clone(),
-    );
+    )
+    .with_tls(peer_tls);
     tokio::spawn(transport::serve(peer_listener, inbound));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut owner = tokio::spawn(started.owner.run(started.inputs, stop_rx));
@@ -89,7 +99,8 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         api::router(
             ApiState::new(started.handle, config.id)
                 .with_max_value_bytes(config.max_value_bytes)
-                .with_cluster_identity(identity.clone()),
+                .with_cluster_identity(identity.clone())
+                .with_tls(tls.as_ref().map(|t| t.client.clone())),
         ),
         guard,
         metrics.clone(),
@@ -103,6 +114,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         data = %config.data_dir.display(),
         join = config.join,
         auth = %auth_note,
+        tls = if tls.is_some() { "on (peer mTLS, HTTPS API)" } else { "off" },
         cluster = %crate::cluster_id::show(identity.get().unwrap_or(0)),
         "raftorch node started"
     );
@@ -116,6 +128,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         api_listener,
         app,
         limits,
+        tls.as_ref().map(|t| t.api_acceptor.clone()),
         metrics.clone(),
         drain_rx,
     ));

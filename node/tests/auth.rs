@@ -373,6 +373,9 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
             .args(extra)
             .env_remove("RAFTORCH_AUTH_FILE")
             .env_remove("RAFTORCH_INSECURE")
+            .env_remove("RAFTORCH_TLS_CA")
+            .env_remove("RAFTORCH_TLS_CERT")
+            .env_remove("RAFTORCH_TLS_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -384,7 +387,8 @@ fn a_node_beyond_loopback_without_an_auth_file_refuses_to_start() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "listening on {api} without --auth-file; pass --insecure to run unauthenticated"
+            "listening on {api} without --auth-file and TLS (--tls-ca, --tls-cert, --tls-key); \
+             pass --insecure to run unauthenticated and unencrypted"
         )),
         "{stderr}"
     );

@@ -88,7 +88,7 @@ struct NativeStateManager {
 #[pymethods]
 impl NativeStateManager {
     #[new]
-    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None, token=None))]
+    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None, token=None, cacert=None))]
     fn new(
         project_id: String,
         instance_id: String,
@@ -98,9 +98,11 @@ impl NativeStateManager {
         failover_timeout: f64,
         margin: Option<f64>,
         token: Option<String>,
+        cacert: Option<String>,
     ) -> PyResult<Self> {
         let mut client = Config::new(endpoints);
         client.token = token;
+        client.cacert = cacert.map(Into::into);
         let config = StateManagerConfig {
             project_id,
             instance_id,

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,13 +42,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SECURE_TOKEN = "py-secure-admin-0123456789abcdef"
+
+
 class Cluster:
-    def __init__(self, n: int = 3) -> None:
+    def __init__(self, n: int = 3, secure: bool = False) -> None:
         self.dir = tempfile.mkdtemp(prefix="raftorch-py-")
         # A private copy: other builds may overwrite the shared target directory meanwhile.
         self.binary = os.path.join(self.dir, "raftorch")
         shutil.copy2(raftorch_binary(), self.binary)
         self.ids = list(range(1, n + 1))
+        self.secure = secure
+        self.token = SECURE_TOKEN if secure else None
+        self.certs = os.path.join(self.dir, "certs")
+        self.cacert = os.path.join(self.certs, "ca.pem")
+        if secure:
+            # TLS on both ports and tokens, as `raftorch dev --secure` sets them up.
+            nodes = ",".join(str(i) for i in self.ids)
+            subprocess.run([self.binary, "certs", "--dir", self.certs, "--nodes", nodes],
+                           check=True, stdout=subprocess.DEVNULL)
+            with open(os.path.join(self.dir, "auth.toml"), "w") as f:
+                f.write(f'[[token]]\nname = "ops"\nsecret = "{SECURE_TOKEN}"\nrole = "admin"\n')
         self.peer = {i: f"127.0.0.1:{free_port()}" for i in self.ids}
         self.api = {i: f"127.0.0.1:{free_port()}" for i in self.ids}
         self.procs: Dict[int, subprocess.Popen] = {}
@@ -55,8 +70,12 @@ class Cluster:
             self.spawn(i)
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.secure else "http"
+
+    @property
     def endpoints(self) -> List[str]:
-        return [f"http://{self.api[i]}" for i in self.ids]
+        return [f"{self.scheme}://{self.api[i]}" for i in self.ids]
 
     def spawn(self, i: int) -> None:
         args = [self.binary, "node", "--id", str(i), "--data-dir", os.path.join(self.dir, f"data-{i}"),
@@ -64,12 +83,22 @@ class Cluster:
         for j in self.ids:
             if j != i:
                 args += ["--peer", f"{j}={self.peer[j]}@{self.api[j]}"]
+        if self.secure:
+            args += ["--auth-file", os.path.join(self.dir, "auth.toml"),
+                     "--tls-ca", self.cacert,
+                     "--tls-cert", os.path.join(self.certs, f"node-{i}.pem"),
+                     "--tls-key", os.path.join(self.certs, f"node-{i}-key.pem")]
         log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=log)
 
     def status(self, i: int) -> Optional[Dict[str, Any]]:
         try:
-            with urllib.request.urlopen(f"http://{self.api[i]}/v1/status", timeout=1) as r:
+            request = urllib.request.Request(f"{self.scheme}://{self.api[i]}/v1/status")
+            context = None
+            if self.secure:
+                request.add_header("authorization", f"Bearer {SECURE_TOKEN}")
+                context = ssl.create_default_context(cafile=self.cacert)
+            with urllib.request.urlopen(request, timeout=1, context=context) as r:
                 return json.loads(r.read())
         except Exception:
             return None
@@ -101,6 +130,14 @@ class Cluster:
 @pytest.fixture
 def cluster():
     c = Cluster(3)
+    c.wait_leader()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def secure_cluster():
+    c = Cluster(3, secure=True)
     c.wait_leader()
     yield c
     c.stop()

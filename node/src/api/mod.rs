@@ -57,6 +57,8 @@ pub struct ApiState {
     pub id: NodeId,
     /// Passes membership requests on to the leader's API (see `proxy`).
     forwarder: ureq::Agent,
+    /// `https` when the cluster's APIs speak TLS, else `http`.
+    scheme: &'static str,
     rng: Arc<AtomicU64>,
     /// Largest kv value a client may write (`--max-value-bytes`).
     pub max_value_bytes: usize,
@@ -73,7 +75,8 @@ impl ApiState {
         ApiState {
             node,
             id,
-            forwarder: proxy::leader_agent(),
+            forwarder: proxy::leader_agent(None),
+            scheme: "http",
             rng: Arc::new(AtomicU64::new(seed)),
             max_value_bytes: raftorch_core::orchestrator::validate::MAX_VALUE_LEN,
             cluster: None,
@@ -94,6 +97,16 @@ impl ApiState {
     /// The same, refusing kv values over `bytes` (at most the state machine's own limit).
     pub fn with_max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes.min(raftorch_core::orchestrator::validate::MAX_VALUE_LEN);
+        self
+    }
+
+    /// The same, calling other nodes' APIs over HTTPS with `tls` (which trusts the cluster's
+    /// CA and presents this node's certificate); `None` leaves plain HTTP.
+    pub fn with_tls(mut self, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        if let Some(tls) = tls {
+            self.forwarder = proxy::leader_agent(Some(tls));
+            self.scheme = "https";
+        }
         self
     }
 

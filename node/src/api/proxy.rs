@@ -22,13 +22,17 @@ use super::{ApiState, INDEX_HEADER};
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// The HTTP client a node passes membership requests on with: connections to the leader are
-/// kept and reused, and redirects are never followed.
-pub(super) fn leader_agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// kept and reused, and redirects are never followed. With `tls` it speaks HTTPS, trusting the
+/// cluster's CA only and presenting this node's certificate.
+pub(super) fn leader_agent(tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new()
         .timeout_connect(CONNECT_TIMEOUT)
         .redirects(0)
-        .max_idle_connections_per_host(8)
-        .build()
+        .max_idle_connections_per_host(8);
+    match tls {
+        Some(tls) => builder.tls_config(tls).build(),
+        None => builder.build(),
+    }
 }
 
 /// Marks a request a follower passed on to the leader.
@@ -57,7 +61,7 @@ pub(super) async fn to_leader(
         )
     })?;
     let agent = state.forwarder.clone();
-    let url = format!("http://{addr}{path}");
+    let url = format!("{}://{addr}{path}", state.scheme);
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -27,6 +27,9 @@ pub struct CtlArgs {
     /// Output format: `table` for people, `json` (the API's answers) for scripts.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
+    /// The CA certificate (PEM) to trust for `https://` endpoints (a TLS cluster's `ca.pem`).
+    #[arg(long, env = "RAFTORCH_CACERT")]
+    pub cacert: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -143,13 +146,20 @@ pub enum KvOp {
 
 /// Runs the command; returns the exit code (0 ok, 1 error answer, 2 no endpoint reachable).
 pub(super) fn run(args: &CtlArgs) -> i32 {
+    let access = match client::Access::new(args.token.as_deref(), args.cacert.as_deref()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("raftorch ctl: {e}");
+            return 2;
+        }
+    };
     // Every request below goes through this agent, so every one carries the token.
-    let agent = client::agent(Duration::from_secs(10), args.token.as_deref());
+    let agent = access.agent(Duration::from_secs(10));
     let endpoints: Vec<String> = args
         .endpoints
         .iter()
-        .map(|e| e.trim().trim_end_matches('/').to_owned())
-        .filter(|e| !e.is_empty())
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| access.base(e))
         .collect();
     if let CtlCommand::Status = args.command {
         return status(&agent, &endpoints, args.output);
@@ -159,6 +169,11 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
     }
     let Some(base) = find_leader(&agent, &endpoints) else {
         eprintln!("no endpoint answered: {}", endpoints.join(", "));
+        if let Some(e) = endpoints.first() {
+            if let Err(err) = agent.get(&format!("{e}/v1/status")).call() {
+                eprintln!("{e}: {}", access.explain(&err));
+            }
+        }
         return 2;
     };
     let enc = |s: &str| percent_encode(s);
@@ -260,7 +275,7 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
             1
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", access.explain(&e));
             2
         }
     }
@@ -322,7 +337,7 @@ pub(super) fn find_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<S
     for e in endpoints {
         if let Ok(status) = get_json(agent, &format!("{e}/v1/status")) {
             if let Some(api) = status["leader_api"].as_str() {
-                return Some(format!("http://{api}"));
+                return Some(format!("{}://{api}", client::scheme_of(e)));
             }
             first_alive.get_or_insert_with(|| e.clone());
         }

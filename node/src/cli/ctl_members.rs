@@ -60,7 +60,7 @@ fn find(agent: &ureq::Agent, endpoints: &[String]) -> Option<Leader> {
         let api = status["leader_api"].as_str()?;
         Some(Leader {
             id,
-            url: format!("http://{api}"),
+            url: format!("{}://{api}", super::client::scheme_of(e)),
             status,
         })
     })

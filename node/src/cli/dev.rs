@@ -1,4 +1,6 @@
-//! `raftorch dev --nodes N`: N real node processes of this binary on free loopback ports.
+//! `raftorch dev --nodes N`: N real node processes of this binary on free loopback ports;
+//! `--auth` turns tokens on, `--secure` tokens and TLS (certificates from `raftorch certs`
+//! into the data directory).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -23,6 +25,11 @@ pub struct DevArgs {
     /// data directory, start every node with it, and print the admin token.
     #[arg(long)]
     pub auth: bool,
+    /// Tokens (as --auth) and TLS: writes a CA and node certificates into DATA_DIR/certs,
+    /// starts every node with mutual TLS between peers and an HTTPS API, and prints the admin
+    /// token and the CA to pass as --cacert.
+    #[arg(long)]
+    pub secure: bool,
 }
 
 /// Picks a free loopback port (the OS chooses; there is a small window before the child binds).
@@ -53,11 +60,21 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
             true,
         ),
     };
-    let tokens = if args.auth {
+    let tokens = if args.auth || args.secure {
         Some(super::dev_auth::write(&base)?)
     } else {
         None
     };
+    let certs = base.join("certs");
+    if args.secure {
+        super::certs::write_all(&super::certs::CertsArgs {
+            dir: certs.clone(),
+            nodes: (1..=args.nodes).collect(),
+            hosts: Vec::new(),
+            years: 1,
+        })?;
+    }
+    let scheme = if args.secure { "https" } else { "http" };
     let mut addrs = Vec::new();
     for id in 1..=args.nodes {
         let peer = free_port().map_err(|e| format!("no free port: {e}"))?;
@@ -84,6 +101,14 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
         if let Some(t) = &tokens {
             cmd.arg("--auth-file").arg(&t.path);
         }
+        if args.secure {
+            cmd.arg("--tls-ca")
+                .arg(certs.join("ca.pem"))
+                .arg("--tls-cert")
+                .arg(certs.join(format!("node-{id}.pem")))
+                .arg("--tls-key")
+                .arg(certs.join(format!("node-{id}-key.pem")));
+        }
         match cmd.spawn() {
             Ok(child) => children.push((*id, child)),
             Err(e) => {
@@ -98,12 +123,23 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
         base.display()
     );
     for (id, _, api) in &addrs {
-        println!("  node {id}: http://{api}");
+        println!("  node {id}: {scheme}://{api}");
     }
     let endpoints: Vec<String> = addrs
         .iter()
-        .map(|(_, _, a)| format!("http://{a}"))
+        .map(|(_, _, a)| format!("{scheme}://{a}"))
         .collect();
+    let cacert = args.secure.then(|| certs.join("ca.pem"));
+    if let Some(ca) = &cacert {
+        println!(
+            "TLS on: peers use mutual TLS, the API HTTPS; certificates in {}",
+            certs.display()
+        );
+        println!("cacert: {}", ca.display());
+    }
+    let ca_flag = cacert
+        .as_ref()
+        .map_or(String::new(), |ca| format!(" --cacert {}", ca.display()));
     match &tokens {
         None => println!(
             "try: raftorch ctl --endpoints {} status",
@@ -116,7 +152,7 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
             );
             println!("admin token: {}", t.admin);
             println!(
-                "try: RAFTORCH_TOKEN={} raftorch ctl --endpoints {} status",
+                "try: RAFTORCH_TOKEN={} raftorch ctl{ca_flag} --endpoints {} status",
                 t.admin,
                 endpoints.join(",")
             );

@@ -2,6 +2,7 @@
 //! processes, `ctl` talks to a cluster's API.
 
 mod bench;
+mod certs;
 mod client;
 mod ctl;
 mod ctl_members;
@@ -26,6 +27,7 @@ use crate::config::{
 use crate::transport::handshake::Version;
 
 pub use bench::{BenchArgs, Target};
+pub use certs::{write_all as write_certs, CertsArgs};
 pub use ctl::CtlArgs;
 pub use ctl_output::Output;
 pub use dev::DevArgs;
@@ -42,6 +44,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the node's many options need no box.
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
     /// Run one node.
@@ -61,6 +64,8 @@ pub enum CliCommand {
     /// lost for good (as etcd's --force-new-cluster). Writes acknowledged only by the lost
     /// nodes may be gone; never restart the old members into the new cluster.
     Recover(RecoverArgs),
+    /// Write a CA and node and client certificates for a TLS cluster.
+    Certs(CertsArgs),
 }
 
 /// `raftorch node`: flags override `--config FILE.toml`; each flag also reads `RAFTORCH_*`.
@@ -69,7 +74,7 @@ pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
     /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, advertise_peer,
-    /// advertise_api, shutdown_transfer_ms.
+    /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -138,8 +143,8 @@ pub struct NodeArgs {
     /// needs `Authorization: Bearer <secret>`. Reloaded on SIGHUP.
     #[arg(long, env = "RAFTORCH_AUTH_FILE")]
     pub auth_file: Option<PathBuf>,
-    /// Start even when listening beyond loopback without an auth file (anyone who reaches the
-    /// ports can then read, write and change the membership).
+    /// Start even when listening beyond loopback without an auth file or TLS (anyone who
+    /// reaches the ports can then read, write and change the membership, or listen in).
     #[arg(long, env = "RAFTORCH_INSECURE")]
     pub insecure: bool,
     /// The peer address other nodes reach this one at, HOST:PORT (default: --peer-listen;
@@ -158,6 +163,16 @@ pub struct NodeArgs {
     /// build's, as a node of another release would.
     #[arg(long, hide = true)]
     pub debug_announce_version: Option<Version>,
+    /// The CA certificate (PEM) peers' and clients' certificates must chain to. With
+    /// --tls-cert and --tls-key: mutual TLS on the peer port, HTTPS on the API.
+    #[arg(long, env = "RAFTORCH_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// This node's certificate (PEM, naming this node's id: `raftorch certs` writes them).
+    #[arg(long, env = "RAFTORCH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    #[arg(long, env = "RAFTORCH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -238,6 +253,11 @@ impl NodeArgs {
                 .shutdown_transfer_ms
                 .or(file.shutdown_transfer_ms)
                 .unwrap_or(DEFAULT_SHUTDOWN_TRANSFER_MS),
+            tls: crate::tls::TlsFiles::from_parts(
+                self.tls_ca.clone().or(file.tls_ca),
+                self.tls_cert.clone().or(file.tls_cert),
+                self.tls_key.clone().or(file.tls_key),
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -284,6 +304,7 @@ pub fn run(cli: Cli) -> i32 {
         CliCommand::Bench(args) => bench::run(&args),
         CliCommand::Snapshot(args) => snapshot::run(&args),
         CliCommand::Recover(args) => snapshot::run_recover(&args),
+        CliCommand::Certs(args) => certs::run(&args),
     }
 }
 
@@ -372,6 +393,9 @@ mod tests {
             advertise_api: None,
             shutdown_transfer_ms: None,
             debug_announce_version: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

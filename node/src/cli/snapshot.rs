@@ -53,6 +53,9 @@ pub enum SnapshotCommand {
         /// The API token (`Authorization: Bearer`).
         #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// The CA certificate (PEM) to trust for `https://` endpoints (a TLS cluster's `ca.pem`).
+        #[arg(long, env = "RAFTORCH_CACERT")]
+        cacert: Option<PathBuf>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Output,
@@ -110,13 +113,16 @@ pub(super) fn run(args: &SnapshotArgs) -> i32 {
             file,
             endpoints,
             token,
+            cacert,
             output,
-        } => save(file, endpoints, token.as_deref()).map(|v| {
-            if *output == Output::Table {
-                println!("saved {}", file.display());
-            }
-            print(&v, *output)
-        }),
+        } => client::Access::new(token.as_deref(), cacert.as_deref())
+            .and_then(|access| save(file, endpoints, &access))
+            .map(|v| {
+                if *output == Output::Table {
+                    println!("saved {}", file.display());
+                }
+                print(&v, *output)
+            }),
         SnapshotCommand::Status { file, output } => file::verify(file)
             .map(|v| print(&v, *output))
             .map_err(|e| e.to_string()),
@@ -196,14 +202,15 @@ fn run_restore(opts: &RestoreOptions) -> Result<(), String> {
 }
 
 /// Fetches a snapshot from the first endpoint that serves one and writes it to `path`.
-fn save(path: &Path, endpoints: &[String], token: Option<&str>) -> Result<Verified, String> {
-    let agent = client::builder(token)
+fn save(path: &Path, endpoints: &[String], access: &client::Access) -> Result<Verified, String> {
+    let agent = access
+        .builder()
         .timeout_connect(Duration::from_secs(5))
         .timeout_read(Duration::from_secs(60))
         .build();
     let mut failures = Vec::new();
     for endpoint in endpoints {
-        let url = format!("{}/v1/snapshot", endpoint.trim_end_matches('/'));
+        let url = format!("{}/v1/snapshot", access.base(endpoint));
         let response = match agent.get(&url).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(code @ (401 | 403), r)) => {
@@ -220,7 +227,7 @@ fn save(path: &Path, endpoints: &[String], token: Option<&str>) -> Result<Verifi
                 continue;
             }
             Err(e) => {
-                failures.push(format!("{url}: {e}"));
+                failures.push(format!("{url}: {}", access.explain(&e)));
                 continue;
             }
         };

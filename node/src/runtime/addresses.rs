@@ -119,6 +119,7 @@ mod tests {
         let sender = crate::transport::Sender {
             me: 1,
             identity: Arc::new(crate::cluster_id::ClusterIdentity::unstored(1)),
+            tls: None,
         };
         let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
         let mut sm = Orchestrator::new();

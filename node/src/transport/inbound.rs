@@ -8,6 +8,10 @@
 //! - speak the frame format: a protocol error (oversized frame, bad version, undecodable bytes)
 //!   drops that connection only.
 //!
+//! With TLS ([`Inbound::with_tls`]) a connection must first complete a TLS handshake with a
+//! client certificate the CA signed, and that certificate must name the node its `Hello`
+//! claims; otherwise it is dropped, logged and counted (`raftorch_peer_tls_refused_total`).
+//!
 //! Queued messages hold a share of a byte budget ([`INBOX_BYTES`]) until the owner task steps
 //! them; while the budget is spent, connections are not read, so TCP flow control pushes back on
 //! the senders (whose queues then drop: Raft retransmits).
@@ -25,6 +29,7 @@ use tokio::time::timeout;
 
 use super::frame::{self, FrameError};
 use super::handshake::{self, Hello};
+use super::tls_wrap::{PeerCert, PeerStream, PeerTls};
 use super::{Received, Wire};
 use crate::cluster_id::ClusterIdentity;
 use crate::metrics::Metrics;
@@ -54,6 +59,8 @@ pub struct Inbound {
     idle: Duration,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Mutual TLS on every connection, when on.
+    tls: Option<Arc<PeerTls>>,
 }
 
 impl Inbound {
@@ -72,7 +79,14 @@ impl Inbound {
             budget_bytes: INBOX_BYTES,
             idle: IDLE_TIMEOUT,
             metrics,
+            tls: None,
         }
+    }
+
+    /// The same, requiring mutual TLS (`None`: plain TCP).
+    pub fn with_tls(mut self, tls: Option<Arc<PeerTls>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The same with other limits (tests).
@@ -109,17 +123,50 @@ enum End {
 impl Inbound {
     async fn connection(&self, stream: TcpStream, remote: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => self.session(Box::new(stream), None, remote).await,
+            Some(tls) => match tls.accept(stream).await {
+                Ok((stream, cert)) => self.session(stream, Some(cert), remote).await,
+                Err(e) => self.refuse_tls(remote, &e),
+            },
+        }
+    }
+
+    /// Logs and counts a connection TLS refused (plain TCP, no or an untrusted certificate, or
+    /// one that does not name the node the handshake claims).
+    fn refuse_tls(&self, remote: SocketAddr, why: &str) {
+        Metrics::inc(&self.metrics.peer_tls_refused);
+        tracing::warn!(%remote, "refusing peer connection: {why}");
+    }
+
+    /// The handshake and then the frames, over a plain or TLS stream (`cert`: the client
+    /// certificate TLS verified).
+    async fn session(&self, stream: PeerStream, cert: Option<PeerCert>, remote: SocketAddr) {
         let mut reader = BufReader::with_capacity(64 << 10, stream);
         let hello = match timeout(HANDSHAKE_TIMEOUT, Hello::read(&mut reader)).await {
             Ok(Ok(hello)) => hello,
             Ok(Err(refusal)) => return self.refuse(remote, &refusal),
             Err(_) => return self.refuse(remote, &handshake::Refusal::Io("timed out".into())),
         };
+        let proven = match (&self.tls, &cert) {
+            (None, _) => Ok(()),
+            (Some(_), Some(cert)) => cert.check(hello.node),
+            (Some(_), None) => Err("no client certificate".to_owned()),
+        };
+        if let Err(why) = proven {
+            return self.refuse_tls(remote, &why);
+        }
         if let Err(refusal) = handshake::admit(&self.identity, self.me, &hello) {
             return self.refuse(remote, &refusal);
         }
         let answer = Hello::ours(&self.identity, self.me).encode();
-        if let Err(e) = reader.get_mut().write_all(&answer).await {
+        let writer = reader.get_mut();
+        if let Err(e) = async {
+            writer.write_all(&answer).await?;
+            writer.flush().await
+        }
+        .await
+        {
             tracing::debug!(%remote, error = %e, "peer left during the handshake");
             return;
         }
@@ -154,7 +201,7 @@ impl Inbound {
     /// Hands frames from `peer` to the owner task until the connection ends.
     async fn read_frames(
         &self,
-        reader: &mut BufReader<TcpStream>,
+        reader: &mut BufReader<PeerStream>,
         peer: NodeId,
     ) -> Result<(), End> {
         let mut refused = 0u64;

@@ -6,13 +6,15 @@
 //!
 //! Every connection starts with a [`handshake`] (protocol version, cluster id, node id): a node
 //! of another cluster or protocol is refused, and the frames that follow must be from the node
-//! the handshake named to this node. Without TLS that node id is a claim, not a proof.
+//! the handshake named to this node. Without TLS that node id is a claim, not a proof; with
+//! [`tls_wrap`] (mutual TLS around the handshake) the peer's certificate must name it.
 
 pub mod frame;
 pub mod handshake;
 mod inbound;
 mod outbound;
 mod resolve;
+pub mod tls_wrap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 pub use inbound::{bound_to, serve, Inbound, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, INBOX_BYTES};
 pub use outbound::{spawn_peer, Sender};
+pub use tls_wrap::PeerTls;
 
 use crate::metrics::Metrics;
 
@@ -178,6 +181,7 @@ mod tests {
         let sender = Sender {
             me: 1,
             identity: identity.clone(),
+            tls: None,
         };
         let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
         peers.send(heartbeat(4, 0)); // unknown: dropped
@@ -219,6 +223,7 @@ mod tests {
         let sender = Sender {
             me: 1,
             identity: identity.clone(),
+            tls: None,
         };
         let mut peers = Peers::new(sender, Arc::new(Metrics::default()));
         assert!(peers.set(4, name.to_owned()));

@@ -1,6 +1,7 @@
 //! One outbound connection to a peer: connect, handshake, stream frames from the queue (a
 //! keep-alive when there has been nothing to send for a while), reconnect with exponential
-//! backoff when anything fails.
+//! backoff when anything fails. With TLS the connection is wrapped first (the server's
+//! certificate must name the node dialled, see `tls_wrap`), then handshakes as usual.
 
 use std::io;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::handshake::{self, Hello, Refusal};
 use super::inbound::{HANDSHAKE_TIMEOUT, IDLE_TIMEOUT};
+use super::tls_wrap::{PeerStream, PeerTls};
 use super::{frame, Wire};
 use crate::cluster_id::ClusterIdentity;
 
@@ -31,6 +33,33 @@ pub struct Sender {
     pub me: NodeId,
     /// Its cluster id, sent in every handshake (and learned from a peer's answer if unknown).
     pub identity: Arc<ClusterIdentity>,
+    /// Mutual TLS around every connection, when on.
+    pub tls: Option<Arc<PeerTls>>,
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+enum ConnectError {
+    /// The handshake (or the socket before it).
+    Handshake(Refusal),
+    /// TLS: the peer's certificate is untrusted or names another node, or the peer refused
+    /// ours.
+    Tls(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Handshake(r) => r.fmt(f),
+            Self::Tls(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<Refusal> for ConnectError {
+    fn from(r: Refusal) -> Self {
+        ConnectError::Handshake(r)
+    }
 }
 
 /// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
@@ -46,12 +75,11 @@ async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver
             Ok(s) => s,
             Err(e) => {
                 // A refusal is worth one warning per run of them; a peer that is down is not.
-                match &e {
-                    Refusal::Io(_) => {}
-                    _ if refused_before => {}
-                    _ => tracing::warn!(peer = id, %addr, "peer refused: {e}"),
+                let quiet = matches!(e, ConnectError::Handshake(Refusal::Io(_)));
+                if !quiet && !refused_before {
+                    tracing::warn!(peer = id, %addr, "peer refused: {e}");
                 }
-                refused_before |= !matches!(e, Refusal::Io(_));
+                refused_before |= !quiet;
                 tracing::debug!(peer = id, %addr, error = %e, ?backoff, "connect failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -75,14 +103,19 @@ async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver
 
 /// Connects and handshakes: the peer must answer with a `Hello` of this cluster and of node
 /// `id`.
-async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, Refusal> {
+async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<PeerStream, ConnectError> {
     let io = |e: io::Error| Refusal::Io(e.to_string());
     // Resolved on every attempt: a name that moved is dialled at its new address.
     let targets = super::resolve::lookup(addr).await.map_err(io)?;
-    let mut stream = TcpStream::connect(&targets[..]).await.map_err(io)?;
-    let _ = stream.set_nodelay(true);
+    let tcp = TcpStream::connect(&targets[..]).await.map_err(io)?;
+    let _ = tcp.set_nodelay(true);
+    let mut stream: PeerStream = match &sender.tls {
+        None => Box::new(tcp),
+        Some(tls) => tls.connect(tcp, id).await.map_err(ConnectError::Tls)?,
+    };
     let hello = Hello::ours(&sender.identity, sender.me).encode();
     stream.write_all(&hello).await.map_err(io)?;
+    stream.flush().await.map_err(io)?;
     let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, Hello::read(&mut stream))
         .await
         .map_err(|_| Refusal::Io("no handshake answer in time".into()))?
@@ -91,7 +124,7 @@ async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, R
             other => other,
         })?;
     if answer.node != id {
-        return Err(Refusal::WrongNode { node: answer.node });
+        return Err(Refusal::WrongNode { node: answer.node }.into());
     }
     handshake::admit(&sender.identity, sender.me, &answer)?;
     Ok(stream)
@@ -99,9 +132,9 @@ async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<TcpStream, R
 
 /// Writes queued messages until the queue closes (`Ok`) or the socket fails or the peer closes
 /// it (`Err`).
-async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> io::Result<()> {
+async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64 << 10);
-    let (mut read, mut write) = stream.split();
+    let (mut read, mut write) = tokio::io::split(stream);
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE_EVERY);
     keep_alive.reset();
     let mut wrote = false;
@@ -116,6 +149,7 @@ async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> i
             _ = keep_alive.tick() => {
                 if !std::mem::take(&mut wrote) {
                     write.write_all(&frame::KEEP_ALIVE).await?;
+                    write.flush().await?;
                 }
                 continue;
             }
@@ -138,6 +172,8 @@ async fn stream_to(mut stream: TcpStream, queue: &mut mpsc::Receiver<Wire>) -> i
             }
         }
         write.write_all(&buf).await?;
+        // TLS buffers what it encrypts: push it out now (a no-op on plain TCP).
+        write.flush().await?;
         wrote = true;
     }
 }

@@ -29,6 +29,9 @@ pub struct Cluster {
     extra: Vec<String>,
     /// Sent as `Authorization: Bearer` with every request that does not set its own.
     pub token: Option<String>,
+    /// With TLS ([`Cluster::start_secure`]): the certificates' directory, and the client
+    /// config requests use (trusting its CA).
+    tls: Option<(PathBuf, std::sync::Arc<rustls::ClientConfig>)>,
 }
 
 /// An HTTP answer: status, leader header, index header, JSON body.
@@ -61,11 +64,16 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(10))
-        .build()
+fn agent(tls: Option<&std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new().timeout(Duration::from_secs(10));
+    match tls {
+        Some(tls) => builder.tls_config(tls.clone()).build(),
+        None => builder.build(),
+    }
 }
+
+/// The admin token of [`Cluster::start_secure`].
+pub const SECURE_ADMIN: &str = "secure-admin-0123456789abcdef";
 
 impl Cluster {
     /// Starts `n` nodes with extra flags for each.
@@ -85,6 +93,44 @@ impl Cluster {
         Self::start_in(dir, n, &extra, Some(token.to_owned()))
     }
 
+    /// Starts `n` nodes with TLS and tokens: certificates from `raftorch certs` (written with
+    /// its library function into `certs/` in the cluster's directory) for ids `1..=n + spare`,
+    /// an auth file whose admin token is [`SECURE_ADMIN`], which requests send; requests speak
+    /// HTTPS trusting the CA.
+    pub fn start_secure(n: u64, spare: u64, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let certs = dir.path().join("certs");
+        raftorch_node::cli::write_certs(&raftorch_node::cli::CertsArgs {
+            dir: certs.clone(),
+            nodes: (1..=n + spare).collect(),
+            hosts: vec![],
+            years: 1,
+        })
+        .expect("write certificates");
+        let auth = dir.path().join("auth.toml");
+        std::fs::write(
+            &auth,
+            format!("[[token]]\nname = \"ops\"\nsecret = \"{SECURE_ADMIN}\"\nrole = \"admin\"\n"),
+        )
+        .expect("write the auth file");
+        let client = raftorch_node::tls::client_trusting(&certs.join("ca.pem")).expect("CA");
+        let auth = auth.to_str().expect("utf-8 path").to_owned();
+        let mut extra: Vec<&str> = extra.to_vec();
+        extra.extend_from_slice(&["--auth-file", &auth]);
+        Self::start_inner(
+            dir,
+            n,
+            &extra,
+            Some(SECURE_ADMIN.to_owned()),
+            Some((certs, client)),
+        )
+    }
+
+    /// The certificates' directory of a cluster started with [`Cluster::start_secure`].
+    pub fn certs_dir(&self) -> Option<&std::path::Path> {
+        self.tls.as_ref().map(|(d, _)| d.as_path())
+    }
+
     /// The auth file of a cluster started with [`Cluster::start_with_auth`].
     pub fn auth_path(&self) -> PathBuf {
         self.dir.path().join("auth.toml")
@@ -96,6 +142,16 @@ impl Cluster {
     }
 
     fn start_in(dir: tempfile::TempDir, n: u64, extra: &[&str], token: Option<String>) -> Cluster {
+        Self::start_inner(dir, n, extra, token, None)
+    }
+
+    fn start_inner(
+        dir: tempfile::TempDir,
+        n: u64,
+        extra: &[&str],
+        token: Option<String>,
+        tls: Option<(PathBuf, std::sync::Arc<rustls::ClientConfig>)>,
+    ) -> Cluster {
         let nodes = (1..=n)
             .map(|id| NodeProc {
                 id,
@@ -110,6 +166,7 @@ impl Cluster {
             nodes,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             token,
+            tls,
         };
         for id in 1..=n {
             cluster.spawn(id);
@@ -183,6 +240,14 @@ impl Cluster {
         if node.join {
             cmd.arg("--join");
         }
+        if let Some((certs, _)) = &self.tls {
+            cmd.arg("--tls-ca")
+                .arg(certs.join("ca.pem"))
+                .arg("--tls-cert")
+                .arg(certs.join(format!("node-{id}.pem")))
+                .arg("--tls-key")
+                .arg(certs.join(format!("node-{id}-key.pem")));
+        }
         // A founding node is configured with the founders only, as in a real deployment: it
         // learns the addresses of nodes added later from the replicated address book.
         for other in &self.nodes {
@@ -253,7 +318,8 @@ impl Cluster {
 
     /// The API base URL of node `id`.
     pub fn url(&self, id: u64) -> String {
-        format!("http://{}", self.node(id).api_addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.node(id).api_addr)
     }
 
     /// Sends a request to node `id`; transport errors give `None`.
@@ -276,7 +342,8 @@ impl Cluster {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Option<Answer> {
-        let mut req = agent().request(method, &format!("{}{path}", self.url(id)));
+        let tls = self.tls.as_ref().map(|(_, c)| c);
+        let mut req = agent(tls).request(method, &format!("{}{path}", self.url(id)));
         let own_token = headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));

@@ -77,9 +77,11 @@ class StateManager:
     :meth:`configure_failover` right after construction applies to the first session.
 
     ``token`` (or ``RAFTORCH_TOKEN``) is sent as ``Authorization: Bearer`` with every request,
-    for a cluster started with ``--auth-file``. ``cacert`` (or ``RAFTORCH_CACERT``) is for when
-    the API has TLS; it has none yet, so setting it raises ``ValueError`` rather than
-    pretending to verify anything.
+    for a cluster started with ``--auth-file``. ``cacert`` (or ``RAFTORCH_CACERT``) is the PEM
+    file of a TLS cluster's CA (``ca.pem`` from ``raftorch certs`` or ``raftorch dev
+    --secure``): ``https://`` endpoints are trusted only when that CA signed their
+    certificates, and endpoints without a scheme are ``https://``; ``https://`` endpoints
+    without it raise ``ValueError``.
     """
 
     def __init__(
@@ -97,8 +99,8 @@ class StateManager:
     ) -> None:
         token = token or os.environ.get("RAFTORCH_TOKEN")
         cacert = cacert or os.environ.get("RAFTORCH_CACERT")
-        if cacert:
-            raise ValueError("this raftorch API has no TLS yet: cacert is not supported")
+        if cacert and not os.path.isfile(cacert):
+            raise ValueError(f"cacert {cacert!r} is not a file")
         _check_failover(health_check_interval, failover_timeout)
         self.project_id = project_id
         self.instance_id = instance_id
@@ -113,6 +115,7 @@ class StateManager:
             float(failover_timeout),
             None,
             token or None,
+            os.fspath(cacert) if cacert else None,
         )
         self._lock = threading.Lock()
         self._started = False

@@ -40,14 +40,24 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     for &clients in &args.clients {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.repeat.max(1) {
-            let base = load::endpoint_for(Target::Raftorch, args.via, &raftorch_urls, None)?;
+            let base = load::endpoint_for(
+                Target::Raftorch,
+                args.via,
+                &raftorch_urls,
+                &crate::cli::client::Access::default(),
+            )?;
             let s = load::measure(args, Target::Raftorch, &base, &raftorch_urls, clients)?;
             print_run("raftorch", &s);
             ours.push(s);
             if let Some(etcd) = &etcd {
                 let leader = etcd.leader_url(&agent)?;
                 let endpoints = etcd.urls();
-                let base = load::endpoint_for(Target::Etcd, args.via, &endpoints, None)?;
+                let base = load::endpoint_for(
+                    Target::Etcd,
+                    args.via,
+                    &endpoints,
+                    &crate::cli::client::Access::default(),
+                )?;
                 let retry_at: &[String] = match args.via {
                     Via::Leader => std::slice::from_ref(&leader),
                     Via::Follower => &endpoints,

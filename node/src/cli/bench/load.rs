@@ -60,14 +60,16 @@ fn new_histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())
 }
 
-/// The agent for `target`: raftorch gets the token, etcd never does.
-fn agent(target: Target, token: Option<&str>) -> ureq::Agent {
-    let token = if target == Target::Raftorch {
-        token
+/// The agent for `target`: raftorch gets the token and the CA, etcd never does.
+fn agent(target: Target, access: &client::Access) -> ureq::Agent {
+    let none = client::Access::default();
+    let access = if target == Target::Raftorch {
+        access
     } else {
-        None
+        &none
     };
-    client::builder(token)
+    access
+        .builder()
         .timeout(Duration::from_secs(5))
         .max_idle_connections_per_host(4)
         .build()
@@ -88,13 +90,10 @@ impl Rng {
 /// Runs the load once per `--clients` figure and prints throughput and latency percentiles.
 pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     check(args)?;
-    let endpoints: Vec<String> = args
-        .endpoints
-        .iter()
-        .map(|e| e.trim_end_matches('/').to_owned())
-        .collect();
+    let access = access(args)?;
+    let endpoints: Vec<String> = args.endpoints.iter().map(|e| access.base(e)).collect();
     for &clients in &args.clients {
-        let base = endpoint_for(args.target, args.via, &endpoints, args.token.as_deref())?;
+        let base = endpoint_for(args.target, args.via, &endpoints, &access)?;
         println!(
             "raftorch bench: {:?} at {base}, {clients} clients, {:?}, {}-byte values, read ratio {}",
             args.target, args.duration, args.value_size, args.read_ratio
@@ -103,6 +102,11 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         summary.print(args.duration.as_secs_f64());
     }
     Ok(())
+}
+
+/// The token and CA the load uses.
+pub(super) fn access(args: &BenchArgs) -> Result<client::Access, String> {
+    client::Access::new(args.token.as_deref(), args.cacert.as_deref())
 }
 
 /// Rejects options no load can run with.
@@ -119,9 +123,9 @@ pub(super) fn endpoint_for(
     target: Target,
     via: Via,
     endpoints: &[String],
-    token: Option<&str>,
+    access: &client::Access,
 ) -> Result<String, String> {
-    let agent = agent(target, token);
+    let agent = agent(target, access);
     let found = match target {
         Target::Raftorch => find_leader(&agent, endpoints),
         Target::Etcd => etcd_leader(&agent, endpoints).or_else(|| endpoints.first().cloned()),
@@ -210,7 +214,8 @@ fn client_loop(
     endpoints: &[String],
     deadline: Instant,
 ) -> Result<Outcome, String> {
-    let agent = agent(target, args.token.as_deref());
+    let access = access(args)?;
+    let agent = agent(target, &access);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let value = "x".repeat(args.value_size);
     let put_body = serde_json::json!({ "value": value }).to_string();
@@ -264,7 +269,7 @@ fn client_loop(
         } else {
             out.errors += 1;
             std::thread::sleep(Duration::from_millis(50));
-            if let Ok(b) = endpoint_for(target, args.via, endpoints, args.token.as_deref()) {
+            if let Ok(b) = endpoint_for(target, args.via, endpoints, &access) {
                 base = b;
             }
         }

@@ -89,6 +89,9 @@ pub struct BenchArgs {
     /// `write` token; `read` suffices with --read-ratio 1). Never sent to etcd.
     #[arg(long, env = "RAFTORCH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The CA certificate (PEM) to trust for `https://` `--endpoints` of a TLS cluster.
+    #[arg(long, env = "RAFTORCH_CACERT")]
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// Parses `10s`, `250ms`, `2m` or a plain number of seconds.
