@@ -253,14 +253,14 @@ fn ctl_reaches_a_tls_cluster_with_cacert_and_token_and_says_what_is_missing_with
     let with = ["--endpoints", &url, "--cacert", ca, "--token", SECURE_ADMIN];
     let (code, out, err) = ctl(&[&with[..], &["kv", "put", "a", "1"]].concat());
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = ctl(&[&with[..], &["kv", "get", "a"]].concat());
+    let (code, out, err) = ctl(&[&with[..], &["-o", "json", "kv", "get", "a"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("\"value\": \"1\""), "{out}");
     let (code, out, err) = ctl(&[&with[..], &["members", "list"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     // A bare host:port with --cacert means https.
     let bare = ["--endpoints", &c.nodes[0].api_addr, "--cacert", ca];
-    let (code, out, err) = ctl(&[&bare[..], &["--token", SECURE_ADMIN, "status"]].concat());
+    let (code, out, err) = ctl(&[&bare[..], &["--token", SECURE_ADMIN, "-o", "json", "status"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("\"leader_id\": 1"), "{out}");
 
@@ -276,9 +276,10 @@ fn ctl_reaches_a_tls_cluster_with_cacert_and_token_and_says_what_is_missing_with
     ]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("pass --cacert"), "{err}");
-    let (code, out, _) = ctl(&["--endpoints", &url, "--token", SECURE_ADMIN, "status"]);
-    assert_eq!(code, 2, "{out}");
-    assert!(out.contains("pass --cacert"), "{out}");
+    let (code, out, err) = ctl(&["--endpoints", &url, "--token", SECURE_ADMIN, "status"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("unreachable"), "{out}");
+    assert!(err.contains("pass --cacert"), "{err}");
     // The env var works as the flag does.
     let out = Command::new(env!("CARGO_BIN_EXE_raftorch"))
         .args(["ctl", "--endpoints", &url, "kv", "get", "a"])
@@ -390,7 +391,7 @@ fn dev_secure_starts_a_tls_cluster_and_prints_the_token_and_the_cacert() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let read = ctl(&[&args[..], &["kv", "get", "dev/secure"]].concat());
+    let read = ctl(&[&args[..], &["-o", "json", "kv", "get", "dev/secure"]].concat());
     stop(&mut dev);
     assert_eq!(last.0, 0, "{last:?}");
     assert!(read.1.contains("\"value\": \"on\""), "{read:?}");

@@ -162,7 +162,7 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
         .map(|e| access.base(e))
         .collect();
     if let CtlCommand::Status = args.command {
-        return status(&agent, &endpoints, args.output);
+        return status(&agent, &access, &endpoints, args.output);
     }
     if let CtlCommand::Members { op } = &args.command {
         return ctl_members::run(&agent, &endpoints, op, args.output);
@@ -283,11 +283,23 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
 
 /// `ctl status`: every endpoint's `/v1/status`, as a table or as a JSON array (an endpoint that
 /// does not answer is `{"endpoint","error"}`). Exits 2 if none answered.
-fn status(agent: &ureq::Agent, endpoints: &[String], output: Output) -> i32 {
+fn status(
+    agent: &ureq::Agent,
+    access: &client::Access,
+    endpoints: &[String],
+    output: Output,
+) -> i32 {
     let mut all = Vec::new();
     let mut answered = false;
     for e in endpoints {
-        all.push(match get_json(agent, &format!("{e}/v1/status")) {
+        let answer = match agent.get(&format!("{e}/v1/status")).call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r
+                .into_string()
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())),
+            Err(err) => Err(access.explain(&err)),
+        };
+        all.push(match answer {
             Ok(v) => {
                 answered = true;
                 v
