@@ -14,6 +14,7 @@ mod input;
 mod kv;
 mod lock_wait;
 mod members;
+mod openapi;
 mod proxy;
 mod registry;
 mod reply;
@@ -34,6 +35,7 @@ use raftorch_core::raft::NodeId;
 
 pub use consensus::{NO_LEADER_WAIT, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
+pub use openapi::OPENAPI_JSON;
 
 use crate::runtime::NodeHandle;
 
@@ -133,10 +135,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(coord::routes())
         .merge(elections::routes())
-        .merge(txn::routes())
+        .merge(txn::routes(state.max_value_bytes))
         .merge(debug::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
+        .merge(openapi::routes())
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
