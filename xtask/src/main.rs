@@ -10,6 +10,7 @@
 mod demo;
 mod nemesis;
 mod python;
+mod schemathesis;
 mod serve;
 mod setup;
 mod shell;
@@ -39,7 +40,12 @@ commands:
           acknowledged write is lost; writes report.json and timeline.svg (default 120 s,
           2,000 ops required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   python  build and install the Python client (client/python) into .tools/venv and run its
-          pytest suite against real 3-node clusters
+          pytest suite against real 3-node clusters, then a short schemathesis run (below)
+  schemathesis [--long] [--seed N]
+          fuzz a live node with schemathesis (PyPI, pinned) from its OpenAPI document
+          (node/openapi.json): no 5xx, every error in the JSON error shape, answers as
+          documented; short by default (15 examples per operation, at most 90 s, as CI),
+          --long: 300 per operation, up to 20 minutes
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
         Some("demo") => serve::run(&args[1..]),
         Some("nemesis") => nemesis::run(&args[1..]),
         Some("python") => python::test(),
+        Some("schemathesis") => schemathesis::command(&args[1..]),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");
