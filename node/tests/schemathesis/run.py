@@ -80,7 +80,8 @@ def main() -> int:
                "--max-time", str(args.max_time), "--seed", str(seed), "--workers", "1",
                "--request-timeout", "10", "--suppress-health-check", "all",
                "--report", "junit", "--report-dir", os.path.join(work, "report")] + EXCLUDED
-        result = subprocess.run(cmd, env=env, cwd=HERE)
+        # In the scratch directory: schemathesis keeps a cache of what it found there.
+        result = subprocess.run(cmd, env=env, cwd=work)
         alive = proc.poll() is None
         text = Path(log_path).read_text(errors="replace")
         panicked = "panicked" in text
