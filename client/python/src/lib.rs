@@ -254,9 +254,13 @@ impl NativeWatch {
             Some(WatchItem::Event(e)) => {
                 Some((e.kind, e.key, e.value, e.index, e.pos.unwrap_or(0)))
             }
-            Some(WatchItem::Resync { index, state, .. }) => {
-                Some(("resync".into(), String::new(), Some(state.to_string()), index, 0))
-            }
+            Some(WatchItem::Resync { index, state, .. }) => Some((
+                "resync".into(),
+                String::new(),
+                Some(state.to_string()),
+                index,
+                0,
+            )),
         })
     }
 
