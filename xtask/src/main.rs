@@ -44,7 +44,7 @@ commands:
   schemathesis [--long] [--seed N]
           fuzz a live node with schemathesis (PyPI, pinned) from its OpenAPI document
           (node/openapi.json): no 5xx, every error in the JSON error shape, answers as
-          documented; short by default (15 examples per operation, at most 90 s, as CI),
+          documented; short by default (15 examples per operation, at most 75 s, as CI),
           --long: 300 per operation, up to 20 minutes
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";

@@ -14,7 +14,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// How hard to try.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Budget {
-    /// CI: at most 15 examples per operation, 90 s in all (about a minute on 2 cores).
+    /// CI: at most 15 examples per operation, 75 s in all (about 80 s on 2 cores).
     Short,
     /// `--long`: 300 examples per operation, up to 20 minutes.
     Long,
@@ -41,7 +41,7 @@ pub(crate) fn command(args: &[String]) -> Result<(), String> {
 pub(crate) fn run(py: &str, bin: &str, budget: Budget, seed: Option<&str>) -> Result<(), String> {
     shell::run(py, &["-m", "pip", "install", "--quiet", SCHEMATHESIS])?;
     let (examples, seconds) = match budget {
-        Budget::Short => ("15", "90"),
+        Budget::Short => ("15", "75"),
         Budget::Long => ("300", "1200"),
     };
     let mut args = vec![

@@ -56,7 +56,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--max-examples", type=int, default=15)
-    ap.add_argument("--max-time", type=int, default=90)
+    ap.add_argument("--max-time", type=int, default=75)
     ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="raftorch-schemathesis-")
