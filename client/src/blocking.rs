@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::kv::{KeyValue, PutOptions, PutResult, Versioned};
 use crate::state_manager::{FailoverConfig, LeaderEvent, StateManagerConfig};
 use crate::txn::{Txn, TxnResult};
+use crate::watch::{Cursor, Target, WatchItem};
 use crate::Config;
 
 fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
@@ -96,6 +97,39 @@ impl Client {
     pub fn status(&self) -> Result<Value> {
         self.rt.block_on(self.inner.status())
     }
+
+    /// A [`crate::Watch`] of `target` from after `after`, each long-poll waiting at most
+    /// `wait`; with `values`, kv events carry their values.
+    pub fn watch(&self, target: Target, after: Cursor, values: bool, wait: Duration) -> Watch {
+        let mut inner = crate::Watch::new(&self.inner, target, after).with_wait(wait);
+        if values {
+            inner = inner.with_values();
+        }
+        Watch {
+            rt: self.rt.clone(),
+            inner,
+        }
+    }
+}
+
+/// A blocking [`crate::Watch`]: resumes from its cursor across failovers, never losing or
+/// repeating an event.
+pub struct Watch {
+    rt: Arc<tokio::runtime::Runtime>,
+    inner: crate::Watch,
+}
+
+impl Watch {
+    /// The next item if one arrives within `timeout`. A request cut short by the timeout
+    /// moves nothing: the next call asks again from the same cursor.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchItem>> {
+        self.rt.block_on(self.inner.next_timeout(timeout))
+    }
+
+    /// The cursor after the last event yielded.
+    pub fn cursor(&self) -> Cursor {
+        self.inner.cursor()
+    }
 }
 
 /// A blocking [`crate::StateManager`].
@@ -176,6 +210,14 @@ impl StateManager {
     /// The async state manager.
     pub fn inner(&self) -> &crate::StateManager {
         &self.inner
+    }
+
+    /// The blocking client underneath (on the same runtime).
+    pub fn client(&self) -> Client {
+        Client {
+            rt: self.rt.clone(),
+            inner: self.inner.client().clone(),
+        }
     }
 
     /// Starts campaigning (once).

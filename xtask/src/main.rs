@@ -11,6 +11,7 @@ mod demo;
 mod deploy;
 mod nemesis;
 mod python;
+mod schemathesis;
 mod serve;
 mod setup;
 mod shell;
@@ -40,12 +41,17 @@ commands:
           acknowledged write is lost; writes report.json and timeline.svg (default 120 s,
           2,000 ops required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
   python  build and install the Python client (client/python) into .tools/venv and run its
-          pytest suite against real 3-node clusters
+          pytest suite against real 3-node clusters, then a short schemathesis run (below)
   deploy-check
           check deploy/ without a container runtime: the Kubernetes manifests against the
           schema (kubernetes-validate into .tools/venv) and their invariants (quorum-keeping
           PodDisruptionBudget, /readyz, one member per replica), the alert rules (promtool
           check rules + test rules), the systemd unit (systemd-analyze verify + security)
+  schemathesis [--long] [--seed N]
+          fuzz a live node with schemathesis (PyPI, pinned) from its OpenAPI document
+          (node/openapi.json): no 5xx, every error in the JSON error shape, answers as
+          documented; short by default (15 examples per operation, at most 75 s, as CI),
+          --long: 300 per operation, up to 20 minutes
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
         Some("nemesis") => nemesis::run(&args[1..]),
         Some("python") => python::test(),
         Some("deploy-check") => deploy::check(),
+        Some("schemathesis") => schemathesis::command(&args[1..]),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");

@@ -1,9 +1,11 @@
 //! `cargo xtask python`: the Python client's tests. Builds the `raftorch` binary, makes a venv
 //! under `.tools/venv` (once), installs `./client/python` (maturin comes from PyPI as its
-//! build backend) and pytest into it, and runs `client/python/tests` against real clusters.
+//! build backend) and pytest into it, and runs `client/python/tests` against real clusters,
+//! then schemathesis against a live node (see `schemathesis`).
 
 use std::path::PathBuf;
 
+use crate::schemathesis::{self, Budget};
 use crate::shell;
 
 /// Where cargo puts its output (`CARGO_TARGET_DIR`, else `target/`).
@@ -14,8 +16,21 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Builds, installs and runs the Python tests.
+/// Builds, installs and runs the Python tests, then the short schemathesis run against a
+/// live node.
 pub(crate) fn test() -> Result<(), String> {
+    let (py, bin) = prepare(true)?;
+    shell::run_with_env(
+        &py,
+        &["-m", "pytest", "-q", "client/python/tests"],
+        &[("RAFTORCH_BIN", &bin)],
+    )?;
+    schemathesis::run(&py, &bin, Budget::Short, None)
+}
+
+/// Builds the `raftorch` binary and makes the venv (with `client`, installs the client and
+/// pytest into it); the venv's interpreter and the binary's path.
+pub(crate) fn prepare(client: bool) -> Result<(String, String), String> {
     let root = shell::workspace_root();
     shell::run(
         "cargo",
@@ -28,6 +43,11 @@ pub(crate) fn test() -> Result<(), String> {
         shell::run("python3", &["-m", "venv", &venv_s])?;
     }
     let py = python.to_string_lossy().into_owned();
+    let bin = target_dir().join("debug/raftorch");
+    let bin = bin.to_string_lossy().into_owned();
+    if !client {
+        return Ok((py, bin));
+    }
     shell::run(&py, &["-m", "pip", "install", "--quiet", "pytest"])?;
     // Always rebuilt: the package's version does not change with its sources.
     shell::run(
@@ -42,11 +62,5 @@ pub(crate) fn test() -> Result<(), String> {
             "./client/python",
         ],
     )?;
-    let bin = target_dir().join("debug/raftorch");
-    let bin = bin.to_string_lossy().into_owned();
-    shell::run_with_env(
-        &py,
-        &["-m", "pytest", "-q", "client/python/tests"],
-        &[("RAFTORCH_BIN", &bin)],
-    )
+    Ok((py, bin))
 }

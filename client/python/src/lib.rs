@@ -10,7 +10,10 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use raftorch_client::blocking;
-use raftorch_client::{Config, Error, FailoverConfig, LeaderEvent, StateManagerConfig};
+use raftorch_client::{
+    Config, Cursor, Error, FailoverConfig, LeaderEvent, StateManagerConfig, Txn, WatchItem,
+    WatchTarget,
+};
 
 create_exception!(
     raftorch,
@@ -185,6 +188,92 @@ impl NativeStateManager {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.allow_threads(|| self.inner.close()).map_err(py_err)
     }
+
+    /// `POST /v1/txn` with the JSON text `body`; the answer as JSON text.
+    fn txn_raw(&self, py: Python<'_>, body: String) -> PyResult<String> {
+        let txn: Txn = serde_json::from_str(&body)
+            .map_err(|e| PyValueError::new_err(format!("not a transaction: {e}")))?;
+        let result = py
+            .allow_threads(|| self.inner.client().txn(&txn))
+            .map_err(py_err)?;
+        serde_json::to_string(&result).map_err(|e| RaftorchError::new_err(e.to_string()))
+    }
+
+    /// Every key under `prefix` as `(key, value, mod_revision)`, and the index read at.
+    fn range_raw(&self, py: Python<'_>, prefix: String) -> PyResult<RangeAnswer> {
+        let (items, index) = py
+            .allow_threads(|| self.inner.client().range(&prefix))
+            .map_err(py_err)?;
+        let items = items
+            .into_iter()
+            .map(|kv| (kv.key, kv.value, kv.mod_revision))
+            .collect();
+        Ok((items, index))
+    }
+
+    /// Watches kv key `key` (with values) from after index `after`.
+    fn watch_key(&self, key: String, after: u64) -> NativeWatch {
+        let after = Cursor {
+            index: after,
+            pos: None,
+        };
+        let watch = self.inner.client().watch(
+            WatchTarget::KvKey(key),
+            after,
+            true,
+            Duration::from_millis(500),
+        );
+        NativeWatch {
+            inner: Mutex::new(watch),
+        }
+    }
+}
+
+/// A range read as Python sees it: `([(key, value, mod_revision)], index)`.
+type RangeAnswer = (Vec<(String, String, u64)>, u64);
+
+/// A watch item as Python sees it: `(kind, key, value, index, pos)`.
+type PyWatchItem = (String, String, Option<String>, u64, u32);
+
+/// A resumable kv watch.
+#[pyclass(module = "raftorch._native")]
+struct NativeWatch {
+    inner: Mutex<blocking::Watch>,
+}
+
+#[pymethods]
+impl NativeWatch {
+    /// The next item within `timeout` seconds, or `None`: `("put"|"delete", key, value,
+    /// index, pos)`, or `("resync", "", state_json, index, 0)` after compaction.
+    fn next(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<PyWatchItem>> {
+        let timeout = Duration::from_secs_f64(timeout.max(0.0));
+        let got = py.allow_threads(|| {
+            let mut watch = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            watch.next_timeout(timeout)
+        });
+        Ok(match got.map_err(py_err)? {
+            None => None,
+            Some(WatchItem::Event(e)) => {
+                Some((e.kind, e.key, e.value, e.index, e.pos.unwrap_or(0)))
+            }
+            Some(WatchItem::Resync { index, state, .. }) => Some((
+                "resync".into(),
+                String::new(),
+                Some(state.to_string()),
+                index,
+                0,
+            )),
+        })
+    }
+
+    /// The cursor after the last item, as `INDEX` or `INDEX.POS`.
+    fn cursor(&self) -> String {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cursor()
+            .to_string()
+    }
 }
 
 /// An event as Python sees it: `(kind, term, since_index, state)`.
@@ -260,6 +349,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeStateManager>()?;
     m.add_class::<NativeEvents>()?;
     m.add_class::<NativeLock>()?;
+    m.add_class::<NativeWatch>()?;
     m.add("RaftorchError", py.get_type::<RaftorchError>())?;
     m.add("NotLeaderError", py.get_type::<NotLeaderError>())?;
     m.add("FencedOutError", py.get_type::<FencedOutError>())?;

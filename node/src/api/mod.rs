@@ -14,6 +14,7 @@ mod input;
 mod kv;
 mod lock_wait;
 mod members;
+mod openapi;
 mod proxy;
 mod registry;
 mod reply;
@@ -35,6 +36,7 @@ use raftorch_core::raft::NodeId;
 
 pub use consensus::{NO_LEADER_WAIT, READ_TIMEOUT, WRITE_TIMEOUT};
 pub use error::ApiError;
+pub use openapi::OPENAPI_JSON;
 pub use snapshot::SNAPSHOT_HEADER;
 
 use crate::cluster_id::ClusterIdentity;
@@ -163,11 +165,12 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(coord::routes())
         .merge(elections::routes())
-        .merge(txn::routes())
+        .merge(txn::routes(state.max_value_bytes))
         .merge(debug::routes())
         .merge(snapshot::routes())
         .merge(deployments::routes())
         .merge(watch::routes())
+        .merge(openapi::routes())
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Extension, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -33,9 +33,10 @@ use super::reply::at_index;
 use super::ApiState;
 use crate::auth::{self, Caller};
 
-/// The transaction route.
-pub(super) fn routes() -> Router<ApiState> {
-    Router::new().route("/v1/txn", post(txn))
+/// The transaction route. Its body may carry values as large as a kv put's.
+pub(super) fn routes(max_value_bytes: usize) -> Router<ApiState> {
+    let limit = DefaultBodyLimit::max(super::kv::put_body_limit(max_value_bytes));
+    Router::new().route("/v1/txn", post(txn).layer(limit))
 }
 
 #[derive(Deserialize)]
@@ -126,22 +127,44 @@ impl CompareBody {
     }
 }
 
-impl From<OpBody> for TxnOp {
-    fn from(op: OpBody) -> Self {
-        match op {
+impl OpBody {
+    /// The operation, a put's value refused with 413 when over `max_value_bytes` (the node's
+    /// `--max-value-bytes`, as for `PUT /v1/kv/{key}`).
+    fn into_op(self, max_value_bytes: usize) -> Result<TxnOp, ApiError> {
+        Ok(match self {
             OpBody::Put {
                 key,
                 value,
                 lease_id,
-            } => TxnOp::Put {
-                key,
-                value: value.into_bytes(),
-                lease: lease_id,
-            },
+            } => {
+                if value.len() > max_value_bytes {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!(
+                            "the value of key {key:?} is {} bytes, over this node's \
+                             --max-value-bytes {max_value_bytes}",
+                            value.len()
+                        ),
+                    ));
+                }
+                TxnOp::Put {
+                    key,
+                    value: value.into_bytes(),
+                    lease: lease_id,
+                }
+            }
             OpBody::Delete { key } => TxnOp::Delete { key },
             OpBody::Get { key } => TxnOp::Get { key },
-        }
+        })
     }
+}
+
+/// Every operation of a branch.
+fn ops(body: Vec<OpBody>, max_value_bytes: usize) -> Result<Vec<TxnOp>, ApiError> {
+    body.into_iter()
+        .map(|op| op.into_op(max_value_bytes))
+        .collect()
 }
 
 /// One operation's result as JSON.
@@ -198,8 +221,8 @@ async fn txn(
             .into_iter()
             .map(CompareBody::parse)
             .collect::<Result<_, _>>()?,
-        success: b.success.into_iter().map(TxnOp::from).collect(),
-        failure: b.failure.into_iter().map(TxnOp::from).collect(),
+        success: ops(b.success, state.max_value_bytes)?,
+        failure: ops(b.failure, state.max_value_bytes)?,
     };
     txn.validate()?;
     // A scoped token must be able to name every key the transaction reads or writes.
@@ -223,5 +246,25 @@ async fn txn(
             "internal",
             format!("a transaction answered {other:?}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_values_over_the_limit_are_413() {
+        let put = |n: usize| OpBody::Put {
+            key: "k".into(),
+            value: "x".repeat(n),
+            lease_id: None,
+        };
+        assert!(ops(vec![put(10), OpBody::Get { key: "k".into() }], 10).is_ok());
+        let e = ops(vec![OpBody::Delete { key: "a".into() }, put(11)], 10).unwrap_err();
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
     }
 }

@@ -75,6 +75,8 @@ use Scope::{Body, None as Unnamed, Path, QueryEither, QueryPrefix, WatchPrefix};
 const TABLE: &[(&str, Kind, Scope)] = &[
     ("/metrics", Data, Unnamed),
     ("/v1/status", Data, Unnamed),
+    // The API's description names no keys or values.
+    ("/v1/openapi.json", Data, Unnamed),
     ("/v1/members", Data, Unnamed),
     ("/v1/cluster/members", Admin, Unnamed),
     ("/v1/cluster/members/{id}", Admin, Unnamed),

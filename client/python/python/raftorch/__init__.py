@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 from . import _native
 from ._native import (
@@ -32,11 +32,15 @@ from ._native import (
     UnavailableError,
 )
 from .codec import Codec, JsonCodec
+from . import streams as _streams
+from .streams import Event, StateWatch
 
 __all__ = [
     "StateManager",
     "JsonCodec",
     "Codec",
+    "Event",
+    "StateWatch",
     "RaftorchError",
     "NotLeaderError",
     "FencedOutError",
@@ -125,6 +129,13 @@ class StateManager:
         self._recovery: Optional[Callable[[Any], Any]] = None
         self._callback_thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        self._heads: Dict[str, int] = {}
+        self._watches: List[StateWatch] = []
+
+    @property
+    def state_key(self) -> str:
+        """The key the state is saved under: ``{project_id}/state``."""
+        return f"{self.project_id}/state"
 
     # -- campaigning -------------------------------------------------------------------
     def start(self) -> None:
@@ -242,6 +253,32 @@ class StateManager:
         """The project's state (linearizable read), ``None`` before the first save."""
         return self._decode(self._native.get_state_raw())
 
+    def watch_state(self, callback: Callable[[Any], Any], *, initial: bool = True) -> StateWatch:
+        """Calls ``callback(state)`` with every saved state from now on (``None`` once it is
+        deleted), in order, on a thread of its own (``raftorch-watch``); first with the state
+        now when ``initial``. Built on the resumable watch: a node failover or a reconnect
+        neither loses nor repeats a save. Stop it with ``.stop()`` (or :meth:`close`)."""
+        w = StateWatch(self, callback, initial)
+        with self._lock:
+            self._watches.append(w)
+        return w
+
+    # -- event sourcing ----------------------------------------------------------------
+    def append_event(self, stream: str, obj: Any, *, fenced: bool = True) -> int:
+        """Appends ``obj`` (encoded by the codec) to the event stream ``stream``; its
+        sequence number (1, 2, ..., dense). ``fenced`` (the default): only as leader, fenced
+        with the term like :meth:`save_state` (:class:`NotLeaderError` /
+        :class:`FencedOutError`); ``fenced=False`` appends from any instance. The key
+        layout is in :mod:`raftorch.streams`."""
+        if fenced and not self._started:
+            self.start()
+        return _streams.append_event(self, self._heads, stream, obj, fenced)
+
+    def events(self, stream: str, after: int = 0) -> List[Event]:
+        """The events of ``stream`` after sequence number ``after``, in order, as
+        :class:`Event` ``(seq, data, revision)`` (linearizable read)."""
+        return _streams.events(self, stream, after)
+
     # -- locks -------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str, timeout: Seconds = 10) -> Iterator[int]:
@@ -262,6 +299,9 @@ class StateManager:
             if self._closed:
                 return
             self._closed = True
+            watches, self._watches = self._watches, []
+        for w in watches:
+            w.stop()
         self._native.close()
         t = self._callback_thread
         if t is not None and t is not threading.current_thread():
