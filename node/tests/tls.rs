@@ -260,7 +260,11 @@ fn ctl_reaches_a_tls_cluster_with_cacert_and_token_and_says_what_is_missing_with
     assert_eq!(code, 0, "{out}{err}");
     // A bare host:port with --cacert means https.
     let bare = ["--endpoints", &c.nodes[0].api_addr, "--cacert", ca];
-    let (code, out, err) = ctl(&[&bare[..], &["--token", SECURE_ADMIN, "-o", "json", "status"]].concat());
+    let (code, out, err) = ctl(&[
+        &bare[..],
+        &["--token", SECURE_ADMIN, "-o", "json", "status"],
+    ]
+    .concat());
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("\"leader_id\": 1"), "{out}");
 
