@@ -190,3 +190,28 @@ def test_killing_the_raftorch_leader_node_does_not_change_which_bot_leads(cluste
     assert answers[leader.instance] == {"ok": True, "term": term}, answers
     assert [a["ok"] for a in answers.values()].count(True) == 1, answers
     assert all(e["event"] != "lost" for b in bs for e in b.events), [b.events for b in bs]
+
+
+def test_callbacks_may_call_back_into_the_state_manager_without_deadlocking(cluster):
+    """Callbacks run on their own thread, not the I/O thread: one that saves, reads and asks
+    is_leader() from inside on_become_leader (and then blocks a while) completes, and the
+    keepalive goes on meanwhile (the instance stays leader past a whole TTL of blocking)."""
+    sm = manager(cluster, "reentrant")
+    done, seen = threading.Event(), {}
+
+    def on_become(term):
+        seen["leader"] = sm.is_leader()
+        seen["saved"] = sm.save_state({"saved_in_callback": term})
+        seen["read"] = sm.get_state()
+        time.sleep(TTL + 0.5)  # a slow callback: longer than the lease's TTL
+        seen["still_leader"] = sm.is_leader()
+        done.set()
+
+    sm.watch_leader(on_become_leader=on_become, on_lose_leadership=lambda term: None)
+    try:
+        assert done.wait(TTL + 15), f"the callback did not finish: {seen}"
+        assert seen["leader"] is True, seen
+        assert seen["read"]["saved_in_callback"] == sm.term(), seen
+        assert seen["still_leader"] is True, seen
+    finally:
+        sm.close()
