@@ -350,9 +350,9 @@ fn dev_secure_starts_a_tls_cluster_and_prints_the_token_and_the_cacert() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn raftorch dev");
-    let lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
     let (mut urls, mut admin, mut cacert) = (Vec::new(), None, None);
-    for line in lines {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some((_, u)) = line.trim().split_once(": https://") {
             urls.push(format!("https://{u}"));
@@ -397,6 +397,10 @@ fn dev_secure_starts_a_tls_cluster_and_prints_the_token_and_the_cacert() {
     }
     let read = ctl(&[&args[..], &["-o", "json", "kv", "get", "dev/secure"]].concat());
     stop(&mut dev);
+    // dev stops its nodes when it stops: none of them answers any more.
+    let after = ctl(&[&args[..], &["status"]].concat());
+    assert_eq!(after.0, 2, "the nodes outlived raftorch dev: {after:?}");
+    drop(lines);
     assert_eq!(last.0, 0, "{last:?}");
     assert!(read.1.contains("\"value\": \"on\""), "{read:?}");
     assert!(dir.path().join("certs/node-3-key.pem").exists());

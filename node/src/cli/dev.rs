@@ -2,6 +2,7 @@
 //! `--auth` turns tokens on, `--secure` tokens and TLS (certificates from `raftorch certs`
 //! into the data directory).
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -189,7 +190,9 @@ fn run_inner(args: &DevArgs) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("stopping {} nodes", children.len());
+    // Not `println!`: a reader that closed our stdout (a pipe into `head`, a test that read
+    // what it needed) would make it panic here and leave every node running.
+    let _ = writeln!(std::io::stdout(), "stopping {} nodes", children.len());
     stop(&mut children);
     if remove_after {
         let _ = std::fs::remove_dir_all(&base);
