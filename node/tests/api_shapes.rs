@@ -312,9 +312,11 @@ fn watch_waits_up_to_wait_ms_and_wakes_on_a_write() {
 
     // A write during the wait ends it early with the event.
     let url = c.url(via);
+    let agent = c.agent(Duration::from_secs(10));
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
-        ureq::put(&format!("{url}/v1/kv/watched/second"))
+        agent
+            .put(&format!("{url}/v1/kv/watched/second"))
             .send_string(r#"{"value": "2"}"#)
             .map(|r| r.status())
             .map_err(|e| e.to_string())

@@ -86,7 +86,7 @@ fn bad_requests_get_json_errors() {
 
 #[test]
 fn garbage_on_the_peer_port_drops_that_connection_and_the_node_keeps_serving() {
-    let c = Cluster::start(3, &[]);
+    let c = Cluster::start_plain(3, &[]);
     let leader = c.wait_leader(Duration::from_secs(15));
     let victim = (1..=3).find(|&id| id != leader).expect("a follower");
     let peer_addr = c.nodes[victim as usize - 1].peer_addr.clone();

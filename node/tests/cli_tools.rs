@@ -19,6 +19,15 @@ fn raftorch(args: &[&str]) -> Output {
         .expect("run raftorch")
 }
 
+/// `raftorch ARGS..` as a client of `c` (its CA and token in the environment).
+fn raftorch_for(c: &Cluster, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_raftorch"))
+        .args(args)
+        .envs(c.client_env())
+        .output()
+        .expect("run raftorch")
+}
+
 fn raftorch_owned(args: &[String]) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     raftorch(&args)
@@ -109,19 +118,22 @@ fn bench_loads_a_cluster_and_prints_percentiles() {
     c.wait_leader(Duration::from_secs(15));
     // Any endpoint will do: the bench finds the leader itself.
     let endpoints = format!("{},{}", c.url(3), c.url(1));
-    let o = raftorch(&[
-        "bench",
-        "--endpoints",
-        &endpoints,
-        "--clients",
-        "4",
-        "--duration",
-        "1s",
-        "--value-size",
-        "64",
-        "--read-ratio",
-        "0.5",
-    ]);
+    let o = raftorch_for(
+        &c,
+        &[
+            "bench",
+            "--endpoints",
+            &endpoints,
+            "--clients",
+            "4",
+            "--duration",
+            "1s",
+            "--value-size",
+            "64",
+            "--read-ratio",
+            "0.5",
+        ],
+    );
     let text = stdout(&o);
     assert!(
         o.status.success(),
@@ -207,13 +219,15 @@ fn bench_against_etcd_starts_both_clusters_and_compares_side_by_side() {
 
 #[test]
 fn bench_failover_kills_the_leader_and_times_the_recovery() {
-    let o = raftorch(&["bench", "--failover", "--rounds", "2"]);
+    // Secure, as production runs: peer mTLS, HTTPS and a token made for the run.
+    let o = raftorch(&["bench", "--failover", "--rounds", "2", "--secure"]);
     let text = stdout(&o);
     assert!(
         o.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(text.contains("3 nodes (TLS and tokens)"), "{text}");
     assert!(text.contains("round 2: killed leader"), "{text}");
     assert!(text.contains("median"), "{text}");
 }
@@ -242,10 +256,10 @@ fn bench_rolling_restart_restarts_every_node_and_times_the_write_gaps() {
 
 /// Runs `raftorch ctl -o json --endpoints ENDPOINTS ARGS..`: its exit code and its stdout as
 /// JSON.
-fn ctl(endpoints: &str, args: &[&str]) -> (Option<i32>, Value) {
+fn ctl(c: &Cluster, endpoints: &str, args: &[&str]) -> (Option<i32>, Value) {
     let mut all = vec!["ctl", "-o", "json", "--endpoints", endpoints];
     all.extend_from_slice(args);
-    let o = raftorch(&all);
+    let o = raftorch_for(c, &all);
     let text = stdout(&o);
     let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (o.status.code(), json)
@@ -259,28 +273,28 @@ fn ctl_subcommands_speak_the_api() {
     // A follower first: ctl finds the leader itself.
     let e = format!("{},{}", c.url(follower), c.url(leader));
 
-    let (code, statuses) = ctl(&e, &["status"]);
+    let (code, statuses) = ctl(&c, &e, &["status"]);
     assert_eq!(code, Some(0), "{statuses}");
     for s in statuses.as_array().expect("one status per endpoint") {
         assert_eq!(s["leader_id"], leader, "{s}");
         assert_eq!(s["members"].as_array().map(Vec::len), Some(3), "{s}");
     }
 
-    let (code, put) = ctl(&e, &["kv", "put", "config/mode", "blue"]);
+    let (code, put) = ctl(&c, &e, &["kv", "put", "config/mode", "blue"]);
     assert_eq!(
         (code, &put["result"]),
         (Some(0), &Value::from("kv_put")),
         "{put}"
     );
-    let (_, got) = ctl(&e, &["kv", "get", "config/mode"]);
+    let (_, got) = ctl(&c, &e, &["kv", "get", "config/mode"]);
     assert_eq!(got["value"], "blue", "{got}");
     let stale = format!("--cas={}", got["mod_revision"].as_u64().unwrap_or(0) + 100);
-    let (code, refused) = ctl(&e, &["kv", "put", "config/mode", "green", &stale]);
+    let (code, refused) = ctl(&c, &e, &["kv", "put", "config/mode", "green", &stale]);
     assert_eq!(code, Some(1), "{refused}");
     assert_eq!(refused["error"]["code"], "cas_failed", "{refused}");
-    let (_, list) = ctl(&e, &["kv", "list", "--prefix", "config/"]);
+    let (_, list) = ctl(&c, &e, &["kv", "list", "--prefix", "config/"]);
     assert_eq!(list["items"][0]["key"], "config/mode", "{list}");
-    let (code, del) = ctl(&e, &["kv", "del", "config/mode"]);
+    let (code, del) = ctl(&c, &e, &["kv", "del", "config/mode"]);
     assert_eq!(
         (code, &del["deleted"]),
         (Some(0), &Value::from(true)),
@@ -298,29 +312,29 @@ fn ctl_subcommands_speak_the_api() {
         "--ttl-ms",
         "60000",
     ];
-    let (code, reg) = ctl(&e, &register);
+    let (code, reg) = ctl(&c, &e, &register);
     assert_eq!(
         (code, &reg["result"]),
         (Some(0), &Value::from("registered")),
         "{reg}"
     );
-    let (code, hb) = ctl(&e, &["heartbeat", "web", "web-1"]);
+    let (code, hb) = ctl(&c, &e, &["heartbeat", "web", "web-1"]);
     assert_eq!(code, Some(0), "{hb}");
-    let (_, services) = ctl(&e, &["services"]);
+    let (_, services) = ctl(&c, &e, &["services"]);
     assert_eq!(
         services["services"],
         serde_json::json!(["web"]),
         "{services}"
     );
-    let (_, svc) = ctl(&e, &["service", "web", "--healthy"]);
+    let (_, svc) = ctl(&c, &e, &["service", "web", "--healthy"]);
     assert_eq!(svc["instances"][0]["id"], "web-1", "{svc}");
-    let (_, route) = ctl(&e, &["route", "web", "--key", "user-42"]);
+    let (_, route) = ctl(&c, &e, &["route", "web", "--key", "user-42"]);
     assert_eq!(route["instance"]["id"], "web-1", "{route}");
-    let (code, gone) = ctl(&e, &["deregister", "web", "web-1"]);
+    let (code, gone) = ctl(&c, &e, &["deregister", "web", "web-1"]);
     assert_eq!(code, Some(0), "{gone}");
 
     // For people: tables by default, one row per endpoint with the same leader.
-    let o = raftorch(&["ctl", "--endpoints", &e, "status"]);
+    let o = raftorch_for(&c, &["ctl", "--endpoints", &e, "status"]);
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
     let rows: Vec<Vec<&str>> = text
@@ -343,16 +357,16 @@ fn ctl_subcommands_speak_the_api() {
         assert_eq!(row[4], leader.to_string(), "{text}");
     }
     assert!(rows[1..].iter().any(|r| r[2] == "leader"), "{text}");
-    let o = raftorch(&["ctl", "--endpoints", &e, "members", "list"]);
+    let o = raftorch_for(&c, &["ctl", "--endpoints", &e, "members", "list"]);
     let text = stdout(&o);
     assert_eq!(text.matches("| voter ").count(), 3, "{text}");
     // An error answer is one line on stderr.
-    let o = raftorch(&["ctl", "--endpoints", &e, "kv", "get", "no/such/key"]);
+    let o = raftorch_for(&c, &["ctl", "--endpoints", &e, "kv", "get", "no/such/key"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("Error: key_not_found"), "{err}");
 
-    let (code, moved) = ctl(&e, &["transfer-leader", &follower.to_string()]);
+    let (code, moved) = ctl(&c, &e, &["transfer-leader", &follower.to_string()]);
     assert_eq!(code, Some(0), "{moved}");
     c.eventually(Duration::from_secs(15), "the new leader", || {
         (c.wait_leader(Duration::from_secs(15)) == follower).then_some(())

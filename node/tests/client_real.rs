@@ -22,6 +22,18 @@ fn endpoints(c: &Cluster) -> Vec<String> {
     (1..=c.nodes.len() as u64).map(|id| c.url(id)).collect()
 }
 
+/// The client configuration for `c`: every node, and its CA and token when it has them.
+fn config(c: &Cluster) -> Config {
+    let mut config = Config::new(endpoints(c));
+    if let Some(ca) = c.ca_path() {
+        config = config.with_cacert(ca);
+    }
+    if let Some(token) = &c.token {
+        config = config.with_token(token.clone());
+    }
+    config
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -35,7 +47,7 @@ fn kv_with_cas_and_typed_json_survives_a_leader_kill() {
     let mut c = Cluster::start(3, &[]);
     let leader = c.wait_leader(ELECT);
     let rt = runtime();
-    let client = Client::new(Config::new(endpoints(&c))).unwrap();
+    let client = Client::new(config(&c)).unwrap();
     rt.block_on(async {
         let r = client
             .put_json("app/cfg", &json!({"n": 1}), &PutOptions::default())
@@ -81,7 +93,7 @@ fn elections_hand_over_when_the_leader_revokes_and_lock_tokens_grow() {
     let c = Cluster::start(3, &[]);
     c.wait_leader(ELECT);
     let rt = runtime();
-    let client = Client::new(Config::new(endpoints(&c))).unwrap();
+    let client = Client::new(config(&c)).unwrap();
     rt.block_on(async {
         let opts = SessionOptions::new(Duration::from_secs(3));
         let s1 = Session::grant(&client, opts).await.unwrap();
@@ -150,7 +162,7 @@ fn a_watch_sees_every_put_in_order_and_an_exact_key_watch_only_its_key() {
     let c = Cluster::start(3, &[]);
     c.wait_leader(ELECT);
     let rt = runtime();
-    let client = Client::new(Config::new(endpoints(&c))).unwrap();
+    let client = Client::new(config(&c)).unwrap();
     rt.block_on(async {
         let mut w = Watch::new(
             &client,
@@ -188,7 +200,7 @@ fn manager(c: &Cluster, instance: &str) -> StateManager {
         project_id: "bot".into(),
         instance_id: instance.into(),
         region: "local".into(),
-        client: Config::new(endpoints(c)),
+        client: config(c),
         failover: FailoverConfig {
             health_check_interval: Duration::from_millis(1000),
             failover_timeout: Duration::from_secs(3),
@@ -315,7 +327,7 @@ fn fences_refuse_a_deposed_leader_and_a_released_lock_and_txns_apply_atomically(
     let c = Cluster::start(3, &[]);
     c.wait_leader(ELECT);
     let rt = runtime();
-    let client = Client::new(Config::new(endpoints(&c))).unwrap();
+    let client = Client::new(config(&c)).unwrap();
     rt.block_on(async {
         let opts = SessionOptions::new(Duration::from_secs(3));
         let (sa, sb) = (

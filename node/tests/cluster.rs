@@ -173,7 +173,9 @@ fn a_retried_request_id_applies_once_even_through_a_follower() {
     let leader = c.wait_leader(ELECT);
     let follower = follower_of(&c, leader);
     let put = |via: u64| {
-        let resp = ureq::put(&format!("{}/v1/kv/once", c.url(via)))
+        let resp = c
+            .agent(Duration::from_secs(10))
+            .put(&format!("{}/v1/kv/once", c.url(via)))
             .set("x-raftorch-request-id", "4242:1")
             .send_string(r#"{"value": "first"}"#);
         match resp {

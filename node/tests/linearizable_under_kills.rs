@@ -59,14 +59,12 @@ fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> Seen {
 /// One client: random puts (unique values) and linearizable gets through random nodes.
 fn client(
     id: u64,
+    agent: ureq::Agent,
     urls: Vec<String>,
     epoch: Instant,
     stop: Arc<AtomicBool>,
     history: Arc<Mutex<Vec<Op>>>,
 ) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(3))
-        .build();
     let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ id.wrapping_mul(0x2545_F491_4F6C_DD1D);
     let mut next = || {
         rng ^= rng << 13;
@@ -122,7 +120,8 @@ fn histories_stay_linearizable_while_nodes_are_killed_and_restarted() {
     let clients: Vec<_> = (1..=CLIENTS)
         .map(|id| {
             let (urls, stop, history) = (urls.clone(), stop.clone(), history.clone());
-            std::thread::spawn(move || client(id, urls, epoch, stop, history))
+            let agent = c.agent(Duration::from_secs(3));
+            std::thread::spawn(move || client(id, agent, urls, epoch, stop, history))
         })
         .collect();
     // The nemesis: one node down at a time, often the leader.

@@ -43,12 +43,9 @@ fn leader_of(c: &Cluster, id: u64) -> Option<u64> {
 
 /// Runs `raftorch ctl -o json --endpoints (every node's API) ARGS..`; its exit code and output.
 fn ctl(c: &Cluster, args: &[&str]) -> (Option<i32>, String) {
-    let endpoints: Vec<String> = c
-        .nodes
-        .iter()
-        .map(|n| format!("http://{}", n.api_addr))
-        .collect();
+    let endpoints: Vec<String> = c.nodes.iter().map(|n| c.url(n.id)).collect();
     let o = Command::new(env!("CARGO_BIN_EXE_raftorch"))
+        .envs(c.client_env())
         .args(["ctl", "-o", "json"])
         .arg("--endpoints")
         .arg(endpoints.join(","))

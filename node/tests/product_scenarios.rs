@@ -68,9 +68,7 @@ struct Client {
 impl Client {
     fn new(c: &Cluster, id: u64) -> Client {
         Client {
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(10))
-                .build(),
+            agent: c.agent(Duration::from_secs(10)),
             base: c.url(id),
         }
     }
@@ -134,10 +132,8 @@ fn test_orchestrator_leader_failover() {
     let url = c.url(survivors[0]);
     let stop = Arc::new(AtomicBool::new(false));
     let stop_writer = stop.clone();
+    let agent = c.agent(Duration::from_secs(5));
     let writer = std::thread::spawn(move || {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(5))
-            .build();
         let mut acked = Vec::new();
         let mut i = 0;
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -52,7 +52,7 @@ fn closed(s: &mut TcpStream) -> bool {
 
 #[test]
 fn a_node_of_another_cluster_with_the_same_ids_is_refused_and_the_cluster_is_untouched() {
-    let a = Cluster::start(3, &["--cluster-token", "alpha"]);
+    let a = Cluster::start_plain(3, &["--cluster-token", "alpha"]);
     let leader = a.wait_leader(ELECT);
     assert_eq!(a.put_kv(leader, "owner", "cluster-a").status, 200);
     let before = terms(&a);
@@ -114,7 +114,7 @@ fn a_node_of_another_cluster_with_the_same_ids_is_refused_and_the_cluster_is_unt
 
 #[test]
 fn frames_that_lie_about_their_sender_or_recipient_are_dropped_and_counted() {
-    let c = Cluster::start(3, &["--cluster-token", "gamma"]);
+    let c = Cluster::start_plain(3, &["--cluster-token", "gamma"]);
     let leader = c.wait_leader(ELECT);
     let victim = (1..=3).find(|&id| id != leader).unwrap();
     let other = (1..=3).find(|&id| id != leader && id != victim).unwrap();
@@ -198,7 +198,7 @@ fn a_second_node_on_the_same_data_dir_is_refused() {
 
 #[test]
 fn half_open_api_connections_are_closed_while_a_normal_request_is_answered() {
-    let c = Cluster::start(1, &["--api-header-timeout-ms", "2000"]);
+    let c = Cluster::start_plain(1, &["--api-header-timeout-ms", "2000"]);
     c.wait_leader(ELECT);
     let api = c.nodes[0].api_addr.clone();
     let opened = Instant::now();
@@ -229,7 +229,7 @@ fn half_open_api_connections_are_closed_while_a_normal_request_is_answered() {
 
 #[test]
 fn api_connections_over_the_cap_are_closed_at_once() {
-    let c = Cluster::start(1, &["--max-connections", "8"]);
+    let c = Cluster::start_plain(1, &["--max-connections", "8"]);
     c.wait_leader(ELECT);
     let api = c.nodes[0].api_addr.clone();
     let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(&api).unwrap()).collect();

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 /// The tokens written, by role.
 #[derive(Debug)]
-pub(super) struct DevTokens {
+pub(crate) struct DevTokens {
     /// Where the file is.
-    pub(super) path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The `admin` token's secret.
-    pub(super) admin: String,
+    pub(crate) admin: String,
 }
 
 /// A fresh secret: 32 bytes from the OS's random source, hex.
@@ -21,7 +21,7 @@ pub(crate) fn new_secret() -> Result<String, String> {
 }
 
 /// Writes `dir/auth.toml` (owner-only) with an `admin`, a `write` and a `read` token.
-pub(super) fn write(dir: &Path) -> Result<DevTokens, String> {
+pub(crate) fn write(dir: &Path) -> Result<DevTokens, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join("auth.toml");
     let mut text = String::from(

@@ -8,7 +8,7 @@ mod ctl;
 mod ctl_members;
 mod ctl_output;
 mod dev;
-mod dev_auth;
+pub(crate) mod dev_auth;
 mod progress;
 mod sim;
 mod snapshot;

@@ -75,10 +75,67 @@ fn agent(tls: Option<&std::sync::Arc<rustls::ClientConfig>>) -> ureq::Agent {
 /// The admin token of [`Cluster::start_secure`].
 pub const SECURE_ADMIN: &str = "secure-admin-0123456789abcdef";
 
+/// Spare certificates [`Cluster::start`] issues beyond the founders, for nodes a test adds.
+const SPARE_IDS: u64 = 3;
+
 impl Cluster {
-    /// Starts `n` nodes with extra flags for each.
+    /// Starts `n` nodes with extra flags for each, secure as a production cluster is: peer mTLS,
+    /// HTTPS and an admin token ([`Cluster::start_secure`], with certificates for
+    /// [`SPARE_IDS`] more nodes), so every suite exercises security. `RAFTORCH_TEST_PLAIN=1`
+    /// runs them plain instead, to tell a security fault from another.
     pub fn start(n: u64, extra: &[&str]) -> Cluster {
+        if std::env::var_os("RAFTORCH_TEST_PLAIN").is_some_and(|v| v == "1") {
+            return Self::start_plain(n, extra);
+        }
+        Self::start_secure(n, SPARE_IDS, extra)
+    }
+
+    /// Starts `n` nodes with extra flags for each, without TLS or tokens: for the tests that
+    /// speak raw HTTP or TCP to a port, or that test plain mode itself.
+    pub fn start_plain(n: u64, extra: &[&str]) -> Cluster {
         Self::start_in(tempfile::tempdir().expect("temp dir"), n, extra, None)
+    }
+
+    /// Environment for a `raftorch` subprocess (`ctl`, `bench`, `snapshot save`) that talks to
+    /// this cluster: `RAFTORCH_CACERT` with TLS, `RAFTORCH_TOKEN` with a token.
+    pub fn client_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some((certs, _)) = &self.tls {
+            let ca = certs.join("ca.pem").to_string_lossy().into_owned();
+            env.push(("RAFTORCH_CACERT".to_owned(), ca));
+        }
+        if let Some(token) = &self.token {
+            env.push(("RAFTORCH_TOKEN".to_owned(), token.clone()));
+        }
+        env
+    }
+
+    /// A client agent for this cluster: with TLS it trusts the cluster's CA, with a token it
+    /// sends `Authorization: Bearer` on every request that sets none; `timeout` per request.
+    // The middleware's `Result<_, ureq::Error>` is ureq's signature, not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    pub fn agent(&self, timeout: Duration) -> ureq::Agent {
+        let mut builder = ureq::AgentBuilder::new().timeout(timeout);
+        if let Some((_, tls)) = &self.tls {
+            builder = builder.tls_config(tls.clone());
+        }
+        if let Some(token) = &self.token {
+            let bearer = format!("Bearer {token}");
+            builder =
+                builder.middleware(move |req: ureq::Request, next: ureq::MiddlewareNext<'_>| {
+                    let req = match req.header("authorization") {
+                        Some(_) => req,
+                        None => req.set("authorization", &bearer),
+                    };
+                    next.handle(req)
+                });
+        }
+        builder.build()
+    }
+
+    /// The CA certificate of a TLS cluster, for clients that must trust it.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|(d, _)| d.join("ca.pem"))
     }
 
     /// Starts `n` nodes with the auth file `auth_toml` (written to `auth.toml` in the cluster's

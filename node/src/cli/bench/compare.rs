@@ -16,9 +16,14 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         .build();
     let with_etcd = args.target == Target::Etcd;
     println!(
-        "raftorch bench: local 3-node clusters on loopback (fsync on){}, {:?} per run, \
+        "raftorch bench: local 3-node clusters on loopback (fsync on){}{}, {:?} per run, \
          {}-byte values, read ratio {}{}",
         if with_etcd { ", raftorch and etcd" } else { "" },
+        if args.secure {
+            ", raftorch with TLS and tokens"
+        } else {
+            ""
+        },
         args.duration,
         args.value_size,
         args.read_ratio,
@@ -28,8 +33,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
             String::new()
         }
     );
-    let raftorch = RaftorchProcs::start()?;
-    raftorch.wait_leader(&agent)?;
+    let raftorch = RaftorchProcs::start(args.secure)?;
+    raftorch.wait_leader(&raftorch.access().agent(Duration::from_secs(2)))?;
     let raftorch_urls = raftorch.urls();
     let etcd = if with_etcd {
         Some(EtcdProcs::start(&agent)?)
@@ -40,13 +45,16 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     for &clients in &args.clients {
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for _ in 0..args.repeat.max(1) {
-            let base = load::endpoint_for(
+            let access = raftorch.access();
+            let base = load::endpoint_for(Target::Raftorch, args.via, &raftorch_urls, access)?;
+            let s = load::measure(
+                args,
                 Target::Raftorch,
-                args.via,
+                access,
+                &base,
                 &raftorch_urls,
-                &crate::cli::client::Access::default(),
+                clients,
             )?;
-            let s = load::measure(args, Target::Raftorch, &base, &raftorch_urls, clients)?;
             print_run("raftorch", &s);
             ours.push(s);
             if let Some(etcd) = &etcd {
@@ -62,7 +70,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
                     Via::Leader => std::slice::from_ref(&leader),
                     Via::Follower => &endpoints,
                 };
-                let s = load::measure(args, Target::Etcd, &base, retry_at, clients)?;
+                let plain = crate::cli::client::Access::default();
+                let s = load::measure(args, Target::Etcd, &plain, &base, retry_at, clients)?;
                 print_run("etcd", &s);
                 theirs.push(s);
             }

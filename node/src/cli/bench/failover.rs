@@ -10,12 +10,11 @@ use crate::cli::ctl::get_json;
 
 /// Runs the rounds and prints each time, the median and the worst.
 pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(1))
-        .build();
-    let mut procs = RaftorchProcs::start()?;
+    let mut procs = RaftorchProcs::start(args.secure)?;
+    let agent = procs.access().agent(Duration::from_secs(1));
     println!(
-        "raftorch bench --failover: 3 nodes, {} rounds of kill -9 of the leader",
+        "raftorch bench --failover: 3 nodes{}, {} rounds of kill -9 of the leader",
+        if args.secure { " (TLS and tokens)" } else { "" },
         args.rounds
     );
     // The kv body: `{"value": "xx.."}`.
@@ -32,7 +31,10 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
         procs.kill(leader);
         let killed = Instant::now();
         // Watches the survivor's status for the new leader while the write is retried.
-        let watcher = std::thread::spawn(move || new_leader_seen(&status_url, leader, killed));
+        let watcher = {
+            let agent = procs.access().agent(Duration::from_secs(1));
+            std::thread::spawn(move || new_leader_seen(&agent, &status_url, leader, killed))
+        };
         put_until_acked(&agent, &url, &value, killed + WAIT)?;
         let took = killed.elapsed();
         let elected = watcher.join().ok().flatten();
@@ -60,12 +62,14 @@ fn summarize(what: &str, times: &mut [Duration]) {
 }
 
 /// Polls `status_url` until it names a leader other than `old`; the time since `killed`.
-fn new_leader_seen(status_url: &str, old: u64, killed: Instant) -> Option<Duration> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(1))
-        .build();
+fn new_leader_seen(
+    agent: &ureq::Agent,
+    status_url: &str,
+    old: u64,
+    killed: Instant,
+) -> Option<Duration> {
     while killed.elapsed() < WAIT {
-        if let Ok(s) = get_json(&agent, status_url) {
+        if let Ok(s) = get_json(agent, status_url) {
             if s["leader_id"].as_u64().is_some_and(|l| l != old) {
                 return Some(killed.elapsed());
             }

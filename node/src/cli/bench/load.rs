@@ -98,7 +98,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
             "raftorch bench: {:?} at {base}, {clients} clients, {:?}, {}-byte values, read ratio {}",
             args.target, args.duration, args.value_size, args.read_ratio
         );
-        let summary = measure(args, args.target, &base, &endpoints, clients)?;
+        let summary = measure(args, args.target, &access, &base, &endpoints, clients)?;
         summary.print(args.duration.as_secs_f64());
     }
     Ok(())
@@ -145,6 +145,7 @@ pub(super) fn endpoint_for(
 pub(super) fn measure(
     args: &BenchArgs,
     target: Target,
+    access: &client::Access,
     base: &str,
     endpoints: &[String],
     clients: usize,
@@ -163,7 +164,15 @@ pub(super) fn measure(
         for client in 0..clients {
             let (total, failure) = (&total, &failure);
             s.spawn(move || {
-                match client_loop(args, target, client as u64, base, endpoints, deadline) {
+                match client_loop(
+                    args,
+                    target,
+                    access,
+                    client as u64,
+                    base,
+                    endpoints,
+                    deadline,
+                ) {
                     Ok(o) => {
                         let mut t = total.lock().unwrap_or_else(|e| e.into_inner());
                         let _ = t.histogram.add(&o.histogram);
@@ -209,13 +218,13 @@ pub(super) fn measure(
 fn client_loop(
     args: &BenchArgs,
     target: Target,
+    access: &client::Access,
     client: u64,
     base: &str,
     endpoints: &[String],
     deadline: Instant,
 ) -> Result<Outcome, String> {
-    let access = access(args)?;
-    let agent = agent(target, &access);
+    let agent = agent(target, access);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let value = "x".repeat(args.value_size);
     let put_body = serde_json::json!({ "value": value }).to_string();
@@ -269,7 +278,7 @@ fn client_loop(
         } else {
             out.errors += 1;
             std::thread::sleep(Duration::from_millis(50));
-            if let Ok(b) = endpoint_for(target, args.via, endpoints, &access) {
+            if let Ok(b) = endpoint_for(target, args.via, endpoints, access) {
                 base = b;
             }
         }

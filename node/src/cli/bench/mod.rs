@@ -92,6 +92,11 @@ pub struct BenchArgs {
     /// The CA certificate (PEM) to trust for `https://` `--endpoints` of a TLS cluster.
     #[arg(long, env = "RAFTORCH_CACERT")]
     pub cacert: Option<std::path::PathBuf>,
+    /// Without `--endpoints`: start the raftorch clusters secure, as a production cluster
+    /// runs (peer mTLS, HTTPS and an admin token, with certificates and tokens made for the
+    /// run). Off by default so the comparison with etcd (plain HTTP, no auth) is like for like.
+    #[arg(long, conflicts_with = "endpoints")]
+    pub secure: bool,
 }
 
 /// Parses `10s`, `250ms`, `2m` or a plain number of seconds.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::cli::client::Access;
 use crate::cli::ctl::get_json;
 
 /// Members of every cluster started here.
@@ -45,23 +46,48 @@ pub(super) struct RaftorchProcs {
     children: Vec<Option<Child>>,
     /// Flags every node gets.
     extra: Vec<String>,
+    /// How clients reach the nodes: plain, or (secure) the run's CA and admin token.
+    access: Access,
+    /// Secure: the certificates' directory (`ca.pem`, `node-N.pem`, `node-N-key.pem`).
+    certs: Option<PathBuf>,
 }
 
 impl RaftorchProcs {
-    /// Starts [`NODES`] nodes of this binary.
-    pub(super) fn start() -> Result<Self, String> {
-        Self::start_with(&[])
+    /// Starts [`NODES`] nodes of this binary; `secure`: with TLS and tokens.
+    pub(super) fn start(secure: bool) -> Result<Self, String> {
+        Self::start_with(secure, &[])
     }
 
-    /// Starts [`NODES`] nodes of this binary, each with the flags `extra`.
-    pub(super) fn start_with(extra: &[&str]) -> Result<Self, String> {
+    /// Starts [`NODES`] nodes of this binary, each with the flags `extra`; `secure`: with peer
+    /// mTLS, HTTPS and an auth file, from certificates and an admin token made for this run.
+    pub(super) fn start_with(secure: bool, extra: &[&str]) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let dir = scratch_dir("raftorch");
+        let mut extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        let (access, certs) = if secure {
+            let certs = dir.join("certs");
+            crate::cli::write_certs(&crate::cli::CertsArgs {
+                dir: certs.clone(),
+                nodes: (1..=NODES).collect(),
+                hosts: vec![],
+                years: 1,
+            })?;
+            let tokens = crate::cli::dev_auth::write(&dir)?;
+            extra.push("--auth-file".into());
+            extra.push(tokens.path.to_string_lossy().into_owned());
+            let access = Access::new(Some(&tokens.admin), Some(&certs.join("ca.pem")))?;
+            (access, Some(certs))
+        } else {
+            (Access::default(), None)
+        };
         let mut procs = RaftorchProcs {
             exe,
-            dir: scratch_dir("raftorch"),
+            dir,
             addrs: free_addresses()?,
             children: (0..NODES).map(|_| None).collect(),
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            extra,
+            access,
+            certs,
         };
         for id in 1..=NODES {
             procs.spawn(id)?;
@@ -85,6 +111,14 @@ impl RaftorchProcs {
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(certs) = &self.certs {
+            cmd.arg("--tls-ca")
+                .arg(certs.join("ca.pem"))
+                .arg("--tls-cert")
+                .arg(certs.join(format!("node-{id}.pem")))
+                .arg("--tls-key")
+                .arg(certs.join(format!("node-{id}-key.pem")));
+        }
         for (j, (peer, api)) in self.addrs.iter().enumerate() {
             if j != i {
                 cmd.arg("--peer").arg(format!("{}={peer}@{api}", j + 1));
@@ -134,7 +168,12 @@ impl RaftorchProcs {
 
     /// Node `id`'s API base URL.
     pub(super) fn url(&self, id: u64) -> String {
-        format!("http://{}", self.addrs[id as usize - 1].1)
+        self.access.base(&self.addrs[id as usize - 1].1)
+    }
+
+    /// How clients reach this cluster (its CA and token when secure).
+    pub(super) fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Every member's API base URL.

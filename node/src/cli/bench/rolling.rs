@@ -32,10 +32,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     } else {
         &[]
     };
-    let mut procs = RaftorchProcs::start_with(extra)?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(1))
-        .build();
+    let mut procs = RaftorchProcs::start_with(args.secure, extra)?;
+    let agent = procs.access().agent(Duration::from_secs(1));
     procs.wait_leader(&agent)?;
     println!(
         "raftorch bench --rolling-restart: 3 nodes, {} rounds, leader hand-over on SIGTERM: {}",
@@ -47,7 +45,8 @@ pub(super) fn run(args: &BenchArgs) -> Result<(), String> {
     let writer = {
         let (acks, stop, urls) = (acks.clone(), stop.clone(), procs.urls());
         let value = serde_json::json!({ "value": "x".repeat(args.value_size) }).to_string();
-        std::thread::spawn(move || write_loop(&urls, &value, &acks, &stop))
+        let agent = procs.access().agent(WRITE_TIMEOUT);
+        std::thread::spawn(move || write_loop(&agent, &urls, &value, &acks, &stop))
     };
     let mut steps = Vec::new();
     let result = (|| {
@@ -127,8 +126,13 @@ fn max_gap(acks: &Mutex<Vec<Instant>>, window: (Instant, Instant)) -> Option<Dur
 
 /// Writes one key in a closed loop until `stop`, through each endpoint in turn while it answers
 /// (the next one on any failure); records when each write was acknowledged.
-fn write_loop(urls: &[String], value: &str, acks: &Mutex<Vec<Instant>>, stop: &AtomicBool) {
-    let agent = ureq::AgentBuilder::new().timeout(WRITE_TIMEOUT).build();
+fn write_loop(
+    agent: &ureq::Agent,
+    urls: &[String],
+    value: &str,
+    acks: &Mutex<Vec<Instant>>,
+    stop: &AtomicBool,
+) {
     let mut at = 0;
     while !stop.load(Ordering::Relaxed) {
         let url = format!("{}/v1/kv/bench/rolling", urls[at % urls.len()]);
