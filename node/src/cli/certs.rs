@@ -4,6 +4,10 @@
 //! `node-N.raftorch` and `raftorch://node/N`, plus every `--host`, by default `localhost` and
 //! `127.0.0.1`, for the API), and `client.pem`/`client-key.pem`, a client certificate that
 //! names no node. Keys are written owner-only (0600).
+//!
+//! Run again into a directory that holds `ca.pem` and `ca-key.pem` (from an earlier run), it
+//! issues only the new nodes' certificates, signed by that CA: how a node joins a running TLS
+//! cluster.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,8 @@ use crate::tls::node_name;
 #[derive(Debug, Clone, Args)]
 pub struct CertsArgs {
     /// Where to write the files (created if missing; existing files are not overwritten).
+    /// When it already holds `ca.pem` and `ca-key.pem`, only the `--nodes` certificates are
+    /// written, signed by that CA.
     #[arg(long)]
     pub dir: PathBuf,
     /// The node ids to issue certificates for, comma-separated.
@@ -86,9 +92,15 @@ pub fn write_all(args: &CertsArgs) -> Result<Vec<PathBuf>, String> {
     };
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut names = vec!["ca.pem".to_owned(), "client.pem".to_owned()];
-    for id in &args.nodes {
-        names.push(format!("node-{id}.pem"));
+    let ca_path = dir.join("ca.pem");
+    let existing_ca = ca_path.exists() || dir.join("ca-key.pem").exists();
+    let mut names: Vec<String> = args
+        .nodes
+        .iter()
+        .map(|id| format!("node-{id}.pem"))
+        .collect();
+    if !existing_ca {
+        names.extend(["ca.pem".to_owned(), "client.pem".to_owned()]);
     }
     for n in &names {
         if dir.join(n).exists() {
@@ -100,16 +112,15 @@ pub fn write_all(args: &CertsArgs) -> Result<Vec<PathBuf>, String> {
     }
     let err = |e: rcgen::Error| format!("cannot make a certificate: {e}");
 
-    let ca_key = KeyPair::generate().map_err(err)?;
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = name("raftorch CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    validity(&mut ca_params, args.years);
-    let ca = ca_params.self_signed(&ca_key).map_err(err)?;
-
     let mut written = Vec::new();
-    write_pair(dir, "ca", &ca, &ca_key, &mut written)?;
+    let (ca, ca_key) = if existing_ca {
+        existing_ca_of(dir, args.years)?
+    } else {
+        let ca_key = KeyPair::generate().map_err(err)?;
+        let ca = ca_params(args.years).self_signed(&ca_key).map_err(err)?;
+        write_pair(dir, "ca", &ca, &ca_key, &mut written)?;
+        (ca, ca_key)
+    };
     for &id in &args.nodes {
         let mut sans = vec![node_name(id)];
         sans.extend(hosts.iter().cloned());
@@ -128,7 +139,19 @@ pub fn write_all(args: &CertsArgs) -> Result<Vec<PathBuf>, String> {
         validity(&mut params, args.years);
         let key = KeyPair::generate().map_err(err)?;
         let cert = params.signed_by(&key, &ca, &ca_key).map_err(err)?;
+        if existing_ca {
+            crate::tls::check_node_cert_issued_by(&ca_path, cert.der(), id).map_err(|e| {
+                format!(
+                    "{} with ca-key.pem is not a CA made by raftorch certs, so node {id}'s \
+                     certificate cannot be issued here ({e}); use the tool that made that CA",
+                    ca_path.display()
+                )
+            })?;
+        }
         write_pair(dir, &format!("node-{id}"), &cert, &key, &mut written)?;
+    }
+    if existing_ca {
+        return Ok(written);
     }
     let mut params = CertificateParams::default();
     params.distinguished_name = name("raftorch client");
@@ -139,6 +162,40 @@ pub fn write_all(args: &CertsArgs) -> Result<Vec<PathBuf>, String> {
     let cert = params.signed_by(&key, &ca, &ca_key).map_err(err)?;
     write_pair(dir, "client", &cert, &key, &mut written)?;
     Ok(written)
+}
+
+/// The parameters of the CA this tool makes (fixed: its subject and key identify it).
+fn ca_params(years: u16) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name("raftorch CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    validity(&mut params, years);
+    params
+}
+
+/// The CA an earlier run left in `dir`, as an issuer. rcgen signs with an issuer certificate:
+/// this tool's CA parameters self-signed again with `ca-key.pem` carry the same subject and key
+/// identifier as `ca.pem`, so what they sign chains to `ca.pem` (checked for each certificate).
+fn existing_ca_of(dir: &Path, years: u16) -> Result<(Certificate, KeyPair), String> {
+    let key_path = dir.join("ca-key.pem");
+    if !dir.join("ca.pem").exists() {
+        return Err(format!(
+            "{} exists without ca.pem beside it",
+            key_path.display()
+        ));
+    }
+    let pem = std::fs::read_to_string(&key_path).map_err(|e| {
+        format!(
+            "{}: {e} (issuing certificates for new nodes needs the CA's key)",
+            key_path.display()
+        )
+    })?;
+    let key = KeyPair::from_pem(&pem).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let ca = ca_params(years)
+        .self_signed(&key)
+        .map_err(|e| format!("cannot use the CA key: {e}"))?;
+    Ok((ca, key))
 }
 
 /// Writes `NAME.pem` (readable) and `NAME-key.pem` (owner-only).
@@ -215,5 +272,56 @@ mod tests {
         assert!(write_all(&args)
             .unwrap_err()
             .contains("refusing to overwrite"));
+    }
+
+    #[test]
+    fn a_second_run_issues_new_nodes_from_the_existing_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("certs");
+        let first = |nodes: Vec<u64>| CertsArgs {
+            dir: d.clone(),
+            nodes,
+            hosts: vec![],
+            years: 1,
+        };
+        write_all(&first(vec![1, 2, 3])).unwrap();
+        let ca_before = std::fs::read(d.join("ca.pem")).unwrap();
+        let written = write_all(&first(vec![4])).unwrap();
+        assert_eq!(written, [d.join("node-4.pem"), d.join("node-4-key.pem")]);
+        assert_eq!(
+            std::fs::read(d.join("ca.pem")).unwrap(),
+            ca_before,
+            "CA kept"
+        );
+        // Node 4's certificate chains to the original CA, as its peers check it.
+        let files = TlsFiles {
+            ca: d.join("ca.pem"),
+            cert: d.join("node-4.pem"),
+            key: d.join("node-4-key.pem"),
+        };
+        NodeTls::load(&files, 4).unwrap();
+        use rustls_pki_types::pem::PemObject as _;
+        let der = rustls_pki_types::CertificateDer::from_pem_file(&files.cert).unwrap();
+        crate::tls::check_node_cert_issued_by(&files.ca, &der, 4).unwrap();
+        assert!(crate::tls::check_node_cert_issued_by(&files.ca, &der, 5).is_err());
+        // A node already issued is refused, and a CA this tool did not make is refused.
+        assert!(write_all(&first(vec![4]))
+            .unwrap_err()
+            .contains("refusing to overwrite"));
+        let other = tempfile::tempdir().unwrap();
+        let o = other.path().to_path_buf();
+        write_all(&CertsArgs {
+            dir: o.clone(),
+            ..first(vec![1])
+        })
+        .unwrap();
+        std::fs::copy(d.join("ca-key.pem"), o.join("ca-key.pem.theirs")).unwrap();
+        std::fs::rename(o.join("ca-key.pem.theirs"), o.join("ca-key.pem")).unwrap();
+        let e = write_all(&CertsArgs {
+            dir: o,
+            ..first(vec![2])
+        })
+        .unwrap_err();
+        assert!(e.contains("not a CA made by raftorch certs"), "{e}");
     }
 }

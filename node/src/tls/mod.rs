@@ -171,6 +171,31 @@ fn server_config(
         })
 }
 
+/// Checks that `cert`, a node certificate, chains to the CA in `cacert` and names node `id`,
+/// as a peer dialling that node would check it.
+pub fn check_node_cert_issued_by(
+    cacert: &std::path::Path,
+    cert: &CertificateDer<'_>,
+    id: raftorch_core::raft::NodeId,
+) -> Result<(), String> {
+    let ca = load::certs(cacert)?;
+    let roots = roots(&ca, &cacert.display().to_string())?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = node_server_name(id).ok_or_else(|| format!("no server name for node {id}"))?;
+    rustls::client::danger::ServerCertVerifier::verify_server_cert(
+        verifier.as_ref(),
+        cert,
+        &[],
+        &name,
+        &[],
+        rustls_pki_types::UnixTime::now(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 /// A client config for tools (`ctl`, `bench`, the client library): trusts the CA in `cacert`,
 /// presents no certificate.
 pub fn client_trusting(cacert: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
