@@ -1,12 +1,10 @@
 //! Elections: pre-vote, campaigning, counting votes, becoming leader.
 
-use alloc::vec::Vec;
-
 use super::entry::{Entry, EntryPayload};
 use super::message::MessageBody;
 use super::node::Raft;
 use super::progress::Progress;
-use super::quorum::{vote_result, VoteResult};
+use super::quorum::VoteResult;
 use super::types::{NodeId, Role, Term};
 
 impl Raft {
@@ -43,8 +41,7 @@ impl Raft {
 
     /// Votes for itself and asks every other voter.
     fn request_votes(&mut self, pre_vote: bool, transfer: bool) {
-        self.votes.insert(self.id, true);
-        if self.tally() == VoteResult::Won {
+        if self.tracker.record_vote(self.id, true) == VoteResult::Won {
             self.win_election(pre_vote);
             return;
         }
@@ -54,14 +51,7 @@ impl Raft {
             self.term
         };
         let (last_index, last_term) = (self.log.last_index(), self.log.last_term());
-        let me = self.id;
-        let voters: Vec<NodeId> = self
-            .conf
-            .voters
-            .iter()
-            .copied()
-            .filter(|&id| id != me)
-            .collect();
+        let voters = self.tracker.voters_except(self.id);
         for to in voters {
             let body = if pre_vote {
                 MessageBody::PreVote {
@@ -77,15 +67,6 @@ impl Raft {
             };
             self.send_with_term(to, term, body);
         }
-    }
-
-    fn tally(&self) -> VoteResult {
-        vote_result(
-            self.conf
-                .voters
-                .iter()
-                .map(|id| self.votes.get(id).copied()),
-        )
     }
 
     fn win_election(&mut self, pre_vote: bool) {
@@ -117,11 +98,7 @@ impl Raft {
     }
 
     fn record_vote(&mut self, from: NodeId, granted: bool, pre_vote: bool) {
-        if !self.conf.voters.contains(&from) {
-            return;
-        }
-        self.votes.entry(from).or_insert(granted);
-        match self.tally() {
+        match self.tracker.record_vote(from, granted) {
             VoteResult::Won => self.win_election(pre_vote),
             VoteResult::Lost => self.become_follower(self.term, None),
             VoteResult::Pending => {}
@@ -136,15 +113,17 @@ impl Raft {
         self.reset_role_state();
         let last = self.log.last_index();
         let max_inflight = self.config.max_inflight_msgs;
-        for id in self.conf.voters.clone() {
-            self.progress
+        for id in self.tracker.conf.voters.clone() {
+            self.tracker
+                .progress
                 .insert(id, Progress::new(last, max_inflight, false));
         }
-        for id in self.conf.learners.clone() {
-            self.progress
+        for id in self.tracker.conf.learners.clone() {
+            self.tracker
+                .progress
                 .insert(id, Progress::new(last, max_inflight, true));
         }
-        if let Some(own) = self.progress.get_mut(&self.id) {
+        if let Some(own) = self.tracker.progress.get_mut(&self.id) {
             own.matched = self.log.persisted;
             own.become_replicate();
             own.recent_active = true;

@@ -91,7 +91,7 @@ impl Raft {
             // Our log already has the snapshot's last entry: just commit up to it.
             self.log.commit_to(index);
         } else {
-            self.conf = snapshot.meta.conf.clone();
+            self.tracker.conf = snapshot.meta.conf.clone();
             self.log.restore_snapshot(snapshot);
         }
         self.send(from, MessageBody::AppendAccepted { match_index: index });

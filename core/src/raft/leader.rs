@@ -7,7 +7,6 @@ use super::error::Error;
 use super::message::MessageBody;
 use super::node::Raft;
 use super::progress::ProgressState;
-use super::quorum::majority_value;
 use super::types::{LogIndex, NodeId, Role};
 
 impl Raft {
@@ -33,7 +32,7 @@ impl Raft {
 
     /// Followers waiting on a snapshot that seems lost go back to probing.
     fn tick_snapshot_progress(&mut self) {
-        for pr in self.progress.values_mut() {
+        for pr in self.tracker.progress.values_mut() {
             if let ProgressState::Snapshot {
                 pending,
                 ticks_left,
@@ -53,15 +52,7 @@ impl Raft {
 
     /// Whether a quorum of voters answered since the last check; resets the marks.
     fn quorum_recently_active(&mut self) -> bool {
-        let id = self.id;
-        let mut active = 0usize;
-        for (&member, pr) in self.progress.iter_mut() {
-            if self.conf.voters.contains(&member) && (member == id || pr.recent_active) {
-                active += 1;
-            }
-            pr.recent_active = member == id;
-        }
-        active > self.conf.voters.len() / 2
+        self.tracker.take_quorum_recently_active(self.id)
     }
 
     /// Starts a heartbeat round; its acknowledgements confirm leadership for pending reads.
@@ -79,11 +70,11 @@ impl Raft {
         let keep = u64::from(self.config.election_tick) * 2;
         let seq = self.read_only.next_round(self.now_ticks, keep);
         self.read_only.set_unsent_round(seq);
-        if let Some(own) = self.progress.get_mut(&self.id) {
+        if let Some(own) = self.tracker.progress.get_mut(&self.id) {
             own.acked_seq = seq;
         }
         for id in self.peers() {
-            let commit = self.progress[&id].matched.min(self.log.committed);
+            let commit = self.tracker.progress[&id].matched.min(self.log.committed);
             self.send(id, MessageBody::Heartbeat { commit, seq });
         }
         seq
@@ -110,7 +101,7 @@ impl Raft {
 
     fn handle_heartbeat_response(&mut self, from: NodeId, seq: u64) {
         let last = self.log.last_index();
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.tracker.progress.get_mut(&from) else {
             return;
         };
         pr.recent_active = true;
@@ -129,12 +120,7 @@ impl Raft {
 
     /// The heartbeat round a quorum of voters has acknowledged.
     pub(crate) fn quorum_acked_seq(&self) -> u64 {
-        majority_value(
-            self.progress
-                .iter()
-                .filter(|(id, _)| self.conf.voters.contains(id))
-                .map(|(_, pr)| pr.acked_seq),
-        )
+        self.tracker.quorum_acked_seq()
     }
 
     /// Appends proposals to the log; they are sent on the next `ready()` so that many proposals
@@ -172,7 +158,7 @@ impl Raft {
         if to == self.id {
             return Ok(());
         }
-        if !self.conf.voters.contains(&to) {
+        if !self.tracker.is_voter(to) {
             return Err(Error::UnknownNode(to));
         }
         if self.lead_transferee == Some(to) {
@@ -181,7 +167,7 @@ impl Raft {
         self.lead_transferee = Some(to);
         // The transfer must finish within an election timeout.
         self.election_elapsed = 0;
-        if self.progress[&to].matched == self.log.last_index() {
+        if self.tracker.progress[&to].matched == self.log.last_index() {
             self.send(to, MessageBody::TimeoutNow);
         } else {
             self.send_append(to, true);

@@ -59,7 +59,7 @@ impl Raft {
                 "a membership change is still pending",
             ));
         }
-        next_conf(&self.conf, change)?;
+        next_conf(&self.tracker.conf, change)?;
         let index = self.propose(vec![EntryPayload::ConfChange(change)])?;
         self.pending_conf_index = index;
         Ok(index)
@@ -67,37 +67,41 @@ impl Raft {
 
     /// Puts an applied membership change in force.
     pub(crate) fn apply_conf_change(&mut self, change: ConfChange) {
-        let Ok(next) = next_conf(&self.conf, change) else {
+        let Ok(next) = next_conf(&self.tracker.conf, change) else {
             // Validated when proposed; a change made moot by an earlier one is skipped
             // identically on every node.
             return;
         };
-        self.conf = next;
+        self.tracker.conf = next;
         if self.role != Role::Leader {
             return;
         }
-        if !self.conf.voters.contains(&self.id) {
+        if !self.tracker.is_voter(self.id) {
             // A removed leader steps down; the others elect a new one.
             self.become_follower(self.term, None);
             return;
         }
         let last = self.log.last_index();
         let max_inflight = self.config.max_inflight_msgs;
-        self.progress.retain(|id, _| self.conf.contains(*id));
-        for id in self.conf.voters.clone() {
-            self.progress
+        self.tracker
+            .progress
+            .retain(|id, _| self.tracker.conf.contains(*id));
+        for id in self.tracker.conf.voters.clone() {
+            self.tracker
+                .progress
                 .entry(id)
                 .or_insert_with(|| Progress::new(last, max_inflight, false))
                 .is_learner = false;
         }
-        for id in self.conf.learners.clone() {
-            self.progress
+        for id in self.tracker.conf.learners.clone() {
+            self.tracker
+                .progress
                 .entry(id)
                 .or_insert_with(|| Progress::new(last, max_inflight, true));
         }
         if self
             .lead_transferee
-            .is_some_and(|t| !self.conf.voters.contains(&t))
+            .is_some_and(|t| !self.tracker.is_voter(t))
         {
             self.lead_transferee = None;
         }

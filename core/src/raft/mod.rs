@@ -25,6 +25,7 @@ mod ready;
 mod replication;
 mod status;
 mod storage;
+mod tracker;
 mod types;
 mod validate;
 

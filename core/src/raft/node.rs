@@ -2,7 +2,6 @@
 //! dispatch on the role) and `tick`. Role-specific handling lives in `election`, `leader`,
 //! `follower` and `membership`.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -10,8 +9,8 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use super::config::Config;
 use super::log::RaftLog;
 use super::message::{Message, MessageBody};
-use super::progress::Progress;
 use super::read_only::{ReadOnly, ReadState};
+use super::tracker::Tracker;
 use super::types::{ConfState, HardState, LogIndex, NodeId, Role, SoftState, Term};
 
 /// One node's consensus state. Hosts use it through [`super::RawNode`].
@@ -23,11 +22,8 @@ pub(crate) struct Raft {
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
     pub(crate) log: RaftLog,
-    pub(crate) conf: ConfState,
-    /// Leader only: every member's progress, this node's included.
-    pub(crate) progress: BTreeMap<NodeId, Progress>,
-    /// Candidate and pre-candidate: answers received.
-    pub(crate) votes: BTreeMap<NodeId, bool>,
+    /// The configuration, the members' progress and the votes, with the quorum questions.
+    pub(crate) tracker: Tracker,
     /// Messages that may be sent before persisting.
     pub(crate) msgs: Vec<Message>,
     /// Messages to send after persisting.
@@ -66,9 +62,7 @@ impl Raft {
             role: Role::Follower,
             leader: None,
             log,
-            conf,
-            progress: BTreeMap::new(),
-            votes: BTreeMap::new(),
+            tracker: Tracker::new(conf),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
             read_states: Vec::new(),
@@ -107,7 +101,7 @@ impl Raft {
 
     /// Whether this node may campaign: it is a voter in the current membership.
     pub(crate) fn is_promotable(&self) -> bool {
-        self.conf.voters.contains(&self.id)
+        self.tracker.is_voter(self.id)
     }
 
     pub(crate) fn reset_randomized_election_timeout(&mut self) {
@@ -270,8 +264,7 @@ impl Raft {
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
         self.reset_randomized_election_timeout();
-        self.votes.clear();
-        self.progress.clear();
+        self.tracker.reset();
         self.lead_transferee = None;
         self.read_only.reset();
         self.needs_broadcast = false;

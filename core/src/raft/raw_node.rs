@@ -182,7 +182,7 @@ impl RawNode {
         }
         if raft.role == Role::Leader {
             let persisted = raft.log.persisted;
-            if let Some(own) = raft.progress.get_mut(&raft.id) {
+            if let Some(own) = raft.tracker.progress.get_mut(&raft.id) {
                 own.maybe_update(persisted);
             }
             if raft.maybe_commit() {
@@ -207,7 +207,7 @@ impl RawNode {
             meta: SnapshotMeta {
                 index,
                 term,
-                conf: self.raft.conf.clone(),
+                conf: self.raft.tracker.conf.clone(),
             },
             data,
         };
@@ -270,7 +270,7 @@ impl RawNode {
 
     /// The current membership (as of the applied index).
     pub fn conf_state(&self) -> &ConfState {
-        &self.raft.conf
+        &self.raft.tracker.conf
     }
 
     /// The entry at `index`, if held in memory.

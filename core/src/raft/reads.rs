@@ -35,7 +35,7 @@ impl Raft {
             return;
         }
         let index = self.log.committed;
-        if self.conf.voters.len() == 1 && self.conf.voters.contains(&self.id) {
+        if self.tracker.conf.voters.len() == 1 && self.tracker.is_voter(self.id) {
             self.answer_read(ctx, from, index);
             return;
         }

@@ -5,13 +5,13 @@ use alloc::vec::Vec;
 use super::message::MessageBody;
 use super::node::Raft;
 use super::progress::ProgressState;
-use super::quorum::majority_value;
 use super::types::{LogIndex, NodeId};
 
 impl Raft {
     /// Members other than this node.
     pub(crate) fn peers(&self) -> Vec<NodeId> {
-        self.progress
+        self.tracker
+            .progress
             .keys()
             .copied()
             .filter(|&id| id != self.id)
@@ -30,7 +30,7 @@ impl Raft {
     /// false, nothing is sent when there are no new entries.
     /// Returns whether a message was sent.
     pub(crate) fn send_append(&mut self, to: NodeId, allow_empty: bool) -> bool {
-        let Some(pr) = self.progress.get(&to) else {
+        let Some(pr) = self.tracker.progress.get(&to) else {
             return false;
         };
         if pr.is_paused() {
@@ -60,7 +60,7 @@ impl Raft {
                 commit,
             },
         );
-        if let Some(pr) = self.progress.get_mut(&to) {
+        if let Some(pr) = self.tracker.progress.get_mut(&to) {
             pr.sent_entries(last, count);
         }
         true
@@ -74,7 +74,7 @@ impl Raft {
         let index = snapshot.meta.index;
         let ticks = self.config.election_tick;
         self.send(to, MessageBody::InstallSnapshot { snapshot });
-        if let Some(pr) = self.progress.get_mut(&to) {
+        if let Some(pr) = self.tracker.progress.get_mut(&to) {
             pr.become_snapshot(index, ticks);
         }
         true
@@ -87,7 +87,7 @@ impl Raft {
 
     /// A follower accepted entries up to `match_index`.
     pub(crate) fn handle_append_accepted(&mut self, from: NodeId, match_index: LogIndex) {
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.tracker.progress.get_mut(&from) else {
             return;
         };
         pr.recent_active = true;
@@ -124,7 +124,7 @@ impl Raft {
         } else {
             hint_index
         };
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.tracker.progress.get_mut(&from) else {
             return;
         };
         pr.recent_active = true;
@@ -139,12 +139,7 @@ impl Raft {
     /// Advances the commit index to what a quorum of voters holds, if that entry is of the
     /// current term (thesis §3.6.2: older entries commit only indirectly). Returns whether it moved.
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        let quorum_index = majority_value(
-            self.progress
-                .iter()
-                .filter(|(id, _)| self.conf.voters.contains(id))
-                .map(|(_, pr)| pr.matched),
-        );
+        let quorum_index = self.tracker.quorum_matched_index();
         if quorum_index <= self.log.committed || self.log.term(quorum_index) != Some(self.term) {
             return false;
         }

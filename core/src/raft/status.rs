@@ -55,7 +55,7 @@ impl Status {
             snapshot_index: raft.log.offset(),
             last_index: raft.log.last_index(),
             last_term: raft.log.last_term(),
-            conf: raft.conf.clone(),
+            conf: raft.tracker.conf.clone(),
             election_elapsed: raft.election_elapsed,
             election_timeout: if raft.role == Role::Leader {
                 raft.config.election_tick
@@ -63,6 +63,7 @@ impl Status {
                 raft.randomized_election_timeout
             },
             progress: raft
+                .tracker
                 .progress
                 .iter()
                 .map(|(&id, pr)| (id, pr.matched, pr.next, pr.state))

@@ -35,11 +35,9 @@ impl Raft {
     /// removed; the applied `ConfState` records no removed ids.
     fn sender_may_send(&self, m: &Message) -> bool {
         let from = m.from;
-        let member = self.conf.contains(from);
+        let member = self.tracker.conf.contains(from);
         match m.body {
-            MessageBody::PreVote { .. } | MessageBody::Vote { .. } => {
-                self.conf.voters.contains(&from)
-            }
+            MessageBody::PreVote { .. } | MessageBody::Vote { .. } => self.tracker.is_voter(from),
             MessageBody::PreVoteResponse { .. }
             | MessageBody::VoteResponse { .. }
             | MessageBody::AppendAccepted { .. }
@@ -48,7 +46,7 @@ impl Raft {
             | MessageBody::ReadIndex { .. } => member,
             MessageBody::Append { .. }
             | MessageBody::Heartbeat { .. }
-            | MessageBody::InstallSnapshot { .. } => member || self.conf.voters.is_empty(),
+            | MessageBody::InstallSnapshot { .. } => member || self.tracker.conf.voters.is_empty(),
             MessageBody::TimeoutNow => member && m.term == self.term && self.leader == Some(from),
             MessageBody::ReadIndexResponse { .. } => {
                 m.term == self.term && self.leader == Some(from)
