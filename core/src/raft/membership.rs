@@ -2,7 +2,7 @@
 
 use alloc::vec;
 
-use super::entry::{ConfChange, EntryPayload};
+use super::entry::{ConfChange, Entry, EntryPayload};
 use super::error::Error;
 use super::node::Raft;
 use super::progress::Progress;
@@ -63,6 +63,15 @@ impl Raft {
         let index = self.propose(vec![EntryPayload::ConfChange(change)])?;
         self.pending_conf_index = index;
         Ok(index)
+    }
+
+    /// The host applied `committed` entries: their membership changes are in force now.
+    pub(crate) fn on_applied(&mut self, committed: &[Entry]) {
+        for entry in committed {
+            if let EntryPayload::ConfChange(cc) = entry.payload {
+                self.apply_conf_change(cc);
+            }
+        }
     }
 
     /// Puts an applied membership change in force.

@@ -47,19 +47,21 @@ impl RawNode {
         let entries = storage.entries(offset + 1, storage.last_index() + 1)?;
         let mut log = RaftLog::restore(offset, offset_term, entries, hard_state.commit, snapshot)?;
         let applied = config.applied.clamp(offset, log.committed);
-        let mut raft = Raft::new(config, hard_state, conf, log.clone());
         // Membership changes the host says it already applied are in force now.
-        for index in offset + 1..=applied {
-            if let Some(Entry {
-                payload: EntryPayload::ConfChange(cc),
-                ..
-            }) = log.entry(index)
-            {
-                raft.apply_conf_change(*cc);
-            }
-        }
+        let applied_changes: Vec<ConfChange> = (offset + 1..=applied)
+            .filter_map(|index| match log.entry(index) {
+                Some(Entry {
+                    payload: EntryPayload::ConfChange(cc),
+                    ..
+                }) => Some(*cc),
+                _ => None,
+            })
+            .collect();
         log.applied = applied;
-        raft.log.applied = applied;
+        let mut raft = Raft::new(config, hard_state, conf, log);
+        for cc in applied_changes {
+            raft.apply_conf_change(cc);
+        }
         let prev_soft = raft.soft_state();
         Ok(RawNode {
             raft,
@@ -172,28 +174,12 @@ impl RawNode {
         ready
     }
 
-    /// Tells the node the host has done everything `ready` asked.
+    /// Tells the node the host has done everything `ready` asked: its entries are durable and
+    /// its committed entries applied.
     pub fn advance(&mut self, ready: Ready) {
-        let raft = &mut self.raft;
-        if let Some(last) = ready.entries.last() {
-            if raft.log.term(last.index) == Some(last.term) {
-                raft.log.persisted = raft.log.persisted.max(last.index);
-            }
-        }
-        if raft.role == Role::Leader {
-            let persisted = raft.log.persisted;
-            if let Some(own) = raft.tracker.progress.get_mut(&raft.id) {
-                own.maybe_update(persisted);
-            }
-            if raft.maybe_commit() {
-                raft.needs_broadcast = true;
-            }
-        }
-        for entry in &ready.committed_entries {
-            if let EntryPayload::ConfChange(cc) = entry.payload {
-                raft.apply_conf_change(cc);
-            }
-        }
+        let last = ready.entries.last().map(|e| (e.index, e.term));
+        self.raft.on_persisted(last);
+        self.raft.on_applied(&ready.committed_entries);
     }
 
     /// Takes a snapshot at the applied index with the state machine's serialized state `data`,

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use super::message::MessageBody;
 use super::node::Raft;
 use super::progress::ProgressState;
-use super::types::{LogIndex, NodeId};
+use super::types::{LogIndex, NodeId, Role, Term};
 
 impl Raft {
     /// Members other than this node.
@@ -133,6 +133,26 @@ impl Raft {
                 pr.become_probe();
             }
             self.send_append(from, true);
+        }
+    }
+
+    /// The host made a `Ready` durable, its entries up to `last` (index, term) if it had any:
+    /// the leader counts its own copy towards the quorum, which may commit entries.
+    pub(crate) fn on_persisted(&mut self, last: Option<(LogIndex, Term)>) {
+        // An entry replaced since it was handed out is not the one made durable.
+        if let Some((index, term)) = last {
+            if self.log.term(index) == Some(term) {
+                self.log.persisted = self.log.persisted.max(index);
+            }
+        }
+        if self.role == Role::Leader {
+            let (id, persisted) = (self.id, self.log.persisted);
+            if let Some(own) = self.tracker.progress.get_mut(&id) {
+                own.maybe_update(persisted);
+            }
+            if self.maybe_commit() {
+                self.needs_broadcast = true;
+            }
         }
     }
 
