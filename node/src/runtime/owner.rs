@@ -488,6 +488,10 @@ impl Owner {
         if let Some(spans) = &mut self.spans {
             spans.progress(&status.matched);
         }
+        let refused = self.engine.refused_snapshots();
+        self.metrics
+            .snapshot_failures
+            .store(refused, std::sync::atomic::Ordering::Relaxed);
         let newest = self.engine.state_digests().last();
         if newest != self.digests.borrow().last().copied() {
             let all: StateDigests = self.engine.state_digests().collect();
