@@ -4,6 +4,8 @@
 //! leader, each span below the one that caused it; a write without one still gets a trace;
 //! a node without the flag exports nothing, even with the OTel SDK's endpoint variable set.
 
+#![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
+
 mod otlp;
 mod proc;
 

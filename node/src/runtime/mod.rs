@@ -103,7 +103,7 @@ pub enum Request {
         /// Answered once the entry is applied (or lost).
         reply: oneshot::Sender<Result<Applied, RequestError>>,
         /// The API request's span, when tracing is on: the write's spans descend from it.
-        trace: Option<opentelemetry::trace::SpanContext>,
+        trace: Option<Box<opentelemetry::trace::SpanContext>>,
     },
     /// Run a read at the given consistency.
     Read {
@@ -177,7 +177,7 @@ impl NodeHandle {
             command,
             request_id,
             reply,
-            trace: crate::telemetry::current_span_context(),
+            trace: crate::telemetry::current_span_context().map(Box::new),
         };
         self.requests
             .send(request)

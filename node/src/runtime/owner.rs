@@ -250,7 +250,7 @@ impl Owner {
                     command,
                 };
                 let trace = match (&self.spans, trace) {
-                    (Some(spans), Some(parent)) => Some(spans.begin_write(parent)),
+                    (Some(spans), Some(parent)) => Some(spans.begin_write(*parent)),
                     _ => None,
                 };
                 let traceparent = trace.as_ref().map(RaftSpans::forward_traceparent);

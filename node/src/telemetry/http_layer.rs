@@ -2,7 +2,8 @@
 //! `traceparent` when it sends a valid one (a new trace otherwise), named by the matched route
 //! (`PUT /v1/kv/{*key}`). The handler runs inside the span's context, so the writes it
 //! proposes (see [`super::current_span_context`]) and the requests it passes on to the leader
-//! descend from it; the response carries the span's own `traceparent`.
+//! descend from it; the response carries the span's own `traceparent`. Scrapes and probes
+//! (`/metrics`, `/healthz`, `/readyz`) are not traced.
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
@@ -38,7 +39,13 @@ async fn note_route(request: Request, next: Next) -> Response {
     response
 }
 
+/// Scrapes and probes, which would otherwise fill the backend with a trace every few seconds.
+const UNTRACED: [&str; 3] = ["/metrics", "/healthz", "/readyz"];
+
 async fn trace_request(State(tracer): State<SdkTracer>, request: Request, next: Next) -> Response {
+    if UNTRACED.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
     let parent = request
         .headers()
         .get(TRACEPARENT)
