@@ -38,6 +38,9 @@ pub struct Config {
     /// The CA certificate (PEM) of a TLS cluster (its `ca.pem`): `https://` endpoints are
     /// trusted when they chain to it, and endpoints without a scheme are `https://`.
     pub cacert: Option<std::path::PathBuf>,
+    /// A W3C `traceparent` sent with every request (see [`crate::trace`]): the nodes' spans
+    /// join that trace. `None`: none is sent (a node that traces starts one per request).
+    pub traceparent: Option<String>,
 }
 
 impl Config {
@@ -54,12 +57,20 @@ impl Config {
             read_deadline: Duration::from_secs(8),
             token: None,
             cacert: None,
+            traceparent: None,
         }
     }
 
     /// The same, speaking HTTPS to a cluster whose certificates `cacert` (a PEM file) signed.
     pub fn with_cacert(mut self, cacert: impl Into<std::path::PathBuf>) -> Self {
         self.cacert = Some(cacert.into());
+        self
+    }
+
+    /// The same, sending the W3C `traceparent` with every request (checked by [`Client::new`];
+    /// [`crate::trace::generate`] makes one).
+    pub fn with_traceparent(mut self, traceparent: impl Into<String>) -> Self {
+        self.traceparent = Some(traceparent.into());
         self
     }
 
@@ -157,6 +168,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    /// The `traceparent` this handle sends (see [`Client::with_traceparent`]); else the
+    /// configured one.
+    traceparent: Option<Arc<str>>,
 }
 
 impl core::fmt::Debug for Client {
@@ -209,8 +223,12 @@ impl Client {
                     .into(),
             ));
         }
+        if let Some(t) = &config.traceparent {
+            crate::trace::validate(t)?;
+        }
         let transport = Transport::new(config.token.as_deref(), config.cacert.as_deref())?;
         Ok(Client {
+            traceparent: None,
             shared: Arc::new(Shared {
                 config,
                 endpoints,
@@ -219,6 +237,33 @@ impl Client {
                 features: Features::default(),
             }),
         })
+    }
+
+    /// A handle to the same client (same connections, same exactly-once ids) whose requests
+    /// carry `traceparent`, so the calls made through it join that trace:
+    /// `client.with_traceparent(&tp)?.put(..)`. Refused when it is not a W3C traceparent.
+    pub fn with_traceparent(&self, traceparent: &str) -> Result<Client> {
+        crate::trace::validate(traceparent)?;
+        Ok(Client {
+            shared: self.shared.clone(),
+            traceparent: Some(Arc::from(traceparent)),
+        })
+    }
+
+    /// [`Client::with_traceparent`] with a new trace ([`crate::trace::generate`]); the
+    /// `traceparent` it sends is [`Client::traceparent`].
+    pub fn traced(&self) -> Client {
+        Client {
+            shared: self.shared.clone(),
+            traceparent: Some(Arc::from(crate::trace::generate())),
+        }
+    }
+
+    /// The `traceparent` this handle sends with its requests, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent
+            .as_deref()
+            .or(self.shared.config.traceparent.as_deref())
     }
 
     /// The configuration.
@@ -300,6 +345,9 @@ impl Client {
         });
         let mut lane = call.write.then(|| s.lanes.take());
         let mut headers = call.headers.clone();
+        if let Some(t) = self.traceparent() {
+            headers.push((crate::trace::TRACEPARENT_HEADER, t.to_owned()));
+        }
         if let Some(l) = lane.as_mut() {
             headers.push((REQUEST_ID_HEADER, l.next_id()));
         }

@@ -35,6 +35,7 @@ mod lanes;
 mod lock;
 mod session;
 mod state_manager;
+pub mod trace;
 mod transport;
 mod txn;
 mod watch;

@@ -394,3 +394,53 @@ async fn an_older_server_gets_the_older_forms() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_traceparent_goes_with_every_request_of_its_handle() {
+    let node = MockNode::start(|s, _| match s.path() {
+        "/v1/kv/a" => Reply::ok(json!({"result": "kv_put", "revision": 1, "version": 1})),
+        _ => Reply::error(404, "not_found", "no such route"),
+    })
+    .await;
+    const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    // Per client, from the config.
+    let client = Client::new(Config::new([node.url.clone()]).with_traceparent(GIVEN)).unwrap();
+    client.put("a", "x", &PutOptions::default()).await.unwrap();
+    // Per call: a handle with a new trace, and one with the caller's.
+    let traced = client.traced();
+    let generated = traced.traceparent().unwrap().to_owned();
+    assert_ne!(generated, GIVEN);
+    traced.put("a", "y", &PutOptions::default()).await.unwrap();
+    let plain = Client::new(Config::new([node.url.clone()])).unwrap();
+    plain.put("a", "z", &PutOptions::default()).await.unwrap();
+    let other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    plain
+        .with_traceparent(other)
+        .unwrap()
+        .put("a", "w", &PutOptions::default())
+        .await
+        .unwrap();
+    let sent: Vec<Option<String>> = node
+        .seen_at("/v1/kv/a")
+        .into_iter()
+        .map(|s| s.traceparent)
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            Some(GIVEN.to_owned()),
+            Some(generated),
+            None,
+            Some(other.to_owned())
+        ]
+    );
+    // A malformed one is refused before anything is sent.
+    assert!(matches!(
+        plain.with_traceparent("00-nope"),
+        Err(Error::Config(_))
+    ));
+    assert!(matches!(
+        Client::new(Config::new([node.url.clone()]).with_traceparent("x")),
+        Err(Error::Config(_))
+    ));
+}

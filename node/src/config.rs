@@ -104,6 +104,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// This node's key (see [`NodeConfig::tls`]).
     pub tls_key: Option<PathBuf>,
+    /// OTLP/HTTP collector (see [`NodeConfig::otlp_endpoint`]).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Everything a node needs to start, validated.
@@ -167,6 +169,9 @@ pub struct NodeConfig {
     /// HTTPS on the API. `None`: plain TCP, which only a node on loopback (or one given
     /// `insecure`) may use.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Export OpenTelemetry spans to this OTLP/HTTP collector (`http://HOST:4318`; see
+    /// `telemetry`). `None`, the default: no tracing at all.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Options for tests and debugging, off by default.
@@ -372,6 +377,7 @@ mod tests {
             advertise_api: None,
             shutdown_transfer_ms: DEFAULT_SHUTDOWN_TRANSFER_MS,
             tls: None,
+            otlp_endpoint: None,
         };
         let t = c.timing();
         assert_eq!(t.tick, Duration::from_millis(25));

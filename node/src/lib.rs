@@ -54,5 +54,6 @@ pub mod metrics;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod telemetry;
 pub mod tls;
 pub mod transport;

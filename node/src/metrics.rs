@@ -72,6 +72,9 @@ pub struct Metrics {
     pub messages_received: AtomicU64,
     /// Snapshots taken locally.
     pub snapshots: AtomicU64,
+    /// Snapshots that failed without stopping the node: ones from the leader that were refused
+    /// because they do not restore (failing to take or write one here stops the node).
+    pub snapshot_failures: AtomicU64,
     /// Peer connections dropped for a protocol error.
     pub bad_frames: AtomicU64,
     /// Peer connections refused at the handshake (another cluster or protocol, no handshake).
@@ -158,7 +161,7 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 20] = [
+        let counters: [(&str, &str, &AtomicU64); 21] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -210,6 +213,11 @@ impl Metrics {
                 "snapshots_total",
                 "Snapshots taken locally.",
                 &self.snapshots,
+            ),
+            (
+                "snapshot_failures_total",
+                "Snapshots from the leader refused because they do not restore.",
+                &self.snapshot_failures,
             ),
             (
                 "bad_frames_total",

@@ -18,6 +18,7 @@ use crate::handover::{self, Outcome};
 use crate::http_server::{self, Limits};
 use crate::metrics::Metrics;
 use crate::runtime;
+use crate::telemetry::{self, Telemetry};
 use crate::tls::NodeTls;
 use crate::transport::{self, Inbound, PeerTls, Peers, Sender};
 
@@ -47,6 +48,10 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         &config.voters(),
     )?);
     let metrics = Arc::new(Metrics::default());
+    let telemetry = match &config.otlp_endpoint {
+        Some(endpoint) => Telemetry::start(endpoint, config.id)?,
+        None => Telemetry::off(),
+    };
     let peer_listener = TcpListener::bind(config.peer_listen)
         .await
         .map_err(|e| format!("cannot listen for peers on {}: {e}", config.peer_listen))?;
@@ -74,7 +79,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     };
     let (me_peer, me_api) = (me.peer_addr.clone(), me.api_addr.clone());
     let peers = Peers::new(sender, metrics.clone());
-    let started = runtime::start(&config, me, peers, metrics.clone())
+    let started = runtime::start(&config, me, peers, metrics.clone(), &telemetry)
         .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
     let inbound = Inbound::new(
         config.id,
@@ -105,6 +110,10 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         guard,
         metrics.clone(),
     );
+    let app = match telemetry.tracer() {
+        Some(tracer) => telemetry::http_layer::wrap(app, tracer.clone()),
+        None => app,
+    };
     tracing::info!(
         id = config.id,
         api = %api_local,
@@ -173,6 +182,8 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     if !owner_done {
         let _ = tokio::time::timeout(DRAIN, &mut owner).await;
     }
+    // The batch exporter's last spans (blocking: it posts them before the process exits).
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     result
 }
 

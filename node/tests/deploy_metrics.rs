@@ -68,7 +68,7 @@ fn the_dashboard_and_the_alerts_use_only_served_metrics() {
         "RaftorchNoLeader",
         "RaftorchFsyncSlow",
         "RaftorchApplyLag",
-        "RaftorchCompactionBehind",
+        "RaftorchSnapshotFailures",
     ] {
         assert!(alerts.contains(&format!("alert: {alert}")), "{alert}");
     }

@@ -91,7 +91,7 @@ struct NativeStateManager {
 #[pymethods]
 impl NativeStateManager {
     #[new]
-    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None, token=None, cacert=None))]
+    #[pyo3(signature = (project_id, instance_id, region, endpoints, health_check_interval, failover_timeout, margin=None, token=None, cacert=None, traceparent=None))]
     fn new(
         project_id: String,
         instance_id: String,
@@ -102,10 +102,12 @@ impl NativeStateManager {
         margin: Option<f64>,
         token: Option<String>,
         cacert: Option<String>,
+        traceparent: Option<String>,
     ) -> PyResult<Self> {
         let mut client = Config::new(endpoints);
         client.token = token;
         client.cacert = cacert.map(Into::into);
+        client.traceparent = traceparent;
         let config = StateManagerConfig {
             project_id,
             instance_id,
@@ -343,9 +345,16 @@ impl NativeLock {
     }
 }
 
+/// A new W3C `traceparent` (a new, sampled trace with random ids).
+#[pyfunction]
+fn new_traceparent() -> String {
+    raftorch_client::trace::generate()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    m.add_function(wrap_pyfunction!(new_traceparent, m)?)?;
     m.add_class::<NativeStateManager>()?;
     m.add_class::<NativeEvents>()?;
     m.add_class::<NativeLock>()?;

@@ -62,3 +62,18 @@ def test_endpoints_come_from_the_environment(monkeypatch):
         StateManager(project_id="p", instance_id="i")
     monkeypatch.setenv("RAFTORCH_ENDPOINTS", "http://127.0.0.1:9, http://127.0.0.1:10")
     StateManager(project_id="p", instance_id="i").close()
+
+
+def test_a_traceparent_is_generated_and_checked_without_io():
+    import re
+
+    from raftorch import new_traceparent
+
+    a, b = new_traceparent(), new_traceparent()
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", a), a
+    assert a.split("-")[1] != b.split("-")[1]
+    sm = StateManager(project_id="p", instance_id="i", endpoints=["http://127.0.0.1:9"], traceparent=a)
+    assert sm.traceparent == a
+    sm.close()
+    with pytest.raises(ValueError, match="traceparent"):
+        StateManager(project_id="p", instance_id="i", endpoints=["http://127.0.0.1:9"], traceparent="00-nope")

@@ -19,6 +19,8 @@ pub struct Seen {
     /// Path and query.
     pub uri: String,
     pub request_id: Option<String>,
+    /// The W3C `traceparent` header, if sent.
+    pub traceparent: Option<String>,
     pub body: Value,
 }
 
@@ -133,6 +135,11 @@ async fn handle(State(mock): State<Mock>, request: Request) -> Response {
         request_id: parts
             .headers
             .get("x-raftorch-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        traceparent: parts
+            .headers
+            .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::answer::{Answer, WriteEnd};
 use super::application::Application;
 use super::{Engine, Waiter};
-use crate::raft::{Error, LogIndex, Message, NodeId};
+use crate::raft::{Error, LogIndex, Message, NodeId, Proposed};
 
 /// How long (ms of host time) a follower waits for the leader's answer to a forward.
 pub const FORWARD_TIMEOUT_MS: u64 = 1_000;
@@ -81,12 +81,19 @@ pub enum Submitted {
 }
 
 impl<A: Application, W, R> Engine<A, W, R> {
-    /// A message from peer `from`.
-    pub fn receive(&mut self, now_ms: u64, from: NodeId, message: PeerMessage<A::Output>) {
+    /// A message from peer `from`. When it is a forwarded write that this leader proposed, the
+    /// entry's index and term come back, so a host that traces requests can follow the write
+    /// (the forward's `traceparent` is the host's to read before it passes the message on).
+    pub fn receive(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        message: PeerMessage<A::Output>,
+    ) -> Option<Proposed> {
         match message {
             PeerMessage::Raft(m) => self.step_checked(m),
             PeerMessage::Forward { request, data, .. } => {
-                self.on_forward(now_ms, from, request, data)
+                return self.on_forward(now_ms, from, request, data)
             }
             PeerMessage::ForwardReply { request, end } => {
                 if let Some((waiter, _, _)) = self.forwarded.remove(&request) {
@@ -94,6 +101,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 }
             }
         }
+        None
     }
 
     /// Takes the engine's own messages to peers (forwards and their answers; Raft's messages
@@ -103,7 +111,14 @@ impl<A: Application, W, R> Engine<A, W, R> {
     }
 
     /// Sends a write this follower cannot propose to the leader it knows.
-    pub(super) fn forward(&mut self, now_ms: u64, leader: NodeId, data: Vec<u8>, waiter: W) {
+    pub(super) fn forward(
+        &mut self,
+        now_ms: u64,
+        leader: NodeId,
+        data: Vec<u8>,
+        traceparent: Option<String>,
+        waiter: W,
+    ) {
         let request = self.next_forward_id;
         self.next_forward_id = self.next_forward_id.wrapping_add(1);
         let deadline = now_ms.saturating_add(FORWARD_TIMEOUT_MS);
@@ -111,24 +126,34 @@ impl<A: Application, W, R> Engine<A, W, R> {
         let message = PeerMessage::Forward {
             request,
             data,
-            traceparent: None,
+            traceparent,
         };
         self.outbox.push((leader, message));
     }
 
     /// The leader's side: propose a forwarded write once, answer it when it ends. A node that
     /// is not the leader never forwards again: it answers with where it thinks the leader is.
-    fn on_forward(&mut self, now_ms: u64, from: NodeId, request: u64, data: Vec<u8>) {
+    fn on_forward(
+        &mut self,
+        now_ms: u64,
+        from: NodeId,
+        request: u64,
+        data: Vec<u8>,
+    ) -> Option<Proposed> {
         let key = (from, request);
         if self.seen_forwards.contains_key(&key) {
-            return; // a duplicate delivery of a forward already handled
+            return None; // a duplicate delivery of a forward already handled
         }
         let remembered_until = now_ms.saturating_add(2 * FORWARD_TIMEOUT_MS);
         self.seen_forwards.insert(key, remembered_until);
-        if let Err((e, _, _)) = self.propose_here(now_ms, data, Waiter::Remote { from, request }) {
-            let end = WriteEnd::Refused(Refusal::from(e));
-            self.outbox
-                .push((from, PeerMessage::ForwardReply { request, end }));
+        match self.propose_here(now_ms, data, Waiter::Remote { from, request }) {
+            Ok(proposed) => Some(proposed),
+            Err((e, _, _)) => {
+                let end = WriteEnd::Refused(Refusal::from(e));
+                self.outbox
+                    .push((from, PeerMessage::ForwardReply { request, end }));
+                None
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Client requests through the engine: proposals and reads, and the other inputs a host feeds.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::answer::{Answer, ReadEnd, WriteEnd};
@@ -20,6 +21,19 @@ impl<A: Application, W, R> Engine<A, W, R> {
         data: Vec<u8>,
         waiter: W,
     ) -> Result<Submitted, (Error, W)> {
+        self.propose_traced(now_ms, data, None, waiter)
+    }
+
+    /// [`Engine::propose`] for a write that is part of a trace: when it is forwarded, the
+    /// forward carries `traceparent` (a W3C `traceparent` the host made; the engine only
+    /// carries it) so the leader's host can continue the trace.
+    pub fn propose_traced(
+        &mut self,
+        now_ms: u64,
+        data: Vec<u8>,
+        traceparent: Option<String>,
+        waiter: W,
+    ) -> Result<Submitted, (Error, W)> {
         match self.propose_here(now_ms, data, Waiter::Local(waiter)) {
             Ok(Proposed { index, term }) => Ok(Submitted::Proposed { index, term }),
             Err((
@@ -29,7 +43,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 data,
                 Waiter::Local(waiter),
             )) if self.config.forward_writes && leader != self.raw.id() => {
-                self.forward(now_ms, leader, data, waiter);
+                self.forward(now_ms, leader, data, traceparent, waiter);
                 Ok(Submitted::Forwarded { to: leader })
             }
             Err((e, _, Waiter::Local(waiter))) => Err((e, waiter)),

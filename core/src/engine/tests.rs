@@ -141,3 +141,33 @@ fn a_snapshot_that_does_not_restore_is_never_persisted() {
         Some(50)
     );
 }
+
+#[test]
+fn a_forward_carries_the_hosts_traceparent_and_the_leader_reports_its_index() {
+    use super::forward::{PeerMessage, Submitted};
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    // Node 2 learns of leader 1 from a heartbeat, then forwards a traced write to it.
+    let (mut follower, mut follower_storage) = engine(2, &[1, 2]);
+    follower.step(Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Heartbeat { commit: 0, seq: 0 },
+    });
+    drive(&mut follower, &mut follower_storage, 0);
+    let submitted = follower.propose_traced(0, put("a"), Some(TRACEPARENT.into()), 7);
+    assert!(matches!(submitted, Ok(Submitted::Forwarded { to: 1 })));
+    let forward = follower.take_outbox().pop().expect("a forward");
+    let (to, message) = forward;
+    assert_eq!(to, 1);
+    assert!(matches!(
+        &message,
+        PeerMessage::Forward { traceparent: Some(t), .. } if t == TRACEPARENT
+    ));
+    // A leader proposes it and says where; the same forward delivered again is not.
+    let (mut leader, mut leader_storage) = engine(1, &[1]);
+    elect(&mut leader, &mut leader_storage);
+    let proposed = leader.receive(1_000, 2, message.clone()).expect("proposed");
+    assert!(proposed.index > 0);
+    assert!(leader.receive(1_000, 2, message).is_none());
+}

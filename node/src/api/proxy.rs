@@ -66,6 +66,8 @@ pub(super) async fn to_leader(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // The leader's spans for the request continue this node's trace.
+    let traceparent = crate::telemetry::current_traceparent();
     let answer = tokio::task::spawn_blocking(move || {
         let mut request = agent
             .request(method, &url)
@@ -75,6 +77,9 @@ pub(super) async fn to_leader(
             .set("content-type", "application/json");
         if let Some(a) = &authorization {
             request = request.set("authorization", a);
+        }
+        if let Some(t) = &traceparent {
+            request = request.set(crate::telemetry::http_layer::TRACEPARENT, t);
         }
         let result = if body.is_empty() {
             request.call()

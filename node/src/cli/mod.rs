@@ -74,7 +74,7 @@ pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
     /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, advertise_peer,
-    /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key.
+    /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -173,6 +173,12 @@ pub struct NodeArgs {
     /// This node's private key (PEM).
     #[arg(long, env = "RAFTORCH_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Export OpenTelemetry traces by OTLP/HTTP (protobuf) to this collector, e.g.
+    /// http://localhost:4318 (spans go to /v1/traces under it): a span per API request
+    /// (continuing the client's W3C traceparent), forwarding, propose, commit, apply and
+    /// snapshots. Off by default.
+    #[arg(long, env = "RAFTORCH_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl NodeArgs {
@@ -258,6 +264,7 @@ impl NodeArgs {
                 self.tls_cert.clone().or(file.tls_cert),
                 self.tls_key.clone().or(file.tls_key),
             )?,
+            otlp_endpoint: self.otlp_endpoint.clone().or(file.otlp_endpoint),
         };
         config.validate()?;
         Ok(config)
@@ -396,6 +403,7 @@ mod tests {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            otlp_endpoint: None,
         };
         assert!(args.resolve().unwrap_err().contains("bogus"));
     }

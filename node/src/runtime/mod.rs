@@ -102,6 +102,8 @@ pub enum Request {
         request_id: Option<RequestId>,
         /// Answered once the entry is applied (or lost).
         reply: oneshot::Sender<Result<Applied, RequestError>>,
+        /// The API request's span, when tracing is on: the write's spans descend from it.
+        trace: Option<Box<opentelemetry::trace::SpanContext>>,
     },
     /// Run a read at the given consistency.
     Read {
@@ -175,6 +177,7 @@ impl NodeHandle {
             command,
             request_id,
             reply,
+            trace: crate::telemetry::current_span_context().map(Box::new),
         };
         self.requests
             .send(request)

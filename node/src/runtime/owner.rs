@@ -6,13 +6,13 @@
 
 use std::mem;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use raftorch_core::engine::{
     Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted, WriteEnd,
 };
 use raftorch_core::orchestrator::{Envelope, Orchestrator};
-use raftorch_core::raft::{Config, Error as RaftError, Message, RawNode, Role};
+use raftorch_core::raft::{Config, Error as RaftError, Message, MessageBody, RawNode, Role};
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -25,6 +25,8 @@ use super::{
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
 use crate::metrics::Metrics;
+use crate::telemetry::raft_spans::{RaftSpans, WriteTrace};
+use crate::telemetry::Telemetry;
 use crate::transport::{Peers, Received, Wire};
 
 /// Reads not confirmed within this time are failed (the client retries).
@@ -35,6 +37,12 @@ const MAX_INPUTS_PER_ROUND: usize = 4096;
 const KEEP_AFTER_SNAPSHOT: u64 = 1000;
 
 type WriteReply = oneshot::Sender<Result<Applied, RequestError>>;
+
+/// What the owner keeps for a write until it ends: who waits, and its span when traced.
+struct PendingWrite {
+    reply: WriteReply,
+    trace: Option<WriteTrace>,
+}
 
 /// A started node: its handle, the inputs to feed, and the owner task to run.
 pub struct Started {
@@ -50,12 +58,14 @@ pub struct Started {
 
 /// Opens the data directory and builds the node (nothing runs yet). `me` is where this node
 /// listens; `peers` starts empty and is kept in step with the configured peers and the
-/// replicated address book by the owner task.
+/// replicated address book by the owner task. With `telemetry` on, the owner records the
+/// spans of writes and snapshots (see [`crate::telemetry::raft_spans`]).
 pub fn start(
     config: &NodeConfig,
     me: PeerSpec,
     mut peers: Peers,
     metrics: Arc<Metrics>,
+    telemetry: &Telemetry,
 ) -> Result<Started, DiskError> {
     let disk = DiskStorage::open(&config.data_dir, &config.voters())?;
     if config.join && raftorch_core::raft::Storage::last_index(&disk) == 0 {
@@ -104,6 +114,7 @@ pub fn start(
         metrics: metrics.clone(),
         round_trips: RoundTrips::default(),
         tick: timing.tick,
+        spans: telemetry.tracer().cloned().map(RaftSpans::new),
     };
     let handle = NodeHandle {
         requests: request_tx,
@@ -143,7 +154,7 @@ fn placeholder_status(id: u64) -> NodeStatus {
 /// Owns the engine (the Raft node, the state machine and the requests in flight) and the disk;
 /// carries out what the engine asks.
 pub struct Owner {
-    engine: Engine<Orchestrator, WriteReply, ReadFn>,
+    engine: Engine<Orchestrator, PendingWrite, ReadFn>,
     /// Owns the `DiskStorage`; persists and compactions run there.
     disk: DiskThread,
     peers: Peers,
@@ -157,6 +168,8 @@ pub struct Owner {
     /// Heartbeats awaiting an answer, for the peer round-trip histogram.
     round_trips: RoundTrips,
     tick: Duration,
+    /// The spans in progress; `None` when tracing is off.
+    spans: Option<RaftSpans>,
 }
 
 impl Owner {
@@ -203,8 +216,23 @@ impl Owner {
                 self.metrics.peer_round_trip.observe(rtt);
             }
         }
-        self.engine
+        let traced_forward = match (&self.spans, &wire.message) {
+            (
+                Some(_),
+                PeerMessage::Forward {
+                    request,
+                    traceparent: Some(t),
+                    ..
+                },
+            ) => Some((*request, t.clone())),
+            _ => None,
+        };
+        let proposed = self
+            .engine
             .receive(self.clock.now_ms(), wire.from, wire.message);
+        if let (Some(spans), Some((request, traceparent))) = (&mut self.spans, traced_forward) {
+            spans.forward_received(wire.from, request, &traceparent, proposed);
+        }
     }
 
     fn on_request(&mut self, request: Request) {
@@ -214,18 +242,36 @@ impl Owner {
                 command,
                 request_id,
                 reply,
+                trace,
             } => {
                 let envelope = Envelope {
                     now_ms: now,
                     request_id,
                     command,
                 };
-                match self.engine.propose(now, envelope.encode(), reply) {
-                    Ok(Submitted::Proposed { .. }) => Metrics::inc(&self.metrics.proposals),
-                    Ok(Submitted::Forwarded { .. }) => Metrics::inc(&self.metrics.forwarded),
-                    Err((e, reply)) => {
+                let trace = match (&self.spans, trace) {
+                    (Some(spans), Some(parent)) => Some(spans.begin_write(*parent)),
+                    _ => None,
+                };
+                let traceparent = trace.as_ref().map(RaftSpans::forward_traceparent);
+                let write = PendingWrite {
+                    reply,
+                    trace: trace.clone(),
+                };
+                let data = envelope.encode();
+                match self.engine.propose_traced(now, data, traceparent, write) {
+                    Ok(submitted) => {
+                        match submitted {
+                            Submitted::Proposed { .. } => Metrics::inc(&self.metrics.proposals),
+                            Submitted::Forwarded { .. } => Metrics::inc(&self.metrics.forwarded),
+                        }
+                        if let (Some(spans), Some(trace)) = (&mut self.spans, &trace) {
+                            spans.submitted(trace, submitted);
+                        }
+                    }
+                    Err((e, write)) => {
                         Metrics::inc(&self.metrics.proposals_refused);
-                        let _ = reply.send(Err(refusal(e)));
+                        let _ = write.reply.send(Err(refusal(e)));
                     }
                 }
             }
@@ -254,6 +300,12 @@ impl Owner {
             if let Some(soft) = ready.raft.soft_state {
                 self.on_soft_state(soft.role, soft.leader);
             }
+            // A snapshot from the leader: its span runs from here (persist) to its install.
+            let installing = self
+                .spans
+                .as_ref()
+                .and(ready.raft.snapshot.as_ref())
+                .map(|_| SystemTime::now());
             if ready.must_sync() {
                 // The appends go out first, so the followers' fsyncs run alongside this one.
                 self.send(mem::take(&mut ready.raft.messages));
@@ -268,10 +320,19 @@ impl Owner {
                 self.send(mem::take(&mut ready.raft.messages));
                 self.send(mem::take(&mut ready.raft.persisted_messages));
             }
+            if let (Some(spans), Some(start), Some(snapshot)) =
+                (&mut self.spans, installing, &ready.raft.snapshot)
+            {
+                spans.snapshot_installed(snapshot, start);
+            }
             self.engine.advance(ready);
             if let Some(snapshot) = self.engine.take_snapshot() {
                 let index = snapshot.meta.index;
+                let start = SystemTime::now();
                 self.disk.run(move |disk| disk.compact(snapshot)).await??;
+                if let Some(spans) = &mut self.spans {
+                    spans.snapshot_taken(index, start);
+                }
                 Metrics::inc(&self.metrics.snapshots);
                 tracing::info!(index, "took a snapshot and compacted the log");
             }
@@ -287,9 +348,19 @@ impl Owner {
     fn send(&mut self, messages: Vec<Message>) {
         for m in &messages {
             self.round_trips.on_send(m);
+            if let (Some(spans), MessageBody::InstallSnapshot { snapshot, .. }) =
+                (&mut self.spans, &m.body)
+            {
+                spans.snapshot_sent(m.to, snapshot);
+            }
         }
         let me = self.engine.raw().id();
         for (to, message) in self.engine.peer_messages(messages) {
+            if let (Some(spans), PeerMessage::ForwardReply { request, end }) =
+                (&mut self.spans, &message)
+            {
+                spans.forward_replied(to, *request, end);
+            }
             self.peers.send(Wire {
                 from: me,
                 to,
@@ -316,9 +387,24 @@ impl Owner {
     /// whose writes and reads they end.
     fn apply_ready(&mut self, ready: &mut EngineReady) -> Result<(), DiskError> {
         let installs_snapshot = ready.raft.snapshot.is_some();
+        let applying = match &mut self.spans {
+            Some(spans) => {
+                if let Some(snapshot) = &ready.raft.snapshot {
+                    spans.log_replaced_up_to(snapshot.meta.index);
+                }
+                Some((
+                    spans.committed(&ready.raft.committed_entries),
+                    SystemTime::now(),
+                ))
+            }
+            None => None,
+        };
         self.engine.apply(ready).map_err(|e| {
             DiskError::Inconsistent(format!("snapshot from the leader does not restore: {e}"))
         })?;
+        if let (Some(spans), Some((applying, start))) = (&mut self.spans, applying) {
+            spans.applied(applying, start);
+        }
         if installs_snapshot {
             self.book.invalidate();
         }
@@ -332,6 +418,15 @@ impl Owner {
     /// Tells the waiting clients what the engine answered.
     fn answer(&mut self) {
         for answer in self.engine.take_answers() {
+            let answer: Answer<Orchestrator, WriteReply, ReadFn> = match answer {
+                Answer::Write(write, end) => {
+                    if let (Some(spans), Some(trace)) = (&mut self.spans, write.trace) {
+                        spans.write_answered(trace, &end);
+                    }
+                    Answer::Write(write.reply, end)
+                }
+                Answer::Read(read, end) => Answer::Read(read, end),
+            };
             match answer {
                 Answer::Write(reply, WriteEnd::Applied { index, output }) => {
                     let _ = reply.send(Ok(Applied { index, output }));
@@ -368,6 +463,9 @@ impl Owner {
             Role::PreCandidate | Role::Candidate => Metrics::inc(&self.metrics.elections),
             Role::Follower => {}
         }
+        if let (Some(spans), false) = (&mut self.spans, role == Role::Leader) {
+            spans.stepped_down();
+        }
     }
 
     fn publish(&mut self) {
@@ -387,6 +485,13 @@ impl Owner {
             learners: s.conf.learners.iter().copied().collect(),
             matched: s.progress.iter().map(|p| (p.0, p.1)).collect(),
         };
+        if let Some(spans) = &mut self.spans {
+            spans.progress(&status.matched);
+        }
+        let refused = self.engine.refused_snapshots();
+        self.metrics
+            .snapshot_failures
+            .store(refused, std::sync::atomic::Ordering::Relaxed);
         let newest = self.engine.state_digests().last();
         if newest != self.digests.borrow().last().copied() {
             let all: StateDigests = self.engine.state_digests().collect();

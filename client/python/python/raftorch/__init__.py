@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 
 from . import _native
 from ._native import (
+    new_traceparent,
     ClosedError,
     FencedOutError,
     LockTimeoutError,
@@ -49,6 +50,7 @@ __all__ = [
     "ClosedError",
     "DEFAULT_FAILOVER_TIMEOUT",
     "DEFAULT_HEALTH_CHECK_INTERVAL",
+    "new_traceparent",
 ]
 
 log = logging.getLogger("raftorch")
@@ -86,6 +88,11 @@ class StateManager:
     --secure``): ``https://`` endpoints are trusted only when that CA signed their
     certificates, and endpoints without a scheme are ``https://``; ``https://`` endpoints
     without it raise ``ValueError``.
+
+    ``traceparent`` is a W3C trace context sent with every request this instance makes, so a
+    cluster started with ``--otlp-endpoint`` records its spans in that trace (use
+    :func:`new_traceparent` for a new one; a malformed one raises ``ValueError``). Without it
+    each request the nodes trace starts a trace of its own.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class StateManager:
         codec: Optional[Codec] = None,
         token: Optional[str] = None,
         cacert: Optional[str] = None,
+        traceparent: Optional[str] = None,
         health_check_interval: Seconds = DEFAULT_HEALTH_CHECK_INTERVAL,
         failover_timeout: Seconds = DEFAULT_FAILOVER_TIMEOUT,
     ) -> None:
@@ -120,7 +128,9 @@ class StateManager:
             None,
             token or None,
             os.fspath(cacert) if cacert else None,
+            traceparent,
         )
+        self.traceparent = traceparent
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
