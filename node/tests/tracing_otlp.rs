@@ -20,8 +20,9 @@ const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 /// `PUT /v1/kv/{key}` on node `id` with optional request headers; the status and the
 /// response's `traceparent`.
 fn put(cluster: &Cluster, id: u64, key: &str, traceparent: Option<&str>) -> (u16, Option<String>) {
-    let mut request = ureq::put(&format!("{}/v1/kv/{key}", cluster.url(id)))
-        .timeout(Duration::from_secs(10))
+    let mut request = cluster
+        .agent(Duration::from_secs(10))
+        .put(&format!("{}/v1/kv/{key}", cluster.url(id)))
         .set("content-type", "application/json");
     if let Some(t) = traceparent {
         request = request.set("traceparent", t);
