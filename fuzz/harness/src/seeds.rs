@@ -117,7 +117,7 @@ fn wal_record() -> Vec<Vec<u8>> {
     let first = records(1, 2);
     let mut two = vec![0, 1, 0, 1, first.len() as u8];
     two.extend_from_slice(&first);
-    two.extend_from_slice(&[1, 0, 1]);
+    two.extend_from_slice(&[1, 1]); // the next first index is 1 + 2; it has a header
     two.extend_from_slice(&records(3, 2));
     vec![decoder, one, torn, two]
 }

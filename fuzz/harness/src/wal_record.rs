@@ -18,11 +18,18 @@ use crate::bytes::Bytes;
 
 /// The target.
 pub fn run(data: &[u8]) {
+    let _ = recovered(data);
+}
+
+/// Runs the input; for segment files, the `(first, last)` index of the log recovery accepted
+/// (`None`: refused, or the input went to the record decoder).
+pub fn recovered(data: &[u8]) -> Option<(u64, u64)> {
     let mut bytes = Bytes::new(data);
     if bytes.bool() {
         records(bytes.rest());
+        None
     } else {
-        segments(&mut bytes);
+        segments(&mut bytes)
     }
 }
 
@@ -63,7 +70,7 @@ thread_local! {
 }
 
 /// Segment files written into an empty directory and opened as a log.
-fn segments(bytes: &mut Bytes<'_>) {
+fn segments(bytes: &mut Bytes<'_>) -> Option<(u64, u64)> {
     DIR.with(|dir| {
         let mut dir = dir.borrow_mut();
         let dir = dir.get_or_insert_with(|| {
@@ -95,19 +102,19 @@ fn segments(bytes: &mut Bytes<'_>) {
             fs::write(log_dir.join(name), &file).expect("write a segment");
             first += 1 + u64::from(bytes.below(3));
         }
-        open_and_check(&log_dir);
-    });
+        open_and_check(&log_dir)
+    })
 }
 
 /// Opens the log in `dir`; if recovery accepts it, it must hold together.
-fn open_and_check(dir: &Path) {
+fn open_and_check(dir: &Path) -> Option<(u64, u64)> {
     let options = LogOptions {
         segment_size: 4096,
         write_buffer: 0,
         preallocate: 0,
     };
     let Ok((mut log, _recovered)) = Log::open(dir, options.clone()) else {
-        return;
+        return None;
     };
     let (first, last) = (log.first_index(), log.last_index());
     assert!(last + 1 >= first, "last {last} before first {first}");
@@ -129,4 +136,5 @@ fn open_and_check(dir: &Path) {
         assert_eq!(log.first_index(), first, "first index after reopen");
         assert_eq!(log.last_index(), last + 1, "last index after reopen");
     }
+    Some((first, last))
 }

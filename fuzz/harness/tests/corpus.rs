@@ -94,3 +94,18 @@ fn api_seeds_reach_the_node_or_their_refusal() {
         );
     }
 }
+
+/// The WAL seeds with segment files open as logs (so the fuzzer starts inside recovery, not
+/// at its first refusal): three records, the same torn (two left), two segments of two.
+#[test]
+fn wal_seeds_open_as_logs() {
+    let opened: Vec<Option<(u64, u64)>> = seeds("wal_record")
+        .iter()
+        .map(|s| raftorch_fuzz_harness::wal_record::recovered(s))
+        .collect();
+    assert_eq!(
+        opened,
+        vec![None, Some((1, 3)), Some((1, 2)), Some((1, 4))],
+        "{opened:?}"
+    );
+}
