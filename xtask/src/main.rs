@@ -9,6 +9,7 @@
 
 mod demo;
 mod deploy;
+mod fuzz;
 mod nemesis;
 mod python;
 mod schemathesis;
@@ -52,6 +53,11 @@ commands:
           (node/openapi.json): no 5xx, every error in the JSON error shape, answers as
           documented; short by default (15 examples per operation, at most 75 s, as CI),
           --long: 300 per operation, up to 20 minutes
+  fuzz [--minutes N | --seconds N] [--target NAME]...
+          run the libFuzzer targets in fuzz/ (peer_frame, wal_record, api_input, raft_step)
+          one after another, N per target (default 60 s), with nightly and cargo-fuzz
+          (installed if missing); crashes land in fuzz/artifacts/NAME, which cargo test replays.
+          Without nightly: the stable proptest harness, cases scaled to the time
   setup   only install the tools the other commands need (trunk, wasm-bindgen, wasm-pack,
           wasm-opt, Chromium, Firefox ESR, geckodriver)";
 
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         Some("python") => python::test(),
         Some("deploy-check") => deploy::check(),
         Some("schemathesis") => schemathesis::command(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("setup") => web::ensure_tools(true),
         _ => {
             eprintln!("{USAGE}");

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use addresses::AddressTable;
 pub use clock::Clock;
-pub use owner::{start, Started};
+pub use owner::{detached_handle, start, Started};
 pub use raftorch_core::engine::Consistency;
 
 use crate::metrics::Metrics;

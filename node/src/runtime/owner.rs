@@ -135,6 +135,20 @@ pub fn start(
     })
 }
 
+/// A handle to no node: its request queue is closed, so every request that needs the node fails
+/// at once with "the node is shutting down", and its status stays the placeholder. For driving
+/// the API's input handling (parsing, validation, scopes) without a cluster: the fuzz targets.
+pub fn detached_handle(id: u64) -> NodeHandle {
+    let (requests, _) = mpsc::channel(1);
+    NodeHandle {
+        requests,
+        status: watch::channel(placeholder_status(id)).1,
+        digests: watch::channel(Arc::from(Vec::new())).1,
+        addresses: watch::channel(Arc::default()).1,
+        metrics: Arc::default(),
+    }
+}
+
 fn placeholder_status(id: u64) -> NodeStatus {
     NodeStatus {
         id,
