@@ -104,6 +104,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// This node's key (see [`NodeConfig::tls`]).
     pub tls_key: Option<PathBuf>,
+    /// Storage quota in bytes (see [`crate::space::SpaceLimits`]).
+    pub quota_bytes: Option<u64>,
+    /// Disk reserve in bytes (see [`crate::space::SpaceLimits`]).
+    pub disk_reserve_bytes: Option<u64>,
 }
 
 /// Everything a node needs to start, validated.
@@ -167,6 +171,8 @@ pub struct NodeConfig {
     /// HTTPS on the API. `None`: plain TCP, which only a node on loopback (or one given
     /// `insecure`) may use.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The storage quota and the disk reserve (`--quota-bytes`, `--disk-reserve-bytes`).
+    pub space: crate::space::SpaceLimits,
 }
 
 /// Options for tests and debugging, off by default.
@@ -252,6 +258,7 @@ impl NodeConfig {
                 "--max-value-bytes must be between 1 and {DEFAULT_MAX_VALUE_BYTES}"
             ));
         }
+        self.space.validate()?;
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
         }
@@ -365,6 +372,7 @@ mod tests {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            space: crate::space::SpaceLimits::default(),
             debug: DebugOptions::default(),
             auth_file: None,
             insecure: false,
