@@ -15,7 +15,7 @@ pub const DEFAULT_QUOTA_BYTES: u64 = 2 << 30;
 /// The smallest default disk reserve.
 pub const MIN_DEFAULT_RESERVE: u64 = 4 << 20;
 /// The largest default disk reserve.
-pub const MAX_DEFAULT_RESERVE: u64 = 1 << 30;
+pub const MAX_DEFAULT_RESERVE: u64 = 64 << 20;
 
 /// `--quota-bytes` and `--disk-reserve-bytes` of `raftorch node`.
 #[derive(Debug, Clone, Default, Args)]
@@ -27,7 +27,7 @@ pub struct SpaceArgs {
     pub quota_bytes: Option<u64>,
     /// Free space to keep on the data dir's filesystem: below it this node raises a
     /// disk_reserve alarm (writes that grow the state are refused), cleared once free space is
-    /// above twice the reserve. Default: 5% of the filesystem, between 4MiB and 1GiB. 0: off.
+    /// above twice the reserve. Default: 5% of the filesystem, between 4MiB and 64MiB. 0: off.
     #[arg(long, env = "RAFTORCH_DISK_RESERVE_BYTES", value_parser = parse_bytes)]
     pub disk_reserve_bytes: Option<u64>,
 }
@@ -218,6 +218,7 @@ mod tests {
         let d = SpaceLimits::default();
         assert_eq!(d.reserve(24 << 20), MIN_DEFAULT_RESERVE);
         assert_eq!(d.reserve(1 << 30), (1 << 30) / 20);
+        assert_eq!(d.reserve(100 << 30), MAX_DEFAULT_RESERVE);
         assert_eq!(d.reserve(1 << 50), MAX_DEFAULT_RESERVE);
         let off = SpaceLimits {
             disk_reserve_bytes: Some(0),

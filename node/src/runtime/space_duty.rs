@@ -14,8 +14,8 @@ use crate::space::{disk_space, SpaceLimits};
 
 /// How often the data dir's free space is measured.
 const PROBE_EVERY_MS: u64 = 500;
-/// The least time between two alarm proposals of this node (one may be in flight).
-const PROPOSE_EVERY_MS: u64 = 1_000;
+/// The least time between two proposals of one alarm duty of this node (one may be in flight).
+const PROPOSE_EVERY_MS: u64 = 250;
 
 /// The limits of one node and when it last measured or proposed.
 #[derive(Debug)]
@@ -24,7 +24,8 @@ pub(super) struct SpaceDuty {
     limits: SpaceLimits,
     data_dir: PathBuf,
     next_probe_ms: u64,
-    last_proposed_ms: Option<u64>,
+    /// When the quota duty and the disk duty last proposed.
+    last_proposed_ms: [Option<u64>; 2],
     /// The free-space probe failed once (logged once, then skipped quietly).
     probe_failed: bool,
 }
@@ -37,18 +38,17 @@ impl SpaceDuty {
             limits,
             data_dir,
             next_probe_ms: 0,
-            last_proposed_ms: None,
+            last_proposed_ms: [None; 2],
             probe_failed: false,
         }
     }
 
-    /// Whether an alarm proposal may go out now (and notes that one does).
-    fn may_propose(&mut self, now_ms: u64) -> bool {
-        let due = self
-            .last_proposed_ms
-            .is_none_or(|last| now_ms.saturating_sub(last) >= PROPOSE_EVERY_MS);
+    /// Whether duty `duty` (0 quota, 1 disk) may propose now (and notes that it does).
+    fn may_propose(&mut self, duty: usize, now_ms: u64) -> bool {
+        let last = &mut self.last_proposed_ms[duty];
+        let due = last.is_none_or(|l| now_ms.saturating_sub(l) >= PROPOSE_EVERY_MS);
         if due {
-            self.last_proposed_ms = Some(now_ms);
+            *last = Some(now_ms);
         }
         due
     }
@@ -63,7 +63,7 @@ impl SpaceDuty {
     ) -> Result<(), (OrchestratorError, Option<Command>)> {
         app.admit(command, self.limits.quota_bytes).map_err(|e| {
             let raise = quota_duty(app, self.me, self.limits.quota_bytes)
-                .filter(|_| self.may_propose(now_ms));
+                .filter(|_| self.may_propose(0, now_ms));
             (e, raise)
         })
     }
@@ -93,7 +93,7 @@ impl SpaceDuty {
         metrics.space.disk_free_bytes.store(space.free, Relaxed);
         metrics.space.disk_reserve_bytes.store(reserve, Relaxed);
         let change = disk_duty(app, self.me, space.free, reserve)?;
-        if !self.may_propose(now_ms) {
+        if !self.may_propose(1, now_ms) {
             return None;
         }
         match &change {
