@@ -139,13 +139,13 @@ pub struct SpaceMetrics {
     /// The reserve in force.
     pub disk_reserve_bytes: AtomicU64,
     /// Active alarms of each kind (in `AlarmKind::ALL` order), over every member.
-    pub alarms: [AtomicU64; 3],
+    pub alarms: [AtomicU64; 2],
 }
 
 impl SpaceMetrics {
     /// Sets the alarm gauges from the active alarms' kinds.
     pub fn set_alarms(&self, kinds: impl Iterator<Item = AlarmKind>) {
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 2];
         for kind in kinds {
             if let Some(i) = AlarmKind::ALL.iter().position(|k| *k == kind) {
                 counts[i] += 1;

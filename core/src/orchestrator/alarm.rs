@@ -3,14 +3,15 @@
 //! keeps state the same size.
 //!
 //! An alarm is raised through the log ([`super::Command::RaiseAlarm`]), so every replica agrees
-//! on when it began and on what it refuses. Three causes:
+//! on when it began and on what it refuses. Two causes:
 //! - [`AlarmKind::Quota`]: a write would take the live state past the raising node's
 //!   `--quota-bytes` ([`Orchestrator::admit`] decides it before proposing). It clears itself, at
 //!   apply, once the live state is back under [`QUOTA_CLEAR_PERCENT`] of that quota (hysteresis:
 //!   a delete or two do not make it flap), or by an admin's disarm.
 //! - [`AlarmKind::DiskReserve`]: a member's data dir has less free space than its reserve. The
 //!   member clears it when free space is back above twice the reserve ([`disk_duty`]).
-//! - [`AlarmKind::DiskFull`]: a member's disk write failed with "no space left".
+//!
+//! New kinds go last: alarms are encoded in snapshots.
 
 use alloc::collections::BTreeMap;
 use core::fmt;
@@ -37,20 +38,17 @@ pub enum AlarmKind {
     Quota,
     /// A member's disk has less free space than its reserve.
     DiskReserve,
-    /// A member's disk write failed: no space left on the device.
-    DiskFull,
 }
 
 impl AlarmKind {
     /// Every kind, in order (for metrics).
-    pub const ALL: [AlarmKind; 3] = [Self::Quota, Self::DiskReserve, Self::DiskFull];
+    pub const ALL: [AlarmKind; 2] = [Self::Quota, Self::DiskReserve];
 
-    /// `quota`, `disk_reserve` or `disk_full`.
+    /// `quota` or `disk_reserve`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Quota => "quota",
             Self::DiskReserve => "disk_reserve",
-            Self::DiskFull => "disk_full",
         }
     }
 
@@ -120,7 +118,7 @@ impl Alarms {
     /// The refusal a command gets while an alarm is active, if it can grow the state.
     pub(crate) fn refusal(&self, command: &Command) -> Option<OrchestratorError> {
         let alarm = self.active.values().next()?;
-        may_grow(command).then(|| OrchestratorError::NoSpace {
+        may_grow(command).then_some(OrchestratorError::NoSpace {
             alarm: alarm.kind,
             member: alarm.member,
         })

@@ -77,7 +77,7 @@ async fn disarm(
         None => None,
         Some(name) => Some(AlarmKind::parse(name).ok_or_else(|| {
             ApiError::invalid(format!(
-                "unknown alarm kind {name:?}: quota, disk_reserve or disk_full"
+                "unknown alarm kind {name:?}: quota or disk_reserve"
             ))
         })?),
     };

@@ -130,7 +130,7 @@ pub enum AlarmOp {
         /// Only this node's alarms.
         #[arg(long)]
         member: Option<u64>,
-        /// Only alarms of this kind: quota, disk_reserve or disk_full.
+        /// Only alarms of this kind: quota or disk_reserve.
         #[arg(long)]
         kind: Option<String>,
     },

@@ -237,7 +237,8 @@ impl Owner {
                 request_id,
                 reply,
             } => {
-                if let Err((refusal, raise)) = self.space.admit(now, self.engine.app(), &command) {
+                if let Err(refused) = self.space.admit(now, self.engine.app(), &command) {
+                    let (refusal, raise) = *refused;
                     if let Some(raise) = raise {
                         tracing::warn!(
                             live = self.engine.app().live_bytes(),

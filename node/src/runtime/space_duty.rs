@@ -60,11 +60,11 @@ impl SpaceDuty {
         now_ms: u64,
         app: &Orchestrator,
         command: &Command,
-    ) -> Result<(), (OrchestratorError, Option<Command>)> {
+    ) -> Result<(), Box<(OrchestratorError, Option<Command>)>> {
         app.admit(command, self.limits.quota_bytes).map_err(|e| {
             let raise = quota_duty(app, self.me, self.limits.quota_bytes)
                 .filter(|_| self.may_propose(0, now_ms));
-            (e, raise)
+            Box::new((e, raise))
         })
     }
 

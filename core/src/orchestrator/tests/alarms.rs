@@ -180,7 +180,7 @@ fn disk_duty_raises_under_the_reserve_and_clears_above_twice_it() {
 fn alarms_survive_a_snapshot_and_a_format_5_snapshot_restores_without_them() {
     let mut d = Driver::new();
     d.at(T, put_value("a", 3)).unwrap();
-    d.at(T, raise(AlarmKind::DiskFull, 2, 0)).unwrap();
+    d.at(T, raise(AlarmKind::DiskReserve, 2, 0)).unwrap();
     let snapshot = d.sm.snapshot();
     assert_eq!(snapshot[0], 6);
     let mut restored = Orchestrator::new();
@@ -188,7 +188,7 @@ fn alarms_survive_a_snapshot_and_a_format_5_snapshot_restores_without_them() {
     assert_eq!(restored, d.sm);
     assert_eq!(
         restored.alarms().next().map(|a| a.kind),
-        Some(AlarmKind::DiskFull)
+        Some(AlarmKind::DiskReserve)
     );
     // Format 5 is format 6 without the trailing alarms.
     let mut clean = Driver::new();
