@@ -106,6 +106,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// OTLP/HTTP collector (see [`NodeConfig::otlp_endpoint`]).
     pub otlp_endpoint: Option<String>,
+    /// Storage quota in bytes (see [`crate::space::SpaceLimits`]).
+    pub quota_bytes: Option<u64>,
+    /// Disk reserve in bytes (see [`crate::space::SpaceLimits`]).
+    pub disk_reserve_bytes: Option<u64>,
 }
 
 /// Everything a node needs to start, validated.
@@ -172,6 +176,8 @@ pub struct NodeConfig {
     /// Export OpenTelemetry spans to this OTLP/HTTP collector (`http://HOST:4318`; see
     /// `telemetry`). `None`, the default: no tracing at all.
     pub otlp_endpoint: Option<String>,
+    /// The storage quota and the disk reserve (`--quota-bytes`, `--disk-reserve-bytes`).
+    pub space: crate::space::SpaceLimits,
 }
 
 /// Options for tests and debugging, off by default.
@@ -257,6 +263,7 @@ impl NodeConfig {
                 "--max-value-bytes must be between 1 and {DEFAULT_MAX_VALUE_BYTES}"
             ));
         }
+        self.space.validate()?;
         if self.cluster_token.as_deref().is_some_and(str::is_empty) {
             return Err("--cluster-token must not be empty".into());
         }
@@ -370,6 +377,7 @@ mod tests {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            space: crate::space::SpaceLimits::default(),
             debug: DebugOptions::default(),
             auth_file: None,
             insecure: false,

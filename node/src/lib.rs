@@ -53,6 +53,7 @@ pub mod http_server;
 pub mod metrics;
 pub mod runtime;
 pub mod server;
+pub mod space;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;

@@ -96,6 +96,8 @@ pub struct Metrics {
     pub persist: LatencyHistogram,
     /// Leader-measured heartbeat round trips to peers.
     pub peer_round_trip: LatencyHistogram,
+    /// The storage quota, the disk and the space alarms.
+    pub space: crate::space::SpaceMetrics,
 }
 
 /// Gauges read from the node's state when rendering.
@@ -277,6 +279,7 @@ impl Metrics {
             "raftorch_peer_round_trip_seconds",
             "Leader heartbeat to a peer until its answer is stepped.",
         );
+        self.space.render(&mut out);
         out
     }
 }

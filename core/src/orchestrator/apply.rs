@@ -46,7 +46,11 @@ impl StateMachine for Orchestrator {
                 return output;
             }
         }
-        let output = self.execute(envelope.command, index);
+        let output = match self.alarms.refusal(&envelope.command) {
+            Some(refusal) => Err(refusal),
+            None => self.execute(envelope.command, index),
+        };
+        self.alarms.clear_quota_below(self.live_bytes());
         if let Some(id) = envelope.request_id {
             self.dedup.record(id, output.clone(), index, self.now_ms);
         }
@@ -432,6 +436,17 @@ impl Orchestrator {
                 )?;
                 Ok(Response::Elected { term: leader.term })
             }
+            Command::RaiseAlarm {
+                member,
+                kind,
+                quota_bytes,
+            } => {
+                self.raise_alarm(member, kind, quota_bytes, index);
+                Ok(Response::AlarmRaised)
+            }
+            Command::DisarmAlarm { member, kind } => Ok(Response::AlarmsDisarmed {
+                count: self.disarm_alarms(member, kind),
+            }),
         }
     }
 

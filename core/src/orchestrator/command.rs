@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use serde::{Deserialize, Serialize};
 
+use super::alarm::AlarmKind;
 use super::txn::Txn;
 use super::write_fence::WriteFence;
 
@@ -215,5 +216,25 @@ pub enum Command {
         election: String,
         /// The queued candidate to lead.
         to: String,
+    },
+    /// Raises a space alarm (an internal command: hosts propose it, clients cannot): while any
+    /// alarm is active, commands that may grow the state are refused with
+    /// [`super::OrchestratorError::NoSpace`] (see [`super::alarm`]).
+    RaiseAlarm {
+        /// The member that saw the cause.
+        member: u64,
+        /// The cause.
+        kind: AlarmKind,
+        /// For [`AlarmKind::Quota`], the quota that was reached (the alarm clears under 90% of
+        /// it); 0 otherwise.
+        quota_bytes: u64,
+    },
+    /// Clears the active alarms that match (`None` matches any). A cause that persists is raised
+    /// again by the member that sees it.
+    DisarmAlarm {
+        /// Only this member's alarms.
+        member: Option<u64>,
+        /// Only alarms of this kind.
+        kind: Option<AlarmKind>,
     },
 }

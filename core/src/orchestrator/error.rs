@@ -5,6 +5,7 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::alarm::AlarmKind;
 use super::deployment::{DeploymentAction, DeploymentState};
 use super::validate::ValidationError;
 
@@ -136,6 +137,14 @@ pub enum OrchestratorError {
         /// The member whose record holds it.
         node_id: u64,
     },
+    /// A space alarm is active: the command could grow the state and was refused. Reads,
+    /// deletes, lease revokes and releases still work; see [`super::Orchestrator::alarms`].
+    NoSpace {
+        /// The first active alarm's cause.
+        alarm: AlarmKind,
+        /// The member that raised it (0: not raised yet, the quota would be exceeded).
+        member: u64,
+    },
 }
 
 impl fmt::Display for OrchestratorError {
@@ -193,6 +202,14 @@ impl fmt::Display for OrchestratorError {
             Self::AddressInUse { address, node_id } => {
                 write!(f, "address {address} is already node {node_id}'s")
             }
+            Self::NoSpace { alarm, member: 0 } => write!(
+                f,
+                "no space: the write would take the state past the storage quota ({alarm} alarm); delete keys or revoke leases to free space"
+            ),
+            Self::NoSpace { alarm, member } => write!(
+                f,
+                "no space: the {alarm} alarm raised by node {member} is active; the cluster refuses writes that grow the state until it clears (delete keys, free disk space, or `raftorch ctl alarm disarm`)"
+            ),
         }
     }
 }

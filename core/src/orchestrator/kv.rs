@@ -8,6 +8,7 @@ use core::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
+use super::alarm;
 use super::error::OrchestratorError;
 use super::watch::{EventKind, WatchLog};
 
@@ -32,6 +33,10 @@ pub(crate) struct KvStore {
     keys: BTreeMap<String, KeyValue>,
     // Invariant: (l, k) is here exactly when keys[k].lease == Some(l).
     by_lease: BTreeSet<(u64, String)>,
+    /// The sum of [`alarm::key_bytes`] over `keys`: derived, so not encoded (a decoded store
+    /// recounts it, see [`KvStore::recount`]).
+    #[serde(skip)]
+    bytes: u64,
 }
 
 impl KvStore {
@@ -79,7 +84,13 @@ impl KvStore {
             },
             kv.value.clone(),
         );
-        self.keys.insert(key.clone(), kv);
+        let added = alarm::key_bytes(&key, kv.value.len());
+        if let Some(old) = self.keys.insert(key.clone(), kv) {
+            self.bytes = self
+                .bytes
+                .saturating_sub(alarm::key_bytes(&key, old.value.len()));
+        }
+        self.bytes = self.bytes.saturating_add(added);
         Ok(&self.keys[&key])
     }
 
@@ -99,6 +110,9 @@ impl KvStore {
         let Some(old) = self.keys.remove(key) else {
             return false;
         };
+        self.bytes = self
+            .bytes
+            .saturating_sub(alarm::key_bytes(key, old.value.len()));
         if let Some(l) = old.lease {
             self.by_lease.remove(&(l, key.into()));
         }
@@ -120,6 +134,20 @@ impl KvStore {
             .map(|(_, k)| k.clone())
             .collect();
         keys.iter().filter(|k| self.remove(k, index, watch)).count()
+    }
+
+    /// The bytes the keys and values count for in the live state.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Counts [`KvStore::bytes`] again, for a store decoded from a snapshot.
+    pub(crate) fn recount(&mut self) {
+        self.bytes = self
+            .keys
+            .iter()
+            .map(|(k, v)| alarm::key_bytes(k, v.value.len()))
+            .fold(0, u64::saturating_add);
     }
 
     /// One key.

@@ -21,6 +21,7 @@
 //! assert_eq!(sm.lock_holder("db").map(|h| h.fencing_token), Some(2));
 //! ```
 
+pub mod alarm;
 mod application;
 mod apply;
 mod command;
@@ -55,6 +56,7 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub use alarm::{Alarm, AlarmKind};
 pub use command::Command;
 pub use counts::StateCounts;
 pub use cursor::{BadCursor, Cursor, EventFilter};
@@ -116,6 +118,10 @@ pub struct Orchestrator {
     /// (format 4), so snapshots of formats 1 to 3 still restore (with no values).
     #[serde(skip)]
     election_values: election_values::ElectionValues,
+    /// The active space alarms. Encoded by the snapshot after the election values (format 6),
+    /// so snapshots of formats 1 to 5 still restore (with none).
+    #[serde(skip)]
+    alarms: alarm::Alarms,
 }
 
 /// The start of the current leader's stretch of the log: at the entry that began it (the

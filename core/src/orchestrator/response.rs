@@ -121,4 +121,11 @@ pub enum Response {
         /// What each operation of that branch did, in order.
         results: alloc::vec::Vec<TxnResult>,
     },
+    /// A space alarm is active (it was, or now is, raised).
+    AlarmRaised,
+    /// Alarms were cleared.
+    AlarmsDisarmed {
+        /// How many.
+        count: u64,
+    },
 }

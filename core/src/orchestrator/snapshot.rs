@@ -12,6 +12,7 @@ use super::{ClockEpoch, Orchestrator};
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
+/// Format 6 is format 5 followed by the active space alarms (format 5 restores with none).
 /// Format 5 has the layout of format 4, but the watch history's events carry their position
 /// within their entry and the values of kv puts (see [`super::Cursor`]). Format 4 is format 3
 /// followed by the election values (what candidates campaign with). Format 3 is format 2
@@ -21,7 +22,7 @@ use super::{ClockEpoch, Orchestrator};
 /// formats 1 to 3 without election values; format 1 with an empty book; formats 1 and 2 with
 /// an epoch that reads the next stamps as the old rule did (the clock moves to a later stamp)
 /// until the next `LeaderChanged` begins a real epoch.
-pub const SNAPSHOT_FORMAT: u8 = 5;
+pub const SNAPSHOT_FORMAT: u8 = 6;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
@@ -31,17 +32,20 @@ const FORMAT_WITHOUT_EPOCH: u8 = 2;
 const FORMAT_WITHOUT_ELECTION_VALUES: u8 = 3;
 /// The format before watch cursors.
 const FORMAT_WITHOUT_CURSORS: u8 = 4;
+/// The format before space alarms.
+const FORMAT_WITHOUT_ALARMS: u8 = 5;
 
 impl Orchestrator {
     /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)
-    /// ++ postcard(election values)`.
+    /// ++ postcard(election values) ++ postcard(alarms)`.
     pub(crate) fn encode_snapshot(&self) -> Vec<u8> {
         let out = Vec::from([SNAPSHOT_FORMAT]);
         // Serializing owned maps and strings into a Vec cannot fail.
         let out = postcard::to_extend(self, out).unwrap_or_default();
         let out = postcard::to_extend(&self.members, out).unwrap_or_default();
         let out = postcard::to_extend(&self.clock_epoch, out).unwrap_or_default();
-        postcard::to_extend(&self.election_values, out).unwrap_or_default()
+        let out = postcard::to_extend(&self.election_values, out).unwrap_or_default();
+        postcard::to_extend(&self.alarms, out).unwrap_or_default()
     }
 
     /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before
@@ -49,7 +53,7 @@ impl Orchestrator {
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
         let (mut state, mut rest) = match *version {
-            SNAPSHOT_FORMAT => {
+            SNAPSHOT_FORMAT | FORMAT_WITHOUT_ALARMS => {
                 postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?
             }
             FORMAT_WITHOUT_MEMBERS
@@ -88,6 +92,13 @@ impl Orchestrator {
             state.election_values = values;
             rest = after;
         }
+        if *version > FORMAT_WITHOUT_ALARMS {
+            let (alarms, after) =
+                postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
+            state.alarms = alarms;
+            rest = after;
+        }
+        state.kv.recount();
         if !rest.is_empty() {
             return Err(format!("snapshot has {} trailing bytes", rest.len()));
         }

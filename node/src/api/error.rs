@@ -111,6 +111,7 @@ impl From<OrchestratorError> for ApiError {
             E::FencedOut { .. } => (StatusCode::CONFLICT, "fenced_out"),
             E::LockHeld { .. } => (StatusCode::CONFLICT, "lock_held"),
             E::NotQueuedCandidate { .. } => (StatusCode::CONFLICT, "not_a_candidate"),
+            E::NoSpace { .. } => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
             E::Decode { .. } | E::StaleIndex { .. } => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

@@ -2,6 +2,7 @@
 //! and `X-Raftorch-Index` (the log index the answer reflects); every error is
 //! `{"error": {"code", "message"}}`, framework rejections included.
 
+mod alarms;
 mod cluster;
 mod consensus;
 mod coord;
@@ -163,6 +164,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(kv::delete)
                 .layer(kv_body_limit),
         )
+        .merge(alarms::routes())
         .merge(coord::routes())
         .merge(elections::routes())
         .merge(txn::routes(state.max_value_bytes))

@@ -81,6 +81,9 @@ const TABLE: &[(&str, Kind, Scope)] = &[
     ("/v1/cluster/members", Admin, Unnamed),
     ("/v1/cluster/members/{id}", Admin, Unnamed),
     ("/v1/cluster/transfer-leader", Admin, Unnamed),
+    // Alarms name no keys; disarming one is an operator's act.
+    ("/v1/alarms", Data, Unnamed),
+    ("/v1/alarms/disarm", Admin, Unnamed),
     ("/v1/services", Data, Body),
     ("/v1/services/{service}", Data, Path("service")),
     (

@@ -111,6 +111,29 @@ pub enum CtlCommand {
         #[command(subcommand)]
         op: MembersOp,
     },
+    /// Space alarms: list them, or disarm them (admin) once the cause is gone.
+    Alarm {
+        /// What to do.
+        #[command(subcommand)]
+        op: AlarmOp,
+    },
+}
+
+/// `ctl alarm` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AlarmOp {
+    /// The active alarms, the live state's size and the quota.
+    List,
+    /// Clear alarms (all by default). A node whose disk is still under its reserve raises its
+    /// alarm again; a quota alarm clears by itself once the state is under 90% of the quota.
+    Disarm {
+        /// Only this node's alarms.
+        #[arg(long)]
+        member: Option<u64>,
+        /// Only alarms of this kind: quota or disk_reserve.
+        #[arg(long)]
+        kind: Option<String>,
+    },
 }
 
 /// `ctl kv` subcommands.
@@ -253,6 +276,18 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
             KvOp::Del { key } => ("DELETE", format!("/v1/kv/{key}"), None),
             KvOp::List { prefix } => ("GET", format!("/v1/kv?prefix={}", enc(prefix)), None),
         },
+        CtlCommand::Alarm { op: AlarmOp::List } => ("GET", "/v1/alarms".into(), None),
+        CtlCommand::Alarm {
+            op: AlarmOp::Disarm { member, kind },
+        } => (
+            "POST",
+            "/v1/alarms/disarm".into(),
+            Some(
+                json!({"member": member, "kind": kind})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
         CtlCommand::TransferLeader { to } => (
             "POST",
             "/v1/cluster/transfer-leader".into(),

@@ -74,7 +74,8 @@ pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
     /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, advertise_peer,
-    /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint.
+    /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint,
+    /// quota_bytes, disk_reserve_bytes.
     #[arg(long, env = "RAFTORCH_CONFIG")]
     pub config: Option<PathBuf>,
     /// This node's id (a positive integer, unique in the cluster).
@@ -124,6 +125,9 @@ pub struct NodeArgs {
     /// Largest kv value a client may write, in bytes (at most 1048576, the default).
     #[arg(long, env = "RAFTORCH_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// The storage quota and the disk reserve.
+    #[command(flatten)]
+    pub space: crate::space::SpaceArgs,
     /// Testing: sample a digest of the whole state at every multiple of N applied entries,
     /// served by GET /v1/debug/digests (0, the default: never; each sample serializes the
     /// whole state).
@@ -259,6 +263,14 @@ impl NodeArgs {
                 .shutdown_transfer_ms
                 .or(file.shutdown_transfer_ms)
                 .unwrap_or(DEFAULT_SHUTDOWN_TRANSFER_MS),
+            space: crate::space::SpaceLimits {
+                quota_bytes: self
+                    .space
+                    .quota_bytes
+                    .or(file.quota_bytes)
+                    .unwrap_or(crate::space::DEFAULT_QUOTA_BYTES),
+                disk_reserve_bytes: self.space.disk_reserve_bytes.or(file.disk_reserve_bytes),
+            },
             tls: crate::tls::TlsFiles::from_parts(
                 self.tls_ca.clone().or(file.tls_ca),
                 self.tls_cert.clone().or(file.tls_cert),
@@ -392,6 +404,7 @@ mod tests {
             max_connections: None,
             api_header_timeout_ms: None,
             max_value_bytes: None,
+            space: Default::default(),
             digest_every: 0,
             clock_offset_ms: 0,
             auth_file: None,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use raftorch_core::engine::{
     Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted, WriteEnd,
 };
-use raftorch_core::orchestrator::{Envelope, Orchestrator};
+use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
 use raftorch_core::raft::{Config, Error as RaftError, Message, MessageBody, RawNode, Role};
 use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::addresses::AddressBook;
 use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
+use super::space_duty::SpaceDuty;
 use super::{
     Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError, StateDigests,
 };
@@ -115,6 +116,7 @@ pub fn start(
         round_trips: RoundTrips::default(),
         tick: timing.tick,
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
+        space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
     };
     let handle = NodeHandle {
         requests: request_tx,
@@ -184,6 +186,8 @@ pub struct Owner {
     tick: Duration,
     /// The spans in progress; `None` when tracing is off.
     spans: Option<RaftSpans>,
+    /// The storage quota and the disk reserve.
+    space: SpaceDuty,
 }
 
 impl Owner {
@@ -199,7 +203,7 @@ impl Owner {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = ticker.tick() => self.engine.tick(self.clock.now_ms()),
+                _ = ticker.tick() => self.on_tick(),
                 Some(m) = inputs.messages.recv() => self.step(m),
                 Some(r) = inputs.requests.recv() => self.on_request(r),
             }
@@ -220,6 +224,24 @@ impl Owner {
         }
         tracing::info!("node loop stopped");
         Ok(())
+    }
+
+    fn on_tick(&mut self) {
+        let now = self.clock.now_ms();
+        self.engine.tick(now);
+        if let Some(change) = self.space.on_tick(now, self.engine.app(), &self.metrics) {
+            self.propose_alarm(now, change);
+        }
+    }
+
+    /// Proposes an alarm change of this node's own (its answer is not awaited: the state
+    /// shows it once applied, and the duty proposes again if it did not take).
+    fn propose_alarm(&mut self, now: u64, command: Command) {
+        let (reply, _) = oneshot::channel();
+        let envelope = Envelope::new(now, command);
+        if let Err((e, _)) = self.engine.propose(now, envelope.encode(), reply) {
+            tracing::debug!(error = %e, "alarm proposal refused; it is proposed again later");
+        }
     }
 
     /// Hands a peer's message to the engine, timing it if it answers one of our heartbeats.
@@ -258,6 +280,21 @@ impl Owner {
                 reply,
                 trace,
             } => {
+                if let Err(refused) = self.space.admit(now, self.engine.app(), &command) {
+                    let (refusal, raise) = *refused;
+                    if let Some(raise) = raise {
+                        tracing::warn!(
+                            live = self.engine.app().live_bytes(),
+                            "the storage quota is reached: raising the quota alarm (writes that grow the state are refused)"
+                        );
+                        self.propose_alarm(now, raise);
+                    }
+                    let _ = reply.send(Ok(Applied {
+                        index: self.engine.applied(),
+                        output: Err(refusal),
+                    }));
+                    return;
+                }
                 let envelope = Envelope {
                     now_ms: now,
                     request_id,
@@ -506,6 +543,7 @@ impl Owner {
         self.metrics
             .snapshot_failures
             .store(refused, std::sync::atomic::Ordering::Relaxed);
+        SpaceDuty::publish(self.engine.app(), &self.metrics);
         let newest = self.engine.state_digests().last();
         if newest != self.digests.borrow().last().copied() {
             let all: StateDigests = self.engine.state_digests().collect();

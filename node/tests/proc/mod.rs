@@ -198,6 +198,22 @@ impl Cluster {
         self.node(id).child.as_ref().map(Child::id)
     }
 
+    /// [`Cluster::start`], after `prepare` ran on each node's (created, empty) data directory:
+    /// e.g. to mount a small filesystem there.
+    pub fn start_prepared(
+        n: u64,
+        extra: &[&str],
+        mut prepare: impl FnMut(&std::path::Path),
+    ) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for id in 1..=n {
+            let data = dir.path().join(format!("data-{id}"));
+            std::fs::create_dir_all(&data).expect("data dir");
+            prepare(&data);
+        }
+        Self::start_in(dir, n, extra, None)
+    }
+
     fn start_in(dir: tempfile::TempDir, n: u64, extra: &[&str], token: Option<String>) -> Cluster {
         Self::start_inner(dir, n, extra, token, None)
     }

@@ -1,6 +1,7 @@
 //! Whole-state-machine tests: every command through `apply`, expiry, determinism, dedup,
 //! fencing, snapshots and routing.
 
+mod alarms;
 mod clock;
 mod commands;
 mod coordination;
