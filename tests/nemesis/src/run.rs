@@ -354,6 +354,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         .map(|r| r.to_json().to_string() + "\n")
         .collect();
     let _ = std::fs::write(opts.report_dir.join("history.jsonl"), lines);
+    let _ = std::fs::write(opts.report_dir.join("watch.jsonl"), watch::jsonl(&streams));
     let json = report::json(&summary);
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     let written = std::fs::write(opts.report_dir.join("report.json"), text).and_then(|()| {

@@ -334,29 +334,56 @@ fn order_problems(s: &Stream, seg: &Segment) -> Vec<String> {
     out
 }
 
-/// Acknowledged kv writes inside the window that the stream lacks (a put is the only event of
-/// its entry, at position 0).
+/// Acknowledged kv writes of entries inside the window that the stream lacks (a put may
+/// share its entry with other events, e.g. leases that expired at that entry's time, so any
+/// position of the entry counts).
 fn missing_writes(s: &Stream, seg: &Segment, records: &[Record]) -> Vec<String> {
-    let got: BTreeMap<Cursor, &Value> = seg.events.iter().map(|e| (e.cursor, &e.body)).collect();
+    let mut got: BTreeMap<u64, Vec<&Value>> = BTreeMap::new();
+    for e in &seg.events {
+        got.entry(e.cursor.index).or_default().push(&e.body);
+    }
     records
         .iter()
         .filter(|r| r.kind != Kind::Get && r.outcome == Outcome::Written)
-        .filter_map(|r| r.index.map(|i| (r, Cursor::new(i, 0))))
-        .filter(|(_, c)| seg.from < *c && *c <= seg.to)
-        .filter(|(r, c)| {
-            got.get(c).is_none_or(|e| {
-                e["key"].as_str() != Some(&r.key) || e["value"].as_str() != Some(&r.value)
+        .filter_map(|r| r.index.map(|i| (r, i)))
+        .filter(|(_, i)| seg.from < Cursor::new(*i, 0) && Cursor::after_entry(*i) <= seg.to)
+        .filter(|(r, i)| {
+            !got.get(i).is_some_and(|evs| {
+                evs.iter().any(|e| {
+                    e["key"].as_str() == Some(&r.key) && e["value"].as_str() == Some(&r.value)
+                })
             })
         })
         .take(3)
-        .map(|(r, c)| {
+        .map(|(r, i)| {
+            let there = got
+                .get(&i)
+                .map_or("nothing".to_owned(), |evs| format!("{evs:?}"));
             format!(
-                "kv watcher {} lacks the acknowledged write {} = {} at {c} inside its window \
-                 ({}, {}]",
+                "kv watcher {} lacks the acknowledged write {} = {} at index {i} inside its \
+                 window ({}, {}]: it has {there} there",
                 s.client, r.key, r.value, seg.from, seg.to
             )
         })
         .collect()
+}
+
+/// Every stream as JSON lines (one per received event), for `watch.jsonl`.
+pub fn jsonl(streams: &[Stream]) -> String {
+    let mut out = String::new();
+    for s in streams {
+        for (i, seg) in s.segments.iter().enumerate() {
+            for e in &seg.events {
+                let line = serde_json::json!({
+                    "client": s.client, "topic": s.topic.name(), "segment": i,
+                    "node": e.node, "at_us": e.at_us, "event": e.body,
+                });
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// Events delivered, over every stream.

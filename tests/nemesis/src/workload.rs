@@ -75,7 +75,7 @@ pub struct Record {
     pub outcome: Outcome,
     /// The HTTP status, or the transport error's kind.
     pub answer: String,
-    /// For an acknowledged write, the log index it was applied at.
+    /// For an acknowledged write, the log index it was applied at (its `revision`).
     pub index: Option<u64>,
 }
 
@@ -98,7 +98,10 @@ fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> (Outcome
             let body: Value =
                 serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null);
             if !read {
-                return (Outcome::Written, body["index"].as_u64());
+                // The put's own entry: `revision` (its mod_revision). The answer's `index` is
+                // the entry that answered, which for a forward retried after a leader change
+                // is the deduplicated copy, not the write.
+                return (Outcome::Written, body["revision"].as_u64());
             }
             match body["value"].as_str() {
                 Some(v) => (Outcome::Read(Some(v.to_owned())), None),
