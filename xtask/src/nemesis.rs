@@ -16,6 +16,7 @@ fn target_dir() -> PathBuf {
 /// `--seed N`, `--report DIR`, `--clients N`, `--min-ops N`). `--release` builds the node
 /// optimized. Without root or `ip netns` the harness skips with a message (fails under CI=true).
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    ensure_nft();
     let release = args.iter().any(|a| a == "--release");
     let mut build = vec!["build", "-p", "raftorch-node", "--bin", "raftorch"];
     if release {
@@ -52,4 +53,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     let harness: Vec<&str> = harness.iter().map(String::as_str).collect();
     shell::run("cargo", &harness)
+}
+
+/// Installs Debian's `nftables` (the `nft` the one-way loss nemesis uses) when it is missing
+/// and this runs as root. Best effort: without it the harness falls back to policy-routing
+/// rules and says so.
+fn ensure_nft() {
+    let root = shell::output("id", &["-u"]).is_ok_and(|id| id.trim() == "0");
+    let present = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present || !root {
+        return;
+    }
+    let installed = crate::web::apt_get(&["update"]).and_then(|()| {
+        crate::web::apt_get(&["install", "-y", "--no-install-recommends", "nftables"])
+    });
+    if let Err(e) = installed {
+        println!("nemesis: could not install nftables ({e}); one-way loss falls back to ip rules");
+    }
 }

@@ -32,10 +32,17 @@ pub enum FaultKind {
     /// While another follower is paused, a follower is removed from the voters; at the end
     /// the paused one resumes and the removed one comes back as a learner and is promoted.
     MembershipUnderPause,
+    /// One-way loss at the leader: it is deaf (its heartbeats go out, no ack comes back) or,
+    /// every other time, mute (it hears everyone, nothing it sends arrives). The first of a
+    /// run is deaf.
+    OneWayLeader,
+    /// One-way loss between followers or anyone: one node's packets to two others vanish,
+    /// while theirs to it still arrive.
+    OneWayLinks,
 }
 
 /// Every kind, in a fixed order (the schedule shuffles it).
-pub const ALL_KINDS: [FaultKind; 9] = [
+pub const ALL_KINDS: [FaultKind; 11] = [
     FaultKind::PartitionHalves,
     FaultKind::PartitionLeaderMinority,
     FaultKind::IsolateLeader,
@@ -45,6 +52,8 @@ pub const ALL_KINDS: [FaultKind; 9] = [
     FaultKind::PauseLeader,
     FaultKind::SkewedLeader,
     FaultKind::MembershipUnderPause,
+    FaultKind::OneWayLeader,
+    FaultKind::OneWayLinks,
 ];
 
 impl FaultKind {
@@ -60,6 +69,8 @@ impl FaultKind {
             FaultKind::PauseLeader => "pause-leader",
             FaultKind::SkewedLeader => "skewed-leader",
             FaultKind::MembershipUnderPause => "membership-under-pause",
+            FaultKind::OneWayLeader => "one-way-leader",
+            FaultKind::OneWayLinks => "one-way-links",
         }
     }
 }
@@ -95,8 +106,9 @@ pub struct Fault {
 const WARMUP_MS: u64 = 5_000;
 const COOLDOWN_MS: u64 = 5_000;
 
-/// The schedule for a run of `total_ms`: every kind once in a seeded order, then seeded
-/// random kinds, each followed by a quiet gap, as long as they fit.
+/// The schedule for a run of `total_ms`: every kind once in a seeded order (a little shorter
+/// each, so that all of them fit in a 2-minute run), then seeded random kinds, each followed
+/// by a quiet gap, as long as they fit.
 pub fn schedule(seed: u64, total_ms: u64) -> Vec<Step> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x6E65_6D65_7369_7321);
     let mut order = ALL_KINDS.to_vec();
@@ -111,18 +123,25 @@ pub fn schedule(seed: u64, total_ms: u64) -> Vec<Step> {
         } else {
             ALL_KINDS[(rng.next_u64() % ALL_KINDS.len() as u64) as usize]
         };
+        let first_round = steps.len() < order.len();
         let duration_ms = match kind {
             // Well past the 150–300 ms election timeout, short of the clients' patience.
             FaultKind::PauseLeader => 1_500 + rng.next_u64() % 1_500,
+            _ if first_round => 2_500 + rng.next_u64() % 1_500,
             _ => 2_500 + rng.next_u64() % 2_500,
         };
-        let gap = 4_000 + rng.next_u64() % 2_000;
+        let gap = if first_round {
+            3_500 + rng.next_u64() % 1_500
+        } else {
+            4_000 + rng.next_u64() % 2_000
+        };
         if at + duration_ms + gap + COOLDOWN_MS > total_ms {
             return steps;
         }
         let mut pick = rng.next_u64();
-        if kind == FaultKind::SkewedLeader && steps.len() < order.len() {
-            // The first skew of a run is the harmful direction: a clock an hour ahead.
+        if matches!(kind, FaultKind::SkewedLeader | FaultKind::OneWayLeader) && first_round {
+            // The first skew of a run is the harmful direction (a clock an hour ahead), and
+            // the first one-way loss leaves a leader that sends heartbeats but hears no acks.
             pick &= !1;
         }
         steps.push(Step {
@@ -329,6 +348,34 @@ pub fn run_step(
                 Undo::Rejoin { paused, removed },
             )
         }
+        FaultKind::OneWayLeader => {
+            let (leader, how) = leader_or_any(cluster, step.pick);
+            let deaf = step.pick.is_multiple_of(2);
+            for other in ids.into_iter().filter(|&n| n != leader) {
+                if deaf {
+                    net.lose(other, leader)?;
+                } else {
+                    net.lose(leader, other)?;
+                }
+            }
+            let what = if deaf {
+                "deaf: hears no peer"
+            } else {
+                "mute: no peer hears it"
+            };
+            (format!("node {leader} ({how}) {what}"), Undo::Heal)
+        }
+        FaultKind::OneWayLinks => {
+            let order = shuffled(ids, step.pick);
+            let (from, to) = (order[0], &order[1..3]);
+            for &t in to {
+                net.lose(from, t)?;
+            }
+            (
+                format!("node {from} -> {} lost (the other way passes)", set(to)),
+                Undo::Heal,
+            )
+        }
         FaultKind::SkewedLeader => {
             let (node, offset, led) = skew_and_elect(cluster, step.pick);
             let led = if led {
@@ -383,4 +430,28 @@ pub fn run_step(
 /// Prints one timestamped line of the nemesis log.
 pub fn log(epoch: Instant, line: &str) {
     println!("[{:>8.3}s] {line}", epoch.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_fits_in_the_two_minute_run() {
+        for seed in 0..500 {
+            let plan = schedule(seed, 120_000);
+            for kind in ALL_KINDS {
+                assert!(
+                    plan.iter().any(|s| s.kind == kind),
+                    "seed {seed}: {} missing",
+                    kind.name()
+                );
+            }
+            let first = plan.iter().find(|s| s.kind == FaultKind::OneWayLeader);
+            assert!(
+                first.is_some_and(|s| s.pick.is_multiple_of(2)),
+                "the first is a deaf leader"
+            );
+        }
+    }
 }

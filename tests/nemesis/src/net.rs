@@ -49,6 +49,35 @@ pub fn unavailable() -> Option<String> {
     None
 }
 
+/// How packets are dropped in one direction only. Both act on arrival, in the receiver's
+/// namespace, so the sender sees no error: its packets just vanish, as on a lossy link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossMechanism {
+    /// An nftables table `rnloss` with a prerouting rule `ip saddr SRC drop`.
+    Nftables,
+    /// A policy-routing rule `from SRC iif eth0 blackhole` (the local table's rule moved
+    /// behind it), for machines without `nft`.
+    PolicyRouting,
+}
+
+/// Runs `ip netns exec NS nft args...`.
+fn nft(ns: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`nft {}` in {ns} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// The namespaces, bridge and veth pairs of one run.
 pub struct Network {
     seed: u64,
@@ -56,6 +85,13 @@ pub struct Network {
     subnet: String,
     /// Partition rules in force: `(in namespace of, destination node)`.
     blocked: BTreeSet<(u64, u64)>,
+    /// One-way loss rules in force: `(source node, in namespace of)`: packets from the source
+    /// are silently dropped on arrival.
+    lost: BTreeSet<(u64, u64)>,
+    /// Namespaces whose local routing rule was moved for the policy-routing fallback.
+    moved_local: BTreeSet<u64>,
+    /// How one-way loss is done here, found out at its first use.
+    loss: Option<LossMechanism>,
     torn_down: bool,
 }
 
@@ -143,6 +179,9 @@ impl Network {
             nodes,
             subnet,
             blocked: BTreeSet::new(),
+            lost: BTreeSet::new(),
+            moved_local: BTreeSet::new(),
+            loss: None,
             torn_down: false,
         };
         let bridge = bridge_name(seed);
@@ -216,10 +255,10 @@ impl Network {
         Ok(())
     }
 
-    /// Removes every partition rule.
+    /// Removes every partition and loss rule.
     pub fn heal(&mut self) -> Result<(), String> {
         let blocked = core::mem::take(&mut self.blocked);
-        let mut result = Ok(());
+        let mut result = self.heal_loss();
         for (from, to) in blocked {
             let dest = format!("{}/32", self.address(to));
             let r = ip(&[
@@ -230,6 +269,137 @@ impl Network {
                 "blackhole",
                 &dest,
             ]);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// How one-way loss works on this machine (nftables, else policy routing), or why it
+    /// cannot; probed once, in `node`'s namespace, and printed.
+    pub fn loss_mechanism(&mut self, node: u64) -> Result<LossMechanism, String> {
+        if let Some(m) = self.loss {
+            return Ok(m);
+        }
+        let ns = self.namespace(node);
+        let chain = "{ type filter hook prerouting priority -300; policy accept; }";
+        let probe = nft(&ns, &["add", "table", "inet", "rnloss"])
+            .and_then(|()| nft(&ns, &["add", "chain", "inet", "rnloss", "input", chain]))
+            .and_then(|()| nft(&ns, &["delete", "table", "inet", "rnloss"]));
+        let mechanism = match probe {
+            Ok(()) => LossMechanism::Nftables,
+            Err(nft_error) => {
+                let probe = self.move_local_rule(node);
+                match probe {
+                    Ok(()) => {
+                        println!(
+                            "nemesis: note: nftables unavailable ({nft_error}); one-way loss \
+                             uses policy-routing blackhole rules"
+                        );
+                        LossMechanism::PolicyRouting
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "one-way loss is impossible here: {nft_error}; and {e}"
+                        ))
+                    }
+                }
+            }
+        };
+        println!("nemesis: one-way loss by {mechanism:?}");
+        self.loss = Some(mechanism);
+        Ok(mechanism)
+    }
+
+    /// Puts `node`'s local-table rule behind the loss rules (priority 0 would match first).
+    fn move_local_rule(&mut self, node: u64) -> Result<(), String> {
+        if self.moved_local.contains(&node) {
+            return Ok(());
+        }
+        let ns = self.namespace(node);
+        ip(&["-n", &ns, "rule", "add", "pref", "100", "lookup", "local"])?;
+        ip(&["-n", &ns, "rule", "del", "pref", "0"])?;
+        self.moved_local.insert(node);
+        Ok(())
+    }
+
+    /// Silently drops every packet `from` sends to `to`, on arrival at `to` (packets from
+    /// `to` to `from` still pass: TCP data gets through one way, its acks do not).
+    pub fn lose(&mut self, from: u64, to: u64) -> Result<(), String> {
+        if from == to || self.lost.contains(&(from, to)) {
+            return Ok(());
+        }
+        let mechanism = self.loss_mechanism(to)?;
+        let ns = self.namespace(to);
+        let src = self.address(from);
+        match mechanism {
+            LossMechanism::Nftables => {
+                if !self.lost.iter().any(|&(_, t)| t == to) {
+                    let chain = "{ type filter hook prerouting priority -300; policy accept; }";
+                    nft(&ns, &["add", "table", "inet", "rnloss"])?;
+                    nft(&ns, &["add", "chain", "inet", "rnloss", "input", chain])?;
+                }
+                nft(
+                    &ns,
+                    &[
+                        "add", "rule", "inet", "rnloss", "input", "ip", "saddr", &src, "drop",
+                    ],
+                )?;
+            }
+            LossMechanism::PolicyRouting => {
+                self.move_local_rule(to)?;
+                ip(&[
+                    "-n",
+                    &ns,
+                    "rule",
+                    "add",
+                    "pref",
+                    "10",
+                    "from",
+                    &src,
+                    "iif",
+                    "eth0",
+                    "blackhole",
+                ])?;
+            }
+        }
+        self.lost.insert((from, to));
+        Ok(())
+    }
+
+    /// Removes every one-way loss rule.
+    fn heal_loss(&mut self) -> Result<(), String> {
+        let lost = core::mem::take(&mut self.lost);
+        let mut result = Ok(());
+        let mut tables = BTreeSet::new();
+        for (from, to) in lost {
+            let ns = self.namespace(to);
+            let r = match self.loss {
+                Some(LossMechanism::Nftables) => {
+                    tables.insert(to);
+                    Ok(())
+                }
+                _ => ip(&[
+                    "-n",
+                    &ns,
+                    "rule",
+                    "del",
+                    "pref",
+                    "10",
+                    "from",
+                    &self.address(from),
+                    "iif",
+                    "eth0",
+                    "blackhole",
+                ]),
+            };
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        for to in tables {
+            let r = nft(&self.namespace(to), &["delete", "table", "inet", "rnloss"]);
             if result.is_ok() {
                 result = r;
             }

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::nemesis::Fault;
+use crate::routing::{Recorded, Verdict};
+use crate::watch::Stream;
 use crate::workload::{Kind, Record};
 
 /// Everything a run produced that the report shows.
@@ -32,6 +34,60 @@ pub struct Run<'a> {
     pub expiry_probes: (usize, u64),
     /// Indexes at which at least two nodes' state digests were compared.
     pub digests_compared: usize,
+    /// The registry and routing workload's requests and answers.
+    pub routing: &'a Recorded,
+    /// What the routing checks compared.
+    pub route_check: &'a Verdict,
+    /// Every watch client's stream.
+    pub streams: &'a [Stream],
+}
+
+/// Client operations by workload: kv requests, lock grants, registry requests, route answers,
+/// watch polls answered.
+pub fn by_workload(run: &Run<'_>) -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("kv", run.records.len()),
+        ("lock-grants", run.lock_grants),
+        ("lease-probes", run.expiry_probes.0),
+        ("registry", run.routing.registry.len()),
+        ("routes", run.routing.routes.len()),
+        (
+            "watch-polls",
+            run.streams.iter().map(|s| s.polls as usize).sum(),
+        ),
+    ])
+}
+
+/// Registry requests counted by `"op answer"`.
+fn registry_answers(run: &Run<'_>) -> BTreeMap<String, u64> {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for o in &run.routing.registry {
+        *m.entry(format!("{} {}", o.op, o.answer)).or_default() += 1;
+    }
+    m
+}
+
+/// The watch clients' totals, as JSON.
+fn watch_json(run: &Run<'_>) -> Value {
+    let clients: Vec<Value> = run
+        .streams
+        .iter()
+        .map(|s| {
+            json!({
+                "client": s.client,
+                "topic": s.topic.name(),
+                "events": s.segments.iter().map(|g| g.events.len()).sum::<usize>(),
+                "polls": s.polls,
+                "reconnects": s.reconnects,
+                "resyncs_after_410": s.resyncs,
+            })
+        })
+        .collect();
+    json!({
+        "events_delivered": crate::watch::delivered(run.streams),
+        "resyncs_after_410": run.streams.iter().map(|s| s.resyncs).sum::<u64>(),
+        "clients": clients,
+    })
 }
 
 /// The phase an operation invoked at `call_us` belongs to: the fault in force, or `healthy`.
@@ -135,6 +191,15 @@ pub fn json(run: &Run<'_>) -> Value {
             }),
             "by_answer": count_by(run.records, |r| format!("{} {}", kind_name(r), r.answer)),
         },
+        "operations_by_workload": by_workload(run),
+        "registry": {
+            "requests_by_answer": registry_answers(run),
+            "route_answers": run.routing.routes.len(),
+            "route_errors": run.routing.routes.iter().filter(|r| r.choice.starts_with('!')).count(),
+            "same_index_groups_compared": run.route_check.same_index_groups,
+            "recomputed_from_registry_history": run.route_check.recomputed,
+        },
+        "watch": watch_json(run),
         "lock_grants": run.lock_grants,
         "expiry_probes": {"count": run.expiry_probes.0, "slowest_ms": run.expiry_probes.1},
         "digests_compared": run.digests_compared,
@@ -195,6 +260,32 @@ pub fn table(run: &Run<'_>) -> String {
             quantile(&v, 0.99) as f64 / 1e3
         );
     }
+    let workloads: Vec<String> = by_workload(run)
+        .iter()
+        .map(|(w, n)| format!("{w} {n}"))
+        .collect();
+    let _ = writeln!(out, "operations by workload: {}", workloads.join(", "));
+    let _ = writeln!(
+        out,
+        "routing: {} answers ({} errors), {} (key, index) pairs answered by several nodes, {} \
+         recomputed from the registry history",
+        run.routing.routes.len(),
+        run.routing
+            .routes
+            .iter()
+            .filter(|r| r.choice.starts_with('!'))
+            .count(),
+        run.route_check.same_index_groups,
+        run.route_check.recomputed
+    );
+    let _ = writeln!(
+        out,
+        "watches: {} clients, {} events delivered, {} reconnects, {} resyncs after 410",
+        run.streams.len(),
+        crate::watch::delivered(run.streams),
+        run.streams.iter().map(|s| s.reconnects).sum::<u64>(),
+        run.streams.iter().map(|s| s.resyncs).sum::<u64>()
+    );
     let _ = writeln!(
         out,
         "locks: {} grants, fencing tokens and mutual exclusion checked",

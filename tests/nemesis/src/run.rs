@@ -15,13 +15,19 @@ use crate::locks;
 use crate::nemesis::{self, Fault, ALL_KINDS};
 use crate::net::Network;
 use crate::report::{self, Run};
+use crate::routing;
 use crate::svg;
+use crate::watch::{self, Topic};
 use crate::workload::{self, Record, REGISTER_KEYS};
 
 /// The cluster size.
 pub const NODES: u64 = 5;
 /// Threads of the lock workload (besides the kv clients).
 pub const LOCK_CLIENTS: u64 = 2;
+/// Route-asking threads of the registry workload.
+pub const ROUTERS: u64 = 2;
+/// Watch clients: what each follows.
+pub const WATCHERS: [Topic; 4] = [Topic::Kv, Topic::Kv, Topic::Services, Topic::Services];
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -87,6 +93,33 @@ pub fn run(opts: &Options) -> Result<(), String> {
         let (urls, stop, probes) = (urls.clone(), stop.clone(), probes.clone());
         std::thread::spawn(move || expiry::client(urls, epoch, stop, probes))
     };
+    let routed: routing::Shared = Arc::new(Mutex::new(routing::Recorded::default()));
+    let mut registry = Vec::new();
+    {
+        let (urls, stop, routed, seed) = (urls.clone(), stop.clone(), routed.clone(), opts.seed);
+        registry.push(std::thread::spawn(move || {
+            routing::registrar(seed, urls, stop, routed)
+        }));
+    }
+    for id in 1..=ROUTERS {
+        let (urls, stop, routed, seed) = (urls.clone(), stop.clone(), routed.clone(), opts.seed);
+        registry.push(std::thread::spawn(move || {
+            routing::router(id, seed, urls, epoch, stop, routed)
+        }));
+    }
+    let streams: watch::Streams = Arc::new(Mutex::new(
+        WATCHERS
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| watch::stream(i as u64 + 1, t))
+            .collect(),
+    ));
+    let watchers: Vec<_> = (0..WATCHERS.len())
+        .map(|slot| {
+            let (urls, stop, streams) = (urls.clone(), stop.clone(), streams.clone());
+            std::thread::spawn(move || watch::client(slot, urls, epoch, stop, streams))
+        })
+        .collect();
     let seen: digests::Shared = Arc::new(Mutex::new(digests::Seen::default()));
     let poller = {
         let (urls, stop, seen) = (urls.clone(), stop.clone(), seen.clone());
@@ -109,7 +142,13 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     sleep_until(epoch, total_ms);
     stop.store(true, Ordering::Relaxed);
-    for c in clients.into_iter().chain(lockers).chain([prober, poller]) {
+    for c in clients
+        .into_iter()
+        .chain(lockers)
+        .chain(registry)
+        .chain(watchers)
+        .chain([prober, poller])
+    {
         let _ = c.join();
     }
     let end_us = epoch.elapsed().as_micros() as u64;
@@ -215,6 +254,61 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if grants.is_empty() && opts.seconds >= 60 {
         failures.push("no lock was ever granted".into());
     }
+    let streams = streams.lock().expect("streams lock").clone();
+    let watch_problems = watch::check(&streams, &records);
+    if !watch_problems.is_empty() {
+        failures.push(format!(
+            "{} watch violations: {}",
+            watch_problems.len(),
+            watch_problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let routed = routed.lock().expect("routing lock").clone();
+    let routes = routing::check(&routed, &streams);
+    if !routes.problems.is_empty() {
+        failures.push(format!(
+            "{} routing violations: {}",
+            routes.problems.len(),
+            routes
+                .problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let delivered = watch::delivered(&streams);
+    if opts.seconds >= 60 {
+        let heartbeats_ok = routed
+            .registry
+            .iter()
+            .filter(|o| o.op == "heartbeat" && o.answer == "200")
+            .count();
+        let checks = [
+            (routed.routes.len() >= 500, "fewer than 500 route answers"),
+            (
+                routes.recomputed >= 100,
+                "fewer than 100 routes recomputed from the registry history",
+            ),
+            (heartbeats_ok >= 50, "fewer than 50 acknowledged heartbeats"),
+            (delivered >= 500, "fewer than 500 watch events delivered"),
+            (
+                streams.iter().all(|s| s.reconnects > 0),
+                "a watch client never resumed on another node",
+            ),
+        ];
+        for (ok, what) in checks {
+            if !ok {
+                failures.push(format!("workload too small: {what}"));
+            }
+        }
+    }
     if records.len() < opts.min_ops {
         failures.push(format!(
             "only {} operations (at least {} required)",
@@ -251,18 +345,22 @@ pub fn run(opts: &Options) -> Result<(), String> {
         lock_grants: grants.len(),
         expiry_probes: (probes.len(), slowest_expiry_ms),
         digests_compared: seen.compared(),
+        routing: &routed,
+        route_check: &routes,
+        streams: &streams,
     };
     let lines: String = records
         .iter()
         .map(|r| r.to_json().to_string() + "\n")
         .collect();
     let _ = std::fs::write(opts.report_dir.join("history.jsonl"), lines);
+    let _ = std::fs::write(opts.report_dir.join("watch.jsonl"), watch::jsonl(&streams));
     let json = report::json(&summary);
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     let written = std::fs::write(opts.report_dir.join("report.json"), text).and_then(|()| {
         std::fs::write(
             opts.report_dir.join("timeline.svg"),
-            svg::timeline(&records, &faults, end_us),
+            svg::timeline(&records, &faults, end_us, &routed, &streams),
         )
     });
     print!("{}", report::table(&summary));

@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::nemesis::{Fault, FaultKind};
+use crate::routing::Recorded;
+use crate::watch::Stream;
 use crate::workload::{Kind, Record};
 
 const WIDTH: f64 = 1200.0;
@@ -32,11 +34,37 @@ fn color(kind: FaultKind) -> &'static str {
         FaultKind::PauseLeader => "#5d9be0",
         FaultKind::SkewedLeader => "#4cb8a4",
         FaultKind::MembershipUnderPause => "#8a8a8a",
+        FaultKind::OneWayLeader => "#7fbf3f",
+        FaultKind::OneWayLinks => "#b5d98a",
     }
 }
 
+/// A throughput line: `times` (µs) counted per 100 ms bucket, scaled to `max`.
+fn line(times: impl Iterator<Item = u64>, end_us: u64, max: f64, x: impl Fn(u64) -> f64) -> String {
+    let buckets = (end_us / 100_000 + 1) as usize;
+    let mut counts = vec![0_u64; buckets];
+    for t in times {
+        if let Some(c) = counts.get_mut((t / 100_000) as usize) {
+            *c += 1;
+        }
+    }
+    let mut path = String::new();
+    for (i, &c) in counts.iter().enumerate() {
+        let px = x(i as u64 * 100_000);
+        let py = TPUT_BOTTOM - (TPUT_BOTTOM - TPUT_TOP) * (c as f64 / max).min(1.0);
+        let _ = write!(path, "{}{px:.1},{py:.1} ", if i == 0 { "M" } else { "L" });
+    }
+    path
+}
+
 /// The SVG document for a run that lasted `end_us`.
-pub fn timeline(records: &[Record], faults: &[Fault], end_us: u64) -> String {
+pub fn timeline(
+    records: &[Record],
+    faults: &[Fault],
+    end_us: u64,
+    routing: &Recorded,
+    streams: &[Stream],
+) -> String {
     let span = end_us.max(1) as f64;
     let x = |us: u64| LEFT + (WIDTH - LEFT - RIGHT) * us as f64 / span;
     let lat_y = |ms: f64| {
@@ -115,6 +143,27 @@ pub fn timeline(records: &[Record], faults: &[Fault], end_us: u64) -> String {
     let _ = writeln!(
         s,
         r##"<path d="{path}" fill="none" stroke="#2ca02c" stroke-width="1"/>"##
+    );
+    // The registry workload's route answers and the watch events delivered, on the same scale.
+    let routes = line(routing.routes.iter().map(|r| r.ret_us), end_us, max, x);
+    let events = line(
+        streams
+            .iter()
+            .flat_map(|s| &s.segments)
+            .flat_map(|g| g.events.iter().map(|e| e.at_us)),
+        end_us,
+        max,
+        x,
+    );
+    let _ = writeln!(
+        s,
+        r##"<path d="{routes}" fill="none" stroke="#9467bd" stroke-width="1"/><path d="{events}" fill="none" stroke="#ff7f0e" stroke-width="1"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="{:.1}" y="{}" text-anchor="end"><tspan fill="#2ca02c">kv ops</tspan> <tspan fill="#9467bd">route answers</tspan> <tspan fill="#ff7f0e">watch events</tspan></text>"##,
+        WIDTH - RIGHT,
+        TPUT_BOTTOM + 14.0
     );
     let _ = writeln!(
         s,

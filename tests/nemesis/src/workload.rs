@@ -75,6 +75,8 @@ pub struct Record {
     pub outcome: Outcome,
     /// The HTTP status, or the transport error's kind.
     pub answer: String,
+    /// For an acknowledged write, the log index it was applied at (its `revision`).
+    pub index: Option<u64>,
 }
 
 /// The recorded history, shared by the clients.
@@ -89,26 +91,38 @@ fn answer(result: &Result<ureq::Response, ureq::Error>) -> String {
     }
 }
 
-/// Classifies one HTTP result.
-fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> Outcome {
+/// Classifies one HTTP result; for an acknowledged write, also the log index it was applied at.
+fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> (Outcome, Option<u64>) {
     match result {
-        Ok(r) if read => {
+        Ok(r) => {
             let body: Value =
                 serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null);
+            if !read {
+                // The put's own entry: `revision` (its mod_revision). The answer's `index` is
+                // the entry that answered, which for a forward retried after a leader change
+                // is the deduplicated copy, not the write.
+                return (Outcome::Written, body["revision"].as_u64());
+            }
             match body["value"].as_str() {
-                Some(v) => Outcome::Read(Some(v.to_owned())),
-                None => Outcome::Failed,
+                Some(v) => (Outcome::Read(Some(v.to_owned())), None),
+                None => (Outcome::Failed, None),
             }
         }
-        Ok(_) => Outcome::Written,
-        Err(ureq::Error::Status(404, _)) if read => Outcome::Read(None),
-        Err(ureq::Error::Transport(t)) if t.kind() == ureq::ErrorKind::ConnectionFailed => {
+        Err(e) => (classify_error(e, read), None),
+    }
+}
+
+/// Classifies an HTTP error or a transport failure.
+fn classify_error(error: ureq::Error, read: bool) -> Outcome {
+    match error {
+        ureq::Error::Status(404, _) if read => Outcome::Read(None),
+        ureq::Error::Transport(t) if t.kind() == ureq::ErrorKind::ConnectionFailed => {
             Outcome::Failed
         }
         // A read without an answer has no effect on anything.
-        Err(_) if read => Outcome::Failed,
+        _ if read => Outcome::Failed,
         // Any status may come after the proposal reached a leader.
-        Err(_) => Outcome::Indeterminate,
+        _ => Outcome::Indeterminate,
     }
 }
 
@@ -148,7 +162,7 @@ pub fn client(
             agent.put(&url).send_string(&body)
         };
         let answer = answer(&result);
-        let outcome = classify(result, kind == Kind::Get);
+        let (outcome, index) = classify(result, kind == Kind::Get);
         let ret = Instant::now();
         let failed = !matches!(outcome, Outcome::Written | Outcome::Read(_));
         log.lock().expect("history lock").push(Record {
@@ -161,6 +175,7 @@ pub fn client(
             ret_us: micros(ret),
             outcome,
             answer,
+            index,
         });
         if failed {
             // Do not spin on a node that is down or cut off.
@@ -183,6 +198,7 @@ impl Record {
             "outcome": self.outcome.label(),
             "read": match &self.outcome { Outcome::Read(v) => v.clone(), _ => None },
             "answer": self.answer,
+            "index": self.index,
         })
     }
 }
