@@ -239,7 +239,8 @@ impl Owner {
     fn propose_alarm(&mut self, now: u64, command: Command) {
         let (reply, _) = oneshot::channel();
         let envelope = Envelope::new(now, command);
-        if let Err((e, _)) = self.engine.propose(now, envelope.encode(), reply) {
+        let pending = PendingWrite { reply, trace: None };
+        if let Err((e, _)) = self.engine.propose(now, envelope.encode(), pending) {
             tracing::debug!(error = %e, "alarm proposal refused; it is proposed again later");
         }
     }
