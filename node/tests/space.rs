@@ -96,6 +96,7 @@ fn raftorch_ctl(c: &Cluster, args: &[&str]) -> (i32, String) {
         std::env::var_os("RAFTORCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_raftorch").into());
     let endpoints: Vec<String> = (1..=c.nodes.len() as u64).map(|id| c.url(id)).collect();
     let out = Command::new(bin)
+        .envs(c.client_env())
         .arg("ctl")
         .arg("--endpoints")
         .arg(endpoints.join(","))
