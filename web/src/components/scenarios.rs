@@ -2,20 +2,27 @@
 
 use yew::prelude::*;
 
-use crate::model::{Action, Model, SCENARIOS};
+use crate::model::lessons::LESSONS;
+use crate::model::{Action, Model, Scenario, SCENARIOS};
 
 use super::send;
 
 /// The preset buttons and the current narration.
 pub fn scenarios(model: &Model, on: &Callback<Action>) -> Html {
     let current = model.scenario.map(|s| s.id);
-    let buttons = SCENARIOS.iter().map(|s| {
-        let action = Action::Reset { seed: s.seed, nodes: s.nodes, scenario: Some(s.id.to_string()) };
+    let button = |s: &Scenario| {
+        let action = Action::Reset {
+            seed: s.seed,
+            nodes: s.nodes,
+            scenario: Some(s.id.to_string()),
+        };
         html! {
             <button class={classes!("scenario", (current == Some(s.id)).then_some("on"))} onclick={send(on, action)}
-                    aria-pressed={(current == Some(s.id)).to_string()}>{ s.title }</button>
+                    data-scenario={s.id} aria-pressed={(current == Some(s.id)).to_string()}>{ s.title }</button>
         }
-    });
+    };
+    let buttons = SCENARIOS.iter().map(button);
+    let lessons = LESSONS.iter().map(button);
     let free = Action::Reset {
         seed: model.seed,
         nodes: model.nodes,
@@ -37,6 +44,8 @@ pub fn scenarios(model: &Model, on: &Callback<Action>) -> Html {
             <span class="hint">{ "Scenarios:" }</span>
             { for buttons }
             <button class={classes!("scenario", current.is_none().then_some("on"))} onclick={send(on, free)}>{ "Free play" }</button>
+            <span class="hint">{ "Lessons:" }</span>
+            { for lessons }
             <span class="hint">{ "nodes:" }</span>{ for sizes }
             <button onclick={send(on, reseed)} title="same setup, another seed">{ "new seed" }</button>
             if !narration.is_empty() {

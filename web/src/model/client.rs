@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use raftorch_core::orchestrator::{Command, Orchestrator, QueryResult, Response};
+use raftorch_core::orchestrator::{Command, Orchestrator, Query, QueryResult, Response};
 use raftorch_core::raft::NodeId;
-use raftorch_core::sim::{Cluster, Completion, Outcome, Request};
+use raftorch_core::sim::{Cluster, Completion, Consistency, Outcome, Request};
 
 use super::events::{EventLog, LineKind};
 use super::input::{command_name, query_name, Input};
@@ -13,8 +13,15 @@ use super::input::{command_name, query_name, Input};
 /// What an outstanding request is for.
 #[derive(Clone, Debug, PartialEq)]
 enum Purpose {
-    /// A plain request: log its answer.
-    Plain(String),
+    /// A plain request: log its answer and keep it in [`ClientState::answers`].
+    Plain {
+        /// Its short name for the log.
+        what: String,
+        /// The request itself.
+        asked: Asked,
+        /// When the client sent it.
+        call: u64,
+    },
     /// One key of the current route burst.
     Burst,
     /// The lease for lock `name`; when granted, take the lock with it at `node`.
@@ -22,6 +29,33 @@ enum Purpose {
     /// The lock itself.
     Lock(String),
 }
+
+/// A plain request the client sent.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Asked {
+    /// A write of this command.
+    Write(Command),
+    /// A read of this question at this consistency.
+    Read(Query, Consistency),
+}
+
+/// A plain request and how it ended, as the client saw it: what lessons and their tests look at.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// What was asked.
+    pub asked: Asked,
+    /// The node it was sent to.
+    pub node: NodeId,
+    /// When it was sent (simulated ms).
+    pub call: u64,
+    /// When the answer came (simulated ms).
+    pub time: u64,
+    /// The answer.
+    pub outcome: Outcome<Orchestrator>,
+}
+
+/// At most this many answers are kept (the oldest are dropped first).
+const MAX_ANSWERS: usize = 256;
 
 /// Per-instance answers of one route burst.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -49,6 +83,10 @@ pub struct ClientState {
     pub burst: Option<Burst>,
     /// The latest lock taken: (name, fencing token).
     pub lock: Option<(String, u64)>,
+    /// Every fencing token this client was given, in order.
+    pub tokens: Vec<(String, u64)>,
+    /// The answers to plain requests, oldest first.
+    pub answers: Vec<Answer>,
 }
 
 type Sim = Cluster<Orchestrator>;
@@ -58,17 +96,28 @@ impl ClientState {
     pub fn submit(&mut self, cluster: &mut Sim, input: &Input) {
         match input {
             Input::Write { node, command } => {
+                let call = cluster.now();
                 let id = cluster.submit(*node, Request::Write(Input::encode(command)));
-                self.pending
-                    .insert(id, Purpose::Plain(command_name(command)));
+                let purpose = Purpose::Plain {
+                    what: command_name(command),
+                    asked: Asked::Write(command.clone()),
+                    call,
+                };
+                self.pending.insert(id, purpose);
             }
             Input::Read {
                 node,
                 query,
                 consistency,
             } => {
+                let call = cluster.now();
                 let id = cluster.submit(*node, Request::Read(query.clone(), *consistency));
-                self.pending.insert(id, Purpose::Plain(query_name(query)));
+                let purpose = Purpose::Plain {
+                    what: query_name(query),
+                    asked: Asked::Read(query.clone(), *consistency),
+                    call,
+                };
+                self.pending.insert(id, purpose);
             }
             Input::RouteBurst {
                 node,
@@ -83,7 +132,7 @@ impl ClientState {
                     ..Burst::default()
                 });
                 for i in 0..*count {
-                    let query = raftorch_core::orchestrator::Query::Route {
+                    let query = Query::Route {
                         service: service.clone(),
                         key: format!("user-{i}").into_bytes(),
                     };
@@ -91,8 +140,8 @@ impl ClientState {
                     self.pending.insert(id, Purpose::Burst);
                 }
             }
-            Input::AcquireLock { node, name } => {
-                let grant = Command::GrantLease { ttl_ms: 120_000 };
+            Input::AcquireLock { node, name, ttl_ms } => {
+                let grant = Command::GrantLease { ttl_ms: *ttl_ms };
                 let id = cluster.submit(*node, Request::Write(Input::encode(&grant)));
                 self.pending.insert(
                     id,
@@ -194,12 +243,27 @@ impl ClientState {
                     LineKind::Client,
                     format!("lock {name} acquired: fencing token {fencing_token}"),
                 );
+                self.tokens.push((name.clone(), fencing_token));
                 self.lock = Some((name, fencing_token));
             }
-            (
-                Purpose::Plain(what) | Purpose::Lock(what) | Purpose::LockLease { name: what, .. },
-                outcome,
-            ) => {
+            (Purpose::Plain { what, asked, call }, outcome) => {
+                log.push(
+                    time,
+                    LineKind::Client,
+                    format!("node {node} answered “{what}”: {}", outcome_text(&outcome)),
+                );
+                if self.answers.len() == MAX_ANSWERS {
+                    self.answers.remove(0);
+                }
+                self.answers.push(Answer {
+                    asked,
+                    node,
+                    call,
+                    time,
+                    outcome,
+                });
+            }
+            (Purpose::Lock(what) | Purpose::LockLease { name: what, .. }, outcome) => {
                 log.push(
                     time,
                     LineKind::Client,

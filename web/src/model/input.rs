@@ -2,7 +2,7 @@
 //! timeline with the exact event count at which they happened, so scrubbing replays them.
 
 use raftorch_core::orchestrator::{Command, Envelope, Query};
-use raftorch_core::raft::NodeId;
+use raftorch_core::raft::{ConfChange, NodeId};
 use raftorch_core::sim::Consistency;
 
 /// One change to the simulation.
@@ -81,6 +81,16 @@ pub enum Input {
         node: NodeId,
         /// The lock.
         name: String,
+        /// The lease's time to live: the lock is released this long after the holder's last
+        /// keep-alive (the simulated client sends none).
+        ttl_ms: u64,
+    },
+    /// Ask leader `node` to change the membership.
+    Membership {
+        /// The leader that proposes it.
+        node: NodeId,
+        /// The change.
+        change: ConfChange,
     },
 }
 
@@ -131,7 +141,16 @@ impl Input {
             } => {
                 format!("route {count} keys of {service} at node {node}")
             }
-            Input::AcquireLock { node, name } => format!("acquire lock {name} at node {node}"),
+            Input::AcquireLock { node, name, .. } => format!("acquire lock {name} at node {node}"),
+            Input::Membership { node, change } => match change {
+                ConfChange::AddVoter(id) => {
+                    format!("node {node} proposes: node {id} becomes a voter")
+                }
+                ConfChange::AddLearner(id) => {
+                    format!("node {node} proposes: add node {id} as a learner")
+                }
+                ConfChange::RemoveNode(id) => format!("node {node} proposes: remove node {id}"),
+            },
         }
     }
 }

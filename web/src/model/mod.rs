@@ -4,12 +4,13 @@
 mod client;
 mod events;
 mod input;
+pub mod lessons;
 mod params;
 pub mod scenario;
 mod timeline;
 mod view;
 
-pub use client::{outcome_text, Burst, ClientState};
+pub use client::{outcome_text, Answer, Asked, Burst, ClientState};
 pub use events::{Drop, EventLog, LineKind, LogLine, LogMark};
 pub use input::{command_name, describe_groups, Input};
 pub use params::{Params, NODES, SPEED};
@@ -359,6 +360,7 @@ impl Model {
                 let input = Input::AcquireLock {
                     node: self.via_node(),
                     name: "demo-lock".into(),
+                    ttl_ms: 120_000,
                 };
                 self.timeline.record(input);
             }
@@ -403,7 +405,10 @@ impl Model {
     /// Records scenario step `index` and what it does, now.
     fn fire(&mut self, index: usize, step: &Step) {
         self.timeline.record(Input::ScenarioStep(index));
-        for input in step.act.resolve(self.timeline.cluster()) {
+        for input in step
+            .act
+            .resolve(self.timeline.cluster(), self.timeline.client())
+        {
             self.timeline.record(input);
         }
     }
@@ -437,5 +442,7 @@ impl Model {
     }
 }
 
+#[cfg(test)]
+mod lessons_tests;
 #[cfg(test)]
 mod tests;

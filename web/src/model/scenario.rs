@@ -6,7 +6,12 @@ use raftorch_core::orchestrator::Command;
 use raftorch_core::raft::NodeId;
 use raftorch_core::sim::Consistency;
 
+use raftorch_core::orchestrator::{Query, WriteFence};
+use raftorch_core::raft::ConfChange;
+
+use super::client::ClientState;
 use super::input::Input;
+use super::lessons::LESSONS;
 use super::timeline::Sim;
 
 /// What a scenario step does.
@@ -42,6 +47,26 @@ pub enum Act {
     PromoteAtFollower,
     /// Route 100 keys of `web` through a follower.
     RouteBurst,
+    /// Cut the follower with the highest id off from every other node.
+    IsolateFollower,
+    /// Read `key` at the leader.
+    ReadAtLeader(&'static str, Consistency),
+    /// Read `key` at the lowest-id running node that cannot reach the leader (the cut-off side).
+    ReadAtCutOff(&'static str, Consistency),
+    /// Read `key` at the running node with the lowest id that is not the leader.
+    ReadAtFollower(&'static str, Consistency),
+    /// Grant a lease of this many ms and take lock `name` with it, at the leader.
+    LockWithLease(&'static str, u64),
+    /// A `put key=value` fenced by the client's first fencing token for lock `name`.
+    FencedPutFirstToken(&'static str, &'static str, &'static str),
+    /// A `put key=value` fenced by the client's latest fencing token for lock `name`.
+    FencedPutLatestToken(&'static str, &'static str, &'static str),
+    /// The leader proposes removing the follower with the highest id.
+    RemoveFollower,
+    /// The leader proposes adding, as a learner, the lowest node id that is not a member.
+    AddLearner,
+    /// The leader proposes promoting its lowest-id learner to voter.
+    PromoteLearner,
 }
 
 /// One step of a scenario.
@@ -161,9 +186,9 @@ pub const SCENARIOS: &[Scenario] = &[
 /// A seed on which the split-vote scenario actually splits a vote (found by `split_vote_seed`).
 pub const SPLIT_VOTE_SEED: u64 = 1;
 
-/// The scenario with this id.
+/// The scenario or lesson with this id.
 pub fn find(id: &str) -> Option<&'static Scenario> {
-    SCENARIOS.iter().find(|s| s.id == id)
+    SCENARIOS.iter().chain(LESSONS).find(|s| s.id == id)
 }
 
 impl Scenario {
@@ -178,8 +203,8 @@ impl Scenario {
 }
 
 impl Act {
-    /// The inputs this act makes, given the cluster now.
-    pub fn resolve(self, cluster: &Sim) -> Vec<Input> {
+    /// The inputs this act makes, given the cluster and the client now.
+    pub fn resolve(self, cluster: &Sim, client: &ClientState) -> Vec<Input> {
         let leader = cluster.leader();
         let ids = 1..=cluster.config().nodes;
         let up: Vec<NodeId> = ids.clone().filter(|&id| cluster.node(id).is_up()).collect();
@@ -266,6 +291,85 @@ impl Act {
                 })
                 .into_iter()
                 .collect(),
+            Act::IsolateFollower => follower
+                .map(|alone| Input::Partition(ids.map(|id| u8::from(id == alone)).collect()))
+                .into_iter()
+                .collect(),
+            Act::ReadAtLeader(key, consistency) => read_at(leader, key, consistency),
+            Act::ReadAtCutOff(key, consistency) => {
+                let cut_off = up.iter().copied().find(|&id| {
+                    leader.is_some_and(|l| id != l && !cluster.topology().can_reach(id, l))
+                });
+                read_at(cut_off, key, consistency)
+            }
+            Act::ReadAtFollower(key, consistency) => {
+                let node = up.iter().copied().find(|&id| Some(id) != leader);
+                read_at(node, key, consistency)
+            }
+            Act::LockWithLease(name, ttl_ms) => leader
+                .map(|node| Input::AcquireLock {
+                    node,
+                    name: name.into(),
+                    ttl_ms,
+                })
+                .into_iter()
+                .collect(),
+            Act::FencedPutFirstToken(lock, k, v) | Act::FencedPutLatestToken(lock, k, v) => {
+                let mut tokens = client.tokens.iter().filter(|(n, _)| n == lock);
+                let token = if matches!(self, Act::FencedPutFirstToken(..)) {
+                    tokens.next()
+                } else {
+                    tokens.next_back()
+                };
+                let Some(&(_, token)) = token else {
+                    return vec![];
+                };
+                let fenced = Command::Fenced {
+                    fence: WriteFence::Lock {
+                        name: lock.into(),
+                        token,
+                    },
+                    command: Box::new(put(k, v)),
+                };
+                write_at(leader, fenced)
+            }
+            Act::RemoveFollower => membership(leader, follower.map(ConfChange::RemoveNode)),
+            Act::AddLearner => {
+                let conf = leader
+                    .and_then(|l| cluster.node(l).raw())
+                    .map(|r| r.conf_state());
+                let outsider = ids.clone().find(|&id| {
+                    conf.is_some_and(|c| !c.voters.contains(&id) && !c.learners.contains(&id))
+                });
+                membership(leader, outsider.map(ConfChange::AddLearner))
+            }
+            Act::PromoteLearner => {
+                let conf = leader
+                    .and_then(|l| cluster.node(l).raw())
+                    .map(|r| r.conf_state());
+                let learner = conf.and_then(|c| c.learners.first().copied());
+                membership(leader, learner.map(ConfChange::AddVoter))
+            }
         }
     }
+}
+
+/// A read of `key` at `node`, if there is one.
+fn read_at(node: Option<NodeId>, key: &str, consistency: Consistency) -> Vec<Input> {
+    node.map(|node| Input::Read {
+        node,
+        query: Query::KvGet { key: key.into() },
+        consistency,
+    })
+    .into_iter()
+    .collect()
+}
+
+/// A membership change proposed at the leader, if there is a leader and a change.
+fn membership(leader: Option<NodeId>, change: Option<ConfChange>) -> Vec<Input> {
+    leader
+        .zip(change)
+        .map(|(node, change)| Input::Membership { node, change })
+        .into_iter()
+        .collect()
 }

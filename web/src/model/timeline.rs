@@ -236,6 +236,12 @@ impl Timeline {
                 }
             }
             Input::Pause { node, paused } => c.set_paused(*node, *paused),
+            Input::Membership { node, change } => {
+                if let Err(e) = c.propose_conf_change(*node, *change) {
+                    let text = format!("membership change {change:?} refused: {e}");
+                    self.log.push(c.now(), LineKind::Election, text);
+                }
+            }
             Input::DuplicateRate(pm) => c.set_duplicate_rate(*pm),
             Input::ScenarioStep(_) => {}
             Input::Write { .. }
