@@ -83,7 +83,12 @@ fn request_frame(frames: &Rc<RefCell<FrameLoop>>, dispatch: UseReducerDispatcher
 pub fn app() -> Html {
     let state = use_reducer(|| {
         let query = window().location().search().unwrap_or_default();
-        let model = Model::from_params(&Params::parse(&query));
+        let mut params = Params::parse(&query);
+        if params.seed.is_none() && params.scenario.is_none() {
+            // A scenario keeps the seed that tells its story; free play starts somewhere new.
+            params.seed = Some(crate::entropy::seed());
+        }
+        let model = Model::from_params(&params);
         AppState {
             model: Rc::new(RefCell::new(model)),
             version: 0,

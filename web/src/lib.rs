@@ -17,6 +17,8 @@ pub mod model;
 mod app;
 #[cfg(target_family = "wasm")]
 pub mod components;
+#[cfg(target_family = "wasm")]
+mod entropy;
 
 #[cfg(target_family = "wasm")]
 pub use app::App;

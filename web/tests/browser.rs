@@ -588,3 +588,48 @@ async fn a_focused_node_shows_a_ring_around_its_circle_not_a_box() {
         "gone with the focus"
     );
 }
+
+/// The `seed` the page wrote into its URL.
+fn url_seed() -> Option<u64> {
+    let search = web_sys::window()?.location().search().ok()?;
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("seed="))
+        .and_then(|s| s.parse().ok())
+}
+
+#[wasm_bindgen_test]
+async fn a_first_visit_and_new_seed_draw_the_seed_from_the_browsers_entropy() {
+    let first = mount("?nodes=3&speed=0.5").await;
+    let seed = url_seed().expect("the page wrote its seed into the URL");
+    drop(first);
+    let second = mount("?nodes=3&speed=0.5").await;
+    let other = url_seed().expect("a seed");
+    // Two draws of 32 bits agree once in four billion visits.
+    assert_ne!(seed, other, "each visit without ?seed= starts a new run");
+    find(&second, "[data-testid='new-seed']")
+        .dyn_ref::<web_sys::HtmlElement>()
+        .unwrap()
+        .click();
+    TimeoutFuture::new(100).await;
+    let fresh = url_seed().expect("a seed");
+    assert_ne!(fresh, other, "new seed draws another one");
+}
+
+#[wasm_bindgen_test]
+async fn a_lesson_has_its_button_and_narrates() {
+    let root = mount("?scenario=fenced-lock&speed=1").await;
+    let button = find(&root, "button[data-scenario='fenced-lock']");
+    assert_eq!(
+        button.get_attribute("aria-pressed").as_deref(),
+        Some("true")
+    );
+    assert!(!text(&root, "[data-testid='narration']").is_empty());
+    let lesson = raftorch_web::model::scenario::find("fenced-lock").unwrap();
+    assert_eq!(
+        url_seed(),
+        Some(lesson.seed),
+        "a lesson keeps the seed that tells its story"
+    );
+}

@@ -33,10 +33,15 @@ pub fn scenarios(model: &Model, on: &Callback<Action>) -> Html {
         html! { <button class={classes!("size", (model.nodes == n && current.is_none()).then_some("on"))} onclick={send(on, action)}
                         aria-label={format!("restart with {n} nodes")}>{ n }</button> }
     });
-    let reseed = Action::Reset {
-        seed: model.seed.wrapping_mul(6364136223846793005).wrapping_add(1) % 100_000,
-        nodes: model.nodes,
-        scenario: current.map(String::from),
+    let reseed = {
+        let (on, nodes, scenario) = (on.clone(), model.nodes, current.map(String::from));
+        Callback::from(move |_: MouseEvent| {
+            on.emit(Action::Reset {
+                seed: crate::entropy::seed(),
+                nodes,
+                scenario: scenario.clone(),
+            })
+        })
     };
     let narration = model.narration();
     html! {
@@ -47,7 +52,7 @@ pub fn scenarios(model: &Model, on: &Callback<Action>) -> Html {
             <span class="hint">{ "Lessons:" }</span>
             { for lessons }
             <span class="hint">{ "nodes:" }</span>{ for sizes }
-            <button onclick={send(on, reseed)} title="same setup, another seed">{ "new seed" }</button>
+            <button onclick={reseed} data-testid="new-seed" title="same setup, another seed">{ "new seed" }</button>
             if !narration.is_empty() {
                 <p class="narration" data-testid="narration">{ narration }</p>
             }
