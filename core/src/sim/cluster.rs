@@ -1,5 +1,6 @@
 //! The simulated cluster: nodes, a virtual clock, a faulty network, and the event loop.
 
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -71,6 +72,8 @@ pub struct Cluster<A: Application> {
     pub(crate) invariants: Invariants,
     pub(crate) completions: Vec<Completion<A>>,
     pub(crate) next_packet_id: u64,
+    /// Messages in flight that a person dropped by hand: lost when they would arrive.
+    pub(crate) dropped_by_hand: BTreeSet<u64>,
     /// Source of request ids and completion moments.
     pub(crate) next_moment: u64,
     pub(crate) events_processed: u64,
@@ -106,6 +109,7 @@ impl<A: Application> Cluster<A> {
             rng,
             completions: Vec::new(),
             next_packet_id: 0,
+            dropped_by_hand: BTreeSet::new(),
             next_moment: 0,
             events_processed: 0,
         };
@@ -301,10 +305,16 @@ impl<A: Application> Cluster<A> {
     fn deliver(&mut self, packet: Packet<A>) {
         let to = packet.to;
         let node = &mut self.nodes[to as usize - 1];
-        if !node.is_up() {
+        let by_hand = self.dropped_by_hand.remove(&packet.id);
+        if by_hand || !node.is_up() {
+            let reason = if by_hand {
+                DropReason::ByHand
+            } else {
+                DropReason::NodeDown
+            };
             let event = TraceEvent::Dropped {
                 id: packet.id,
-                reason: DropReason::NodeDown,
+                reason,
             };
             self.trace.record(self.now, event);
             return;

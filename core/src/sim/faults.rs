@@ -120,4 +120,57 @@ impl<A: Application> Cluster<A> {
         self.process(at);
         Ok(proposed)
     }
+
+    /// Drops message `id` while it is in flight: it is lost when it would have arrived, like a
+    /// message lost on the wire. Returns false (and changes nothing) when no such message is in
+    /// flight.
+    pub fn drop_message(&mut self, id: u64) -> bool {
+        let in_flight = self.queue.packets().any(|p| p.id == id);
+        if in_flight {
+            self.dropped_by_hand.insert(id);
+        }
+        in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    use crate::sim::{Cluster, DropReason, KvApp, SimConfig, TraceEvent};
+
+    #[test]
+    fn a_message_dropped_by_hand_never_arrives_and_is_traced() {
+        let mut cluster = Cluster::<KvApp>::new(SimConfig::new(3, 7));
+        cluster.run_until_leader(5_000).expect("a leader");
+        let id = cluster
+            .in_flight()
+            .next()
+            .map(|p| p.id)
+            .expect("a message in flight");
+        assert!(cluster.drop_message(id));
+        assert!(!cluster.drop_message(u64::MAX), "no such message");
+        cluster.run_for(1_000);
+        let events: Vec<_> = cluster
+            .trace()
+            .records()
+            .iter()
+            .filter(|r| match r.event {
+                TraceEvent::Delivered { id: got } | TraceEvent::Dropped { id: got, .. } => {
+                    got == id
+                }
+                _ => false,
+            })
+            .map(|r| r.event.clone())
+            .collect();
+        assert_eq!(
+            events,
+            vec![TraceEvent::Dropped {
+                id,
+                reason: DropReason::ByHand
+            }]
+        );
+        assert!(cluster.violation().is_none());
+    }
 }

@@ -37,6 +37,8 @@ pub enum DropReason {
     Partitioned,
     /// The receiver is down.
     NodeDown,
+    /// A person dropped it while it was in flight (the visualizer's "drop" button).
+    ByHand,
 }
 
 /// One thing that happened.

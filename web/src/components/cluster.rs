@@ -6,7 +6,7 @@ use yew::prelude::*;
 use crate::model::{node_position, Action, Model};
 
 use super::node::node;
-use super::packet::packet;
+use super::packet::{packet, packet_info};
 
 /// How long (simulated ms) a lost message's cross stays visible.
 const DROP_VISIBLE_MS: u64 = 120;
@@ -65,14 +65,19 @@ pub fn cluster(model: &Model, on: &Callback<Action>) -> Html {
         )
     });
     html! {
+        <>
         <svg class="cluster" viewBox="0 0 600 580" role="img" aria-label="the cluster: nodes in a ring with messages in flight">
             <g class="links">{ for links }</g>
             <g class="drops">{ for drops }</g>
             <g class="nodes">{ for nodes }</g>
-            <g class="packets">{ for packets.iter().map(|p| packet(p, n)) }</g>
+            <g class="packets">{ for packets.iter().map(|p| packet(p, n, model.selected_packet == Some(p.id), on)) }</g>
             if c.violation().is_some() {
                 <text class="violation" x="300" y="575">{ format!("SAFETY VIOLATION: {:?}", c.violation()) }</text>
             }
         </svg>
+        if let Some(p) = model.selected_packet_view() {
+            { packet_info(&p, on) }
+        }
+        </>
     }
 }

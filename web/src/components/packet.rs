@@ -2,7 +2,7 @@
 
 use yew::prelude::*;
 
-use crate::model::{node_position, PacketKind, PacketView};
+use crate::model::{node_position, Action, PacketKind, PacketView};
 
 use super::node::R;
 
@@ -79,17 +79,41 @@ pub fn position(p: &PacketView, n: u64) -> (f64, f64) {
     )
 }
 
-/// Draws a packet in flight.
-pub fn packet(p: &PacketView, n: u64) -> Html {
+/// Draws a packet in flight; clicking it shows its fields (and a button that drops it).
+pub fn packet(p: &PacketView, n: u64, selected: bool, on: &Callback<Action>) -> Html {
     let (x, y) = position(p, n);
+    let id = p.id;
+    let onclick = on.reform(move |e: MouseEvent| {
+        e.stop_propagation();
+        Action::SelectPacket(Some(id))
+    });
     let count = (p.kind == PacketKind::Append && p.entries > 1).then(|| {
         html! { <text class="pkt-count" x={(x + 10.0).to_string()} y={(y - 8.0).to_string()}>{ p.entries }</text> }
     });
     html! {
-        <g class="packet" data-kind={p.kind.class()} key={p.id.to_string()}>
+        <g class={classes!("packet", selected.then_some("selected"))} data-kind={p.kind.class()} data-packet={p.id.to_string()} key={p.id.to_string()} {onclick}>
             <title>{ p.title.clone() }</title>
+            // A larger, invisible target: the shapes are a few pixels across.
+            <circle class="pkt-hit" cx={x.to_string()} cy={y.to_string()} r="13" />
             { shape(p.kind, x, y) }
             { for count }
         </g>
+    }
+}
+
+/// The shown message's fields, with a button that drops it before it arrives.
+pub fn packet_info(p: &PacketView, on: &Callback<Action>) -> Html {
+    let rows = p.fields.iter().map(|(name, value)| {
+        html! { <><dt>{ *name }</dt><dd>{ value.clone() }</dd></> }
+    });
+    html! {
+        <div class="packet-info panel" data-testid="packet-info" aria-live="polite">
+            <h3>{ p.title.clone() }</h3>
+            <dl>{ for rows }</dl>
+            <div class="row">
+                <button data-testid="drop-packet" onclick={on.reform(|_| Action::DropSelectedPacket)}>{ "drop it" }</button>
+                <button onclick={on.reform(|_| Action::SelectPacket(None))}>{ "close" }</button>
+            </div>
+        </div>
     }
 }

@@ -85,6 +85,8 @@ pub enum Input {
         /// keep-alive (the simulated client sends none).
         ttl_ms: u64,
     },
+    /// Drop message `.0` while it is in flight (it never arrives).
+    DropMessage(u64),
     /// Ask leader `node` to change the membership.
     Membership {
         /// The leader that proposes it.
@@ -142,6 +144,7 @@ impl Input {
                 format!("route {count} keys of {service} at node {node}")
             }
             Input::AcquireLock { node, name, .. } => format!("acquire lock {name} at node {node}"),
+            Input::DropMessage(id) => format!("you dropped message #{id} in flight"),
             Input::Membership { node, change } => match change {
                 ConfChange::AddVoter(id) => {
                     format!("node {node} proposes: node {id} becomes a voter")

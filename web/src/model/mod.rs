@@ -65,6 +65,10 @@ pub enum Action {
     Select(NodeId),
     /// Crash the node if up, else restart it.
     ToggleNode(NodeId),
+    /// Show the fields of message `id` in flight (`None`: close them).
+    SelectPacket(Option<u64>),
+    /// Drop the shown message before it arrives.
+    DropSelectedPacket,
     /// Pause the node if running, else resume it (a down node stays down).
     TogglePauseNode(NodeId),
     /// Move a node between partition sides A and B in the partition editor.
@@ -135,6 +139,8 @@ pub struct Model {
     pub view_time: f64,
     /// The selected node.
     pub selected: Option<NodeId>,
+    /// The message in flight whose fields are shown.
+    pub selected_packet: Option<u64>,
     /// The partition editor: side (0 = A, 1 = B) of each node.
     pub sides: Vec<u8>,
     /// The running scenario.
@@ -166,6 +172,7 @@ impl Model {
             paused: false,
             view_time: 0.0,
             selected: None,
+            selected_packet: None,
             sides: vec![0; nodes as usize],
             scenario,
             via: None,
@@ -245,6 +252,14 @@ impl Model {
             Action::Select(id) => {
                 if id >= 1 && id <= self.nodes {
                     self.selected = Some(id);
+                }
+            }
+            Action::SelectPacket(id) => self.selected_packet = id,
+            Action::DropSelectedPacket => {
+                if let Some(id) = self.selected_packet.take() {
+                    if self.timeline.cluster().in_flight().any(|p| p.id == id) {
+                        self.timeline.record(Input::DropMessage(id));
+                    }
                 }
             }
             Action::ToggleNode(id) => {
@@ -427,6 +442,13 @@ impl Model {
             .iter()
             .map(NodeView::of)
             .collect()
+    }
+
+    /// The shown message's fields, while it is in flight.
+    pub fn selected_packet_view(&self) -> Option<PacketView> {
+        let id = self.selected_packet?;
+        let packet = self.timeline.cluster().in_flight().find(|p| p.id == id)?;
+        Some(packet_view(packet, self.view_time))
     }
 
     /// Messages in flight, positioned at the shown time.

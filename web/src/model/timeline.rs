@@ -236,6 +236,9 @@ impl Timeline {
                 }
             }
             Input::Pause { node, paused } => c.set_paused(*node, *paused),
+            Input::DropMessage(id) => {
+                c.drop_message(*id);
+            }
             Input::Membership { node, change } => {
                 if let Err(e) = c.propose_conf_change(*node, *change) {
                     let text = format!("membership change {change:?} refused: {e}");

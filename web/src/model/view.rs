@@ -217,6 +217,8 @@ pub struct PacketView {
     pub entries: usize,
     /// A tooltip.
     pub title: String,
+    /// Every field, for the message's details: (name, value).
+    pub fields: Vec<(&'static str, String)>,
 }
 
 /// Places a packet at view time `now`.
@@ -267,6 +269,22 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
             format!("forward reply {}→{}", packet.from, packet.to),
         ),
     };
+    let body = match &packet.payload {
+        PeerMessage::Raft(message) => {
+            let mut fields = vec![("term", message.term.to_string())];
+            fields.extend(body_fields(&message.body));
+            fields
+        }
+        PeerMessage::Forward { .. } => vec![("carries", "a client write for the leader".into())],
+        PeerMessage::ForwardReply { .. } => vec![("carries", "the leader's answer".into())],
+    };
+    let mut fields = vec![
+        ("message", format!("#{}", packet.id)),
+        ("from → to", format!("{} → {}", packet.from, packet.to)),
+        ("sent at", format!("{} ms", packet.sent_at)),
+        ("arrives at", format!("{} ms", packet.deliver_at)),
+    ];
+    fields.extend(body);
     PacketView {
         id: packet.id,
         from: packet.from,
@@ -275,5 +293,76 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
         kind,
         entries,
         title,
+        fields,
     }
+}
+
+/// A message body's fields as text: its kind, then its own fields (entry payloads summarized as
+/// a count and their indexes, a snapshot as where it sits).
+fn body_fields(body: &MessageBody) -> Vec<(&'static str, String)> {
+    let s = |v: &dyn core::fmt::Display| v.to_string();
+    let mut fields = vec![("kind", body.kind().as_str().to_string())];
+    match body {
+        MessageBody::PreVote {
+            last_index,
+            last_term,
+        } => {
+            fields.extend([("last index", s(last_index)), ("last term", s(last_term))]);
+        }
+        MessageBody::Vote {
+            last_index,
+            last_term,
+            transfer,
+        } => fields.extend([
+            ("last index", s(last_index)),
+            ("last term", s(last_term)),
+            ("leadership transfer", s(transfer)),
+        ]),
+        MessageBody::PreVoteResponse { granted } | MessageBody::VoteResponse { granted } => {
+            fields.push(("granted", s(granted)));
+        }
+        MessageBody::Append {
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+        } => {
+            let span = match (entries.first(), entries.last()) {
+                (Some(first), Some(last)) => {
+                    format!("{} (#{}–#{})", entries.len(), first.index, last.index)
+                }
+                _ => "none".into(),
+            };
+            fields.extend([
+                ("previous index", s(prev_index)),
+                ("previous term", s(prev_term)),
+                ("entries", span),
+                ("leader commit", s(commit)),
+            ]);
+        }
+        MessageBody::AppendAccepted { match_index } => fields.push(("match index", s(match_index))),
+        MessageBody::AppendRejected {
+            rejected_index,
+            hint_index,
+            hint_term,
+        } => fields.extend([
+            ("rejected index", s(rejected_index)),
+            ("hint index", s(hint_index)),
+            ("hint term", s(hint_term)),
+        ]),
+        MessageBody::Heartbeat { commit, seq } => {
+            fields.extend([("leader commit", s(commit)), ("sequence", s(seq))]);
+        }
+        MessageBody::HeartbeatResponse { seq } => fields.push(("sequence", s(seq))),
+        MessageBody::InstallSnapshot { snapshot } => fields.extend([
+            ("snapshot index", s(&snapshot.meta.index)),
+            ("snapshot term", s(&snapshot.meta.term)),
+        ]),
+        MessageBody::TimeoutNow => {}
+        MessageBody::ReadIndex { ctx } => fields.push(("read id", s(ctx))),
+        MessageBody::ReadIndexResponse { ctx, index } => {
+            fields.extend([("read id", s(ctx)), ("read index", s(index))]);
+        }
+    }
+    fields
 }
