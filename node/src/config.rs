@@ -90,6 +90,10 @@ pub struct FileConfig {
     pub max_value_bytes: Option<usize>,
     /// Auth file (see [`NodeConfig::auth_file`]).
     pub auth_file: Option<PathBuf>,
+    /// Default per-token rate (see [`NodeConfig::token_rate`]).
+    pub token_rate: Option<u32>,
+    /// Default per-token burst (see [`NodeConfig::token_rate`]).
+    pub token_burst: Option<u32>,
     /// Run without protection off loopback (see [`NodeConfig::insecure`]).
     pub insecure: Option<bool>,
     /// Advertised peer address (see [`NodeConfig::advertise_peer`]).
@@ -159,6 +163,10 @@ pub struct NodeConfig {
     /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
     /// who can reach it, which only a node on loopback (or one given `insecure`) may be.
     pub auth_file: Option<PathBuf>,
+    /// The rate limit of every token the auth file gives no `rate` of its own
+    /// (`--token-rate`, `--token-burst`): a token bucket per token name at the node that
+    /// receives the request, 429 with `Retry-After` beyond it. `None`, the default: unlimited.
+    pub token_rate: Option<crate::auth::RateLimit>,
     /// Start even when listening beyond loopback without an auth file or TLS.
     pub insecure: bool,
     /// The peer address this node publishes (`HOST:PORT`, a name or an address); `None`: the
@@ -380,6 +388,7 @@ mod tests {
             space: crate::space::SpaceLimits::default(),
             debug: DebugOptions::default(),
             auth_file: None,
+            token_rate: None,
             insecure: false,
             advertise_peer: None,
             advertise_api: None,

@@ -92,6 +92,8 @@ pub struct Metrics {
     pub api_unauthenticated: AtomicU64,
     /// API requests answered 403: the token's role or prefixes do not cover them.
     pub api_permission_denied: AtomicU64,
+    /// API requests answered 429, by token: its rate limit was reached.
+    pub api_rate_limited: crate::auth::rate::RateLimitedCounts,
     /// Time to make one `Ready` durable (log append + fsync).
     pub persist: LatencyHistogram,
     /// Leader-measured heartbeat round trips to peers.
@@ -279,6 +281,7 @@ impl Metrics {
             "raftorch_peer_round_trip_seconds",
             "Leader heartbeat to a peer until its answer is stepped.",
         );
+        self.api_rate_limited.render(&mut out);
         self.space.render(&mut out);
         out
     }

@@ -35,7 +35,11 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
     // Before anything touches the data directory; held until this function returns.
     let _lock = DataDirLock::acquire(&config.data_dir)?;
     // A bad auth file stops the start here, before any port is open.
-    let guard = config.auth_file.as_deref().map(Guard::load).transpose()?;
+    let guard = config
+        .auth_file
+        .as_deref()
+        .map(|path| Guard::load(path, config.token_rate))
+        .transpose()?;
     // So do unreadable or mismatched certificates.
     let tls = config
         .tls

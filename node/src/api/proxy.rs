@@ -118,3 +118,7 @@ pub(super) async fn to_leader(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;

@@ -3,25 +3,42 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use super::rate::{Limiter, RateLimit};
 use super::table::TokenTable;
 
-/// The auth file and the table last loaded from it.
+/// The auth file, the table last loaded from it and the tokens' rate-limit buckets.
 #[derive(Debug)]
 pub struct Guard {
     path: PathBuf,
     table: RwLock<Arc<TokenTable>>,
+    /// The limit of tokens the file gives no `rate` (`--token-rate`); `None`: unlimited.
+    default_limit: Option<RateLimit>,
+    limiter: Limiter,
 }
 
 impl Guard {
     /// Loads the auth file at `path`; an unreadable or invalid file is an error (the node
     /// refuses to start rather than run with no tokens or the wrong ones).
-    pub fn load(path: &Path) -> Result<Arc<Guard>, String> {
+    /// `default_limit` applies to the tokens the file gives no `rate`.
+    pub fn load(path: &Path, default_limit: Option<RateLimit>) -> Result<Arc<Guard>, String> {
         let table = TokenTable::load(path)?;
         warn_if_readable_by_others(path);
         Ok(Arc::new(Guard {
             path: path.to_owned(),
             table: RwLock::new(Arc::new(table)),
+            default_limit,
+            limiter: Limiter::default(),
         }))
+    }
+
+    /// The limit that applies to token `name` of `table`: its own `rate`, else the default.
+    pub fn limit_of(&self, table: &TokenTable, name: &str) -> Option<RateLimit> {
+        table.limit(name).or(self.default_limit)
+    }
+
+    /// The tokens' buckets.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     /// The file this guard loads.
@@ -43,6 +60,7 @@ impl Guard {
     pub fn reload(&self) -> Result<usize, String> {
         let table = TokenTable::load(&self.path)?;
         let n = table.len();
+        self.limiter.retain(|name| table.has(name));
         *self
             .table
             .write()
@@ -103,7 +121,7 @@ mod tests {
             format!("[[token]]\nname = \"{name}\"\nsecret = \"{secret}\"\nrole = \"read\"\n")
         };
         std::fs::write(&path, token("a", "secret-a-0123456789")).unwrap();
-        let guard = Guard::load(&path).unwrap();
+        let guard = Guard::load(&path, None).unwrap();
         assert!(guard.table().lookup("secret-a-0123456789").is_some());
 
         std::fs::write(&path, "this is not toml [").unwrap();

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Query, RawPathParams, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,6 +14,7 @@ use axum::RequestExt as _;
 
 use super::guard::Guard;
 use super::policy::{self, Scope, OPEN_PATHS};
+use super::rate::RateLimit;
 use super::table::Caller;
 use crate::api::ApiError;
 use crate::metrics::Metrics;
@@ -24,6 +26,28 @@ fn unauthenticated(message: &str) -> Response {
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// 429 with code `rate_limited` and `Retry-After` (whole seconds, at least 1: the header has
+/// no finer unit).
+fn rate_limited(token: &str, limit: RateLimit, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "token {token:?} may send {} requests a second (burst {}); retry in {} ms",
+            limit.rate,
+            limit.burst,
+            wait.as_millis().max(1)
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
 
@@ -55,10 +79,18 @@ pub(super) async fn authenticate(
             "this node requires a token: send the header Authorization: Bearer <secret>",
         );
     };
-    let Some(caller) = guard.table().lookup(secret) else {
+    let table = guard.table();
+    let Some(caller) = table.lookup(secret) else {
         Metrics::inc(&metrics.api_unauthenticated);
         return unauthenticated("unknown token");
     };
+    if let Some(limit) = guard.limit_of(&table, &caller.name) {
+        if let Err(wait) = guard.limiter().admit(&caller.name, limit, Instant::now()) {
+            metrics.api_rate_limited.inc(&caller.name);
+            tracing::debug!(token = %caller.name, "refused: rate limit");
+            return rate_limited(&caller.name, limit, wait);
+        }
+    }
     request.extensions_mut().insert(Caller::clone(&caller));
     next.run(request).await
 }
@@ -180,5 +212,15 @@ mod tests {
         assert_eq!(bearer(&with("Bearer ")), None);
         assert_eq!(bearer(&with("abc")), None);
         assert_eq!(bearer(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_rate_limited_answer_says_when_to_retry_in_whole_seconds() {
+        let limit = RateLimit { rate: 5, burst: 5 };
+        let r = rate_limited("bot", limit, Duration::from_millis(200));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = rate_limited("bot", limit, Duration::from_millis(2_100));
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
     }
 }

@@ -14,12 +14,14 @@
 //!
 //! - [`table`]: the file format and the token table; [`secret`]: digests compared in constant
 //!   time; [`guard`]: the loaded table, reloaded on SIGHUP;
+//! - [`rate`]: per-token rate limits (429 with `Retry-After`);
 //! - [`policy`]: the per-route rules; `middleware`: the layers that apply them ([`protect`]);
 //!   [`permit`]: the check a handler makes for resources named in a body.
 
 pub mod guard;
 mod middleware;
 pub mod policy;
+pub mod rate;
 pub mod secret;
 pub mod table;
 
@@ -29,6 +31,7 @@ use axum::middleware::from_fn_with_state;
 use axum::Router;
 
 pub use guard::{reload_on_sighup, Guard};
+pub use rate::RateLimit;
 pub use table::{Caller, Role, TokenTable};
 
 use crate::api::ApiError;

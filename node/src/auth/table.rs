@@ -11,14 +11,18 @@
 //! secret = "…"
 //! role = "write"
 //! prefixes = ["bot/"]                  # kv keys, locks, elections and services it may name
+//! rate = 100                           # requests a second (optional; see `rate`)
+//! burst = 200                          # at once (optional; default: rate)
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::rate::RateLimit;
 use super::secret::SecretDigest;
 
 /// What a token may do; each role includes the ones before it.
@@ -73,6 +77,8 @@ struct TokenEntry {
     role: Role,
     #[serde(default)]
     prefixes: Vec<String>,
+    rate: Option<u32>,
+    burst: Option<u32>,
 }
 
 /// The whole file.
@@ -90,6 +96,8 @@ pub const MIN_SECRET_LEN: usize = 16;
 #[derive(Debug)]
 pub struct TokenTable {
     tokens: Vec<(SecretDigest, Arc<Caller>)>,
+    /// The tokens given a `rate`, by name.
+    limits: HashMap<String, RateLimit>,
 }
 
 impl TokenTable {
@@ -108,6 +116,7 @@ impl TokenTable {
             return Err("no [[token]] entries: no request could be authorized".into());
         }
         let mut tokens: Vec<(SecretDigest, Arc<Caller>)> = Vec::new();
+        let mut limits = HashMap::new();
         for t in file.token {
             let name = t.name;
             if name.trim().is_empty() {
@@ -146,6 +155,16 @@ impl TokenTable {
                     "token {name:?}: an admin token cannot be scoped to prefixes"
                 ));
             }
+            match (t.rate, t.burst) {
+                (Some(rate), burst) => {
+                    let limit = RateLimit::new(rate, burst, &format!("token {name:?}"))?;
+                    limits.insert(name.clone(), limit);
+                }
+                (None, Some(_)) => {
+                    return Err(format!("token {name:?}: burst without rate"));
+                }
+                (None, None) => {}
+            }
             let caller = Caller {
                 name,
                 role: t.role,
@@ -153,7 +172,7 @@ impl TokenTable {
             };
             tokens.push((digest, Arc::new(caller)));
         }
-        Ok(TokenTable { tokens })
+        Ok(TokenTable { tokens, limits })
     }
 
     /// How many tokens the table holds.
@@ -164,6 +183,16 @@ impl TokenTable {
     /// Whether it holds none (never, once loaded).
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
+    }
+
+    /// The rate limit the file gives token `name`, if any.
+    pub fn limit(&self, name: &str) -> Option<RateLimit> {
+        self.limits.get(name).copied()
+    }
+
+    /// Whether the table holds a token named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.tokens.iter().any(|(_, c)| c.name == name)
     }
 
     /// The token whose secret is `secret`, if any. Every token's digest is compared, in
@@ -195,6 +224,7 @@ mod tests {
         secret_sha256 = "SHA"
         role = "write"
         prefixes = ["bot/", "shared/"]
+        rate = 5
     "#;
 
     fn file() -> String {
@@ -214,6 +244,9 @@ mod tests {
         assert!(ops.permits("anything"));
         assert!(table.lookup("admin-secret-012345678").is_none());
         assert!(table.lookup("").is_none());
+        assert_eq!(table.limit("bot"), Some(RateLimit { rate: 5, burst: 5 }));
+        assert_eq!(table.limit("ops"), None);
+        assert!(table.has("ops") && !table.has("nobody"));
     }
 
     #[test]
@@ -252,6 +285,16 @@ mod tests {
                 "[[token]]\nname = \"a\"\nsecret = \"0123456789abcdef\"\nrole = \"read\"\n\
                  colour = \"red\"\n",
                 "unknown field",
+            ),
+            (
+                "[[token]]\nname = \"a\"\nsecret = \"0123456789abcdef\"\nrole = \"read\"\n\
+                 rate = 0\n",
+                "at least 1",
+            ),
+            (
+                "[[token]]\nname = \"a\"\nsecret = \"0123456789abcdef\"\nrole = \"read\"\n\
+                 burst = 3\n",
+                "burst without rate",
             ),
         ];
         for (text, why) in cases {

@@ -73,7 +73,8 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms, max_value_bytes, auth_file, insecure, advertise_peer,
+    /// api_header_timeout_ms, max_value_bytes, auth_file, token_rate, token_burst, insecure,
+    /// advertise_peer,
     /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint,
     /// quota_bytes, disk_reserve_bytes.
     #[arg(long, env = "RAFTORCH_CONFIG")]
@@ -147,6 +148,13 @@ pub struct NodeArgs {
     /// needs `Authorization: Bearer <secret>`. Reloaded on SIGHUP.
     #[arg(long, env = "RAFTORCH_AUTH_FILE")]
     pub auth_file: Option<PathBuf>,
+    /// Requests a second each token may send, for the tokens the auth file gives no `rate` of
+    /// their own (a token bucket per token; beyond it 429 with Retry-After). Default: no limit.
+    #[arg(long, env = "RAFTORCH_TOKEN_RATE")]
+    pub token_rate: Option<u32>,
+    /// How many requests such a token may send at once (default: --token-rate).
+    #[arg(long, env = "RAFTORCH_TOKEN_BURST")]
+    pub token_burst: Option<u32>,
     /// Start even when listening beyond loopback without an auth file or TLS (anyone who
     /// reaches the ports can then read, write and change the membership, or listen in).
     #[arg(long, env = "RAFTORCH_INSECURE")]
@@ -256,6 +264,18 @@ impl NodeArgs {
                 announce_version: self.debug_announce_version,
             },
             auth_file: self.auth_file.clone().or(file.auth_file),
+            token_rate: match (
+                self.token_rate.or(file.token_rate),
+                self.token_burst.or(file.token_burst),
+            ) {
+                (Some(rate), burst) => Some(crate::auth::RateLimit::new(
+                    rate,
+                    burst,
+                    "--token-rate/--token-burst",
+                )?),
+                (None, Some(_)) => return Err("--token-burst needs --token-rate".into()),
+                (None, None) => None,
+            },
             insecure: self.insecure || file.insecure.unwrap_or(false),
             advertise_peer: self.advertise_peer.clone().or(file.advertise_peer),
             advertise_api: self.advertise_api.clone().or(file.advertise_api),
@@ -408,6 +428,8 @@ mod tests {
             digest_every: 0,
             clock_offset_ms: 0,
             auth_file: None,
+            token_rate: None,
+            token_burst: None,
             insecure: false,
             advertise_peer: None,
             advertise_api: None,
