@@ -4,7 +4,9 @@
 
 use raftorch_core::engine::TransferConfig;
 use raftorch_core::raft::NodeId;
-use raftorch_core::sim::{Cluster, KvApp, KvCommand, Outcome, Request, SimConfig, TraceEvent, WireKind};
+use raftorch_core::sim::{
+    Cluster, KvApp, KvCommand, Outcome, Request, SimConfig, TraceEvent, WireKind,
+};
 
 fn put(key: &str, value: &str) -> Request<KvApp> {
     Request::Write(
@@ -66,7 +68,11 @@ fn a_follower_that_was_down_catches_up_through_many_chunks_under_message_loss() 
         let behind = if leader == 3 { 2 } else { 3 };
         c.crash(behind);
         for i in 0..120 {
-            write(&mut c, &format!("key-{}", i % 40), &format!("value-{i}-{}", "x".repeat(20)));
+            write(
+                &mut c,
+                &format!("key-{}", i % 40),
+                &format!("value-{i}-{}", "x".repeat(20)),
+            );
         }
         c.restart(behind);
         let mut caught_up = false;
@@ -82,7 +88,10 @@ fn a_follower_that_was_down_catches_up_through_many_chunks_under_message_loss() 
         }
         assert!(caught_up, "seed {seed}: the follower never caught up");
         let chunks = chunks_sent_to(&c, behind);
-        assert!(chunks >= 30, "seed {seed}: a many-chunk snapshot, got {chunks} chunks");
+        assert!(
+            chunks >= 30,
+            "seed {seed}: a many-chunk snapshot, got {chunks} chunks"
+        );
         let installed = c.trace().records().iter().any(
             |r| matches!(r.event, TraceEvent::SnapshotInstalled { node, .. } if node == behind),
         );

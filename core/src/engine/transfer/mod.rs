@@ -206,12 +206,14 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// The host's timer: resend where acknowledgements stopped, drop transfers that died.
     pub(super) fn tick_transfers(&mut self, now_ms: u64) {
         let config = self.config.transfer;
-        self.outgoing
-            .retain(|_, o| !o.is_abandoned(now_ms, config));
+        self.outgoing.retain(|_, o| !o.is_abandoned(now_ms, config));
         let stalled: Vec<NodeId> = self
             .outgoing
             .iter_mut()
-            .filter_map(|(&to, o)| o.retransmit_due(now_ms, config, &mut self.transfer_stats).then_some(to))
+            .filter_map(|(&to, o)| {
+                o.retransmit_due(now_ms, config, &mut self.transfer_stats)
+                    .then_some(to)
+            })
             .collect();
         for to in stalled {
             self.send_window(to);
@@ -246,7 +248,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
             self.transfer_stats.corrupt_chunks += 1;
             return; // the sender resends it when no acknowledgement comes
         }
-        let (ack, complete) = receive::take(&mut self.incoming, from, chunk, &mut self.transfer_stats);
+        let (ack, complete) =
+            receive::take(&mut self.incoming, from, chunk, &mut self.transfer_stats);
         self.outbox.push((from, PeerMessage::SnapshotAck(ack)));
         if let Some((term, snapshot)) = complete {
             let message = Message {

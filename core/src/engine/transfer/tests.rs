@@ -191,7 +191,10 @@ fn duplicate_and_out_of_order_chunks_are_ignored() {
     };
     sender.receive(0, 2, PeerMessage::SnapshotAck(ack));
     let next = chunks(sender.take_outbox());
-    assert_eq!(next.iter().map(|c| c.offset).collect::<Vec<_>>(), [2 * c, 3 * c]);
+    assert_eq!(
+        next.iter().map(|c| c.offset).collect::<Vec<_>>(),
+        [2 * c, 3 * c]
+    );
     sender.receive(0, 2, PeerMessage::SnapshotAck(ack));
     assert!(sender.take_outbox().is_empty());
     for chunk in next {
@@ -214,7 +217,10 @@ fn a_corrupt_chunk_is_dropped_and_a_wrong_whole_checksum_starts_over() {
     start(&mut sender, snapshot(20));
     let mut first = chunks(sender.take_outbox());
     first[0].data[3] ^= 0x40;
-    assert!(deliver(&mut receiver, first[0].clone()).is_empty(), "no ack");
+    assert!(
+        deliver(&mut receiver, first[0].clone()).is_empty(),
+        "no ack"
+    );
     assert_eq!(receiver.transfer_stats().corrupt_chunks, 1);
     // A snapshot whose chunks are each consistent but whose whole checksum is wrong (a sender
     // that cut it wrong): the receiver discards it and asks for it from 0.
@@ -278,7 +284,10 @@ fn a_lost_window_is_resent_from_the_acknowledged_offset() {
     pump(&mut sender, &mut receiver, 200);
     install(&mut receiver, &mut storage);
     assert_eq!(receiver.applied(), 50);
-    assert_eq!(receiver.transfer_stats().bytes_received, snapshot(20).data.len() as u64);
+    assert_eq!(
+        receiver.transfer_stats().bytes_received,
+        snapshot(20).data.len() as u64
+    );
 }
 
 #[test]
@@ -329,7 +338,9 @@ fn compaction_keeps_the_entries_after_a_snapshot_in_transfer() {
         run(&mut leader, &mut storage, now);
     }
     for i in 0..25 {
-        leader.propose(now, put(&alloc::format!("a{i}")), i).unwrap();
+        leader
+            .propose(now, put(&alloc::format!("a{i}")), i)
+            .unwrap();
         run(&mut leader, &mut storage, now);
     }
     let first = leader.snapshot_index();
@@ -345,10 +356,15 @@ fn compaction_keeps_the_entries_after_a_snapshot_in_transfer() {
     };
     leader.receive(now, 2, PeerMessage::SnapshotAck(ack));
     for i in 0..30 {
-        leader.propose(now, put(&alloc::format!("b{i}")), i).unwrap();
+        leader
+            .propose(now, put(&alloc::format!("b{i}")), i)
+            .unwrap();
         run(&mut leader, &mut storage, now);
     }
-    assert!(leader.snapshot_index() > first + 2, "a newer snapshot was taken");
+    assert!(
+        leader.snapshot_index() > first + 2,
+        "a newer snapshot was taken"
+    );
     assert!(
         leader.raw().entry(first + 1).is_some(),
         "the entries after the snapshot in transfer are kept"
@@ -356,7 +372,9 @@ fn compaction_keeps_the_entries_after_a_snapshot_in_transfer() {
     // Once the transfer is abandoned, compaction goes back to its own policy.
     leader.tick(now + 10_000);
     for i in 0..30 {
-        leader.propose(now + 10_000, put(&alloc::format!("c{i}")), i).unwrap();
+        leader
+            .propose(now + 10_000, put(&alloc::format!("c{i}")), i)
+            .unwrap();
         run(&mut leader, &mut storage, now + 10_000);
     }
     assert!(leader.raw().entry(first + 1).is_none());
