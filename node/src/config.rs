@@ -200,6 +200,9 @@ pub struct DebugOptions {
     /// Announce this protocol version in handshakes instead of this build's (rolling-upgrade
     /// tests: a node of the next minor, or of another major).
     pub announce_version: Option<crate::transport::handshake::Version>,
+    /// Bytes per snapshot chunk sent to a follower (0: the default, 1 MiB); small in tests so
+    /// a small state is many chunks.
+    pub snapshot_chunk_bytes: u32,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).

@@ -75,6 +75,20 @@ pub struct Metrics {
     /// Snapshots that failed without stopping the node: ones from the leader that were refused
     /// because they do not restore (failing to take or write one here stops the node).
     pub snapshot_failures: AtomicU64,
+    /// Snapshot chunks sent to followers (resends included).
+    pub snapshot_chunks_sent: AtomicU64,
+    /// Snapshot bytes sent in chunks.
+    pub snapshot_chunk_bytes_sent: AtomicU64,
+    /// Snapshot chunks received and taken (in order, checksum valid).
+    pub snapshot_chunks_received: AtomicU64,
+    /// Snapshot bytes received in chunks.
+    pub snapshot_chunk_bytes_received: AtomicU64,
+    /// Snapshot transfers resumed from an acknowledged offset above 0.
+    pub snapshot_transfers_resumed: AtomicU64,
+    /// Snapshot transfers started over from 0 (checksum mismatch, receiver lost its part).
+    pub snapshot_transfers_restarted: AtomicU64,
+    /// Snapshot chunks, or whole assembled snapshots, whose checksum did not match.
+    pub snapshot_chunks_corrupt: AtomicU64,
     /// Peer connections dropped for a protocol error.
     pub bad_frames: AtomicU64,
     /// Peer connections refused at the handshake (another cluster or protocol, no handshake).
@@ -165,7 +179,7 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 21] = [
+        let counters: [(&str, &str, &AtomicU64); 28] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -222,6 +236,41 @@ impl Metrics {
                 "snapshot_failures_total",
                 "Snapshots from the leader refused because they do not restore.",
                 &self.snapshot_failures,
+            ),
+            (
+                "snapshot_chunks_sent_total",
+                "Snapshot chunks sent to followers (resends included).",
+                &self.snapshot_chunks_sent,
+            ),
+            (
+                "snapshot_chunk_bytes_sent_total",
+                "Snapshot bytes sent in chunks.",
+                &self.snapshot_chunk_bytes_sent,
+            ),
+            (
+                "snapshot_chunks_received_total",
+                "Snapshot chunks received in order with a valid checksum.",
+                &self.snapshot_chunks_received,
+            ),
+            (
+                "snapshot_chunk_bytes_received_total",
+                "Snapshot bytes received in chunks.",
+                &self.snapshot_chunk_bytes_received,
+            ),
+            (
+                "snapshot_transfers_resumed_total",
+                "Snapshot transfers resumed from an acknowledged offset.",
+                &self.snapshot_transfers_resumed,
+            ),
+            (
+                "snapshot_transfers_restarted_total",
+                "Snapshot transfers started over from offset 0.",
+                &self.snapshot_transfers_restarted,
+            ),
+            (
+                "snapshot_chunks_corrupt_total",
+                "Snapshot chunks or assembled snapshots whose checksum did not match.",
+                &self.snapshot_chunks_corrupt,
             ),
             (
                 "bad_frames_total",

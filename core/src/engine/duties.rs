@@ -9,7 +9,9 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// The host's timer fired at `now_ms`: one Raft tick, reads past their deadline fail, and a
     /// leader proposes the application's periodic entry when it is due.
     pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
         self.raw.tick();
+        self.tick_transfers(now_ms);
         self.expire_reads(now_ms);
         self.expire_forwards(now_ms);
         if self.leader_duties(now_ms).is_err() || !self.raw.is_leader() {

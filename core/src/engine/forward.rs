@@ -40,6 +40,10 @@ pub enum PeerMessage<O> {
         /// How it ended at the leader.
         end: WriteEnd<O>,
     },
+    /// A piece of a snapshot, from the leader to a follower (see `engine::transfer`).
+    SnapshotChunk(super::Chunk),
+    /// The follower's acknowledgement of snapshot chunks.
+    SnapshotAck(super::ChunkAck),
 }
 
 /// Why a write was refused without effect: a leader's refusal crosses the wire in this form.
@@ -90,6 +94,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
         from: NodeId,
         message: PeerMessage<A::Output>,
     ) -> Option<Proposed> {
+        self.now_ms = self.now_ms.max(now_ms);
         match message {
             PeerMessage::Raft(m) => self.step_checked(m),
             PeerMessage::Forward { request, data, .. } => {
@@ -100,6 +105,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
                     self.answers.push(Answer::Write(waiter, end));
                 }
             }
+            PeerMessage::SnapshotChunk(chunk) => self.on_chunk(from, chunk),
+            PeerMessage::SnapshotAck(ack) => self.on_chunk_ack(from, ack),
         }
         None
     }

@@ -50,6 +50,7 @@ mod ready;
 mod requests;
 mod snapshot_check;
 mod snapshots;
+mod transfer;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -59,6 +60,7 @@ pub use application::{Application, Consistency};
 pub use digests::DIGESTS_KEPT;
 pub use forward::{PeerMessage, Refusal, Submitted, FORWARD_TIMEOUT_MS};
 pub use ready::EngineReady;
+pub use transfer::{Chunk, ChunkAck, TransferConfig, TransferStats};
 
 use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
 
@@ -82,6 +84,8 @@ pub struct EngineConfig {
     /// (0: never), for comparing replicas while they run ([`Engine::state_digests`]). Each
     /// sample serializes the whole state, so this is for tests and debugging.
     pub digest_every: u64,
+    /// How snapshots travel to followers: in chunks of this size, with this window.
+    pub transfer: TransferConfig,
 }
 
 impl Default for EngineConfig {
@@ -93,6 +97,7 @@ impl Default for EngineConfig {
             forward_writes: true,
             incarnation: 0,
             digest_every: 0,
+            transfer: TransferConfig::default(),
         }
     }
 }
@@ -140,6 +145,13 @@ pub struct Engine<A: Application, W, R> {
     digests: digests::StateDigests,
     /// Answers for the host, in the order they happened.
     answers: Vec<Answer<A, W, R>>,
+    /// Snapshot transfers this leader has in progress, by follower.
+    outgoing: BTreeMap<NodeId, transfer::Outgoing>,
+    /// The snapshot being received in chunks (or the last one completed).
+    incoming: Option<transfer::Incoming>,
+    transfer_stats: TransferStats,
+    /// The host time of the latest input (tick, receive, ready).
+    now_ms: u64,
 }
 
 impl<A: Application, W, R> Engine<A, W, R> {
@@ -171,6 +183,10 @@ impl<A: Application, W, R> Engine<A, W, R> {
             refused_snapshots: 0,
             digests: digests::StateDigests::default(),
             answers: Vec::new(),
+            outgoing: BTreeMap::new(),
+            incoming: None,
+            transfer_stats: TransferStats::default(),
+            now_ms: 0,
         }
     }
 

@@ -47,6 +47,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     /// The next round of work at host time `now_ms`, or `None` when there is nothing to do.
     /// A leader's first entries of its term are proposed before anything else.
     pub fn ready(&mut self, now_ms: u64) -> Option<EngineReady> {
+        self.now_ms = self.now_ms.max(now_ms);
         // Refused only during a leadership transfer; retried on the next round.
         let _ = self.leader_duties(now_ms);
         if !self.raw.has_ready() {
@@ -58,6 +59,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
             // their clients retry where the leader now is. The same for forwarded writes.
             self.abort_reads();
             self.leader_changed();
+            self.stop_transfers();
         }
         if let Some(hs) = raft.hard_state.take() {
             self.unsaved_hard_state = Some(hs);

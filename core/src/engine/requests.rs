@@ -7,7 +7,7 @@ use super::answer::{Answer, ReadEnd, WriteEnd};
 use super::application::{Application, Consistency};
 use super::forward::{PeerMessage, Submitted};
 use super::{Engine, Waiter};
-use crate::raft::{ConfChange, Error, LogIndex, Message, NodeId, Proposed};
+use crate::raft::{ConfChange, Error, LogIndex, Message, MessageBody, NodeId, Proposed};
 
 impl<A: Application, W, R> Engine<A, W, R> {
     /// Submits a client write: the leader proposes it, stamped by the application at
@@ -112,14 +112,22 @@ impl<A: Application, W, R> Engine<A, W, R> {
         self.step_checked(message);
     }
 
-    /// Wraps this round's Raft messages for the wire, together with the engine's own.
+    /// Wraps this round's Raft messages for the wire, together with the engine's own. A
+    /// snapshot Raft sends goes as chunks ([`PeerMessage::SnapshotChunk`]), never whole.
     pub fn peer_messages(
         &mut self,
         raft: Vec<Message>,
     ) -> impl Iterator<Item = (NodeId, PeerMessage<A::Output>)> {
-        raft.into_iter()
-            .map(|m| (m.to, PeerMessage::Raft(m)))
-            .chain(self.take_outbox())
+        let mut out = Vec::with_capacity(raft.len());
+        for m in raft {
+            if matches!(m.body, MessageBody::InstallSnapshot { .. }) {
+                self.snapshot_to_chunks(m);
+            } else {
+                out.push((m.to, PeerMessage::Raft(m)));
+            }
+        }
+        out.extend(self.take_outbox());
+        out.into_iter()
     }
 
     /// Proposes a membership change (leader only); it applies once committed.

@@ -18,9 +18,15 @@ impl<A: Application, W, R> Engine<A, W, R> {
         {
             return None;
         }
-        let snapshot = self
-            .raw
-            .compact(self.app.snapshot(), self.config.snapshot_keep_entries);
+        // A follower receiving an older snapshot in chunks catches up from the entries after
+        // it: keep them while its transfer progresses, or it would need a newer one (a loop).
+        let keep = match self.oldest_live_transfer() {
+            Some(sending) => {
+                (self.applied.saturating_sub(sending)).max(self.config.snapshot_keep_entries)
+            }
+            None => self.config.snapshot_keep_entries,
+        };
+        let snapshot = self.raw.compact(self.app.snapshot(), keep);
         self.last_snapshot = snapshot.meta.index;
         Some(snapshot)
     }

@@ -149,6 +149,7 @@ impl<A: Application> Cluster<A> {
             forward_writes: cfg.forward_writes,
             incarnation: raft.seed,
             digest_every: cfg.digest_every,
+            transfer: cfg.snapshot_transfer,
         };
         node.engine = RawNode::new(raft, &node.storage)
             .ok()
@@ -353,6 +354,8 @@ impl<A: Application> Cluster<A> {
             }
             PeerMessage::Forward { .. } => (WireKind::Forward, 1),
             PeerMessage::ForwardReply { .. } => (WireKind::ForwardReply, 0),
+            PeerMessage::SnapshotChunk(_) => (WireKind::SnapshotChunk, 0),
+            PeerMessage::SnapshotAck(_) => (WireKind::SnapshotAck, 0),
         };
         let copies = if self.chance(self.config.duplicate_per_mille) {
             2

@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use crate::engine::TransferConfig;
 use crate::raft::NodeId;
 
 /// How a simulated cluster is built and how hostile its network is. Rates are per mille.
@@ -50,6 +51,10 @@ pub struct SimConfig {
     /// [`EngineConfig::digest_every`](crate::engine::EngineConfig::digest_every)). Off by
     /// default: each sample serializes the whole state.
     pub digest_every: u64,
+    /// How snapshots travel in chunks. Small chunks by default (1 KiB, a window of 4, a resend
+    /// after 100 ms without an acknowledgement), so every seed that sends a snapshot sends it in
+    /// many chunks.
+    pub snapshot_transfer: TransferConfig,
 }
 
 impl SimConfig {
@@ -75,6 +80,12 @@ impl SimConfig {
             forward_writes: true,
             clock_offsets_ms: Vec::new(),
             digest_every: 0,
+            snapshot_transfer: TransferConfig {
+                chunk_bytes: 1024,
+                window: 4,
+                retransmit_ms: 100,
+                abandon_ms: 3_000,
+            },
         }
     }
 }

@@ -15,6 +15,10 @@ pub enum WireKind {
     Forward,
     /// The leader's answer to a forwarded write.
     ForwardReply,
+    /// A piece of a snapshot, leader to follower.
+    SnapshotChunk,
+    /// A follower's acknowledgement of snapshot chunks.
+    SnapshotAck,
 }
 
 impl WireKind {
@@ -24,6 +28,8 @@ impl WireKind {
             WireKind::Raft(kind) => kind.as_str(),
             WireKind::Forward => "forward",
             WireKind::ForwardReply => "forward-reply",
+            WireKind::SnapshotChunk => "snapshot-chunk",
+            WireKind::SnapshotAck => "snapshot-ack",
         }
     }
 }

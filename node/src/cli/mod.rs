@@ -134,6 +134,10 @@ pub struct NodeArgs {
     /// whole state).
     #[arg(long, env = "RAFTORCH_DIGEST_EVERY", default_value_t = 0)]
     pub digest_every: u64,
+    /// Testing: send snapshots to followers in chunks of N bytes (0, the default: 1 MiB), so
+    /// a small state travels as many chunks.
+    #[arg(long, env = "RAFTORCH_SNAPSHOT_CHUNK_BYTES", default_value_t = 0)]
+    pub snapshot_chunk_bytes: u32,
     /// Testing: start this node's clock this many ms off the wall clock (negative: behind), as
     /// a skewed clock would be.
     #[arg(
@@ -260,6 +264,7 @@ impl NodeArgs {
                 .unwrap_or(DEFAULT_MAX_VALUE_BYTES),
             debug: DebugOptions {
                 digest_every: self.digest_every,
+                snapshot_chunk_bytes: self.snapshot_chunk_bytes,
                 clock_offset_ms: self.clock_offset_ms,
                 announce_version: self.debug_announce_version,
             },
@@ -426,6 +431,7 @@ mod tests {
             max_value_bytes: None,
             space: Default::default(),
             digest_every: 0,
+            snapshot_chunk_bytes: 0,
             clock_offset_ms: 0,
             auth_file: None,
             token_rate: None,

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use raftorch_core::engine::{
-    Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted, WriteEnd,
+    Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
+    TransferConfig, WriteEnd,
 };
 use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
 use raftorch_core::raft::{Config, Error as RaftError, Message, MessageBody, RawNode, Role};
@@ -97,6 +98,13 @@ pub fn start(
         forward_writes: true,
         incarnation,
         digest_every: config.debug.digest_every,
+        transfer: match config.debug.snapshot_chunk_bytes {
+            0 => TransferConfig::default(),
+            chunk_bytes => TransferConfig {
+                chunk_bytes,
+                ..TransferConfig::default()
+            },
+        },
     };
     let engine = Engine::new(raw, sm, applied, engine_config);
     let disk = DiskThread::spawn(disk)?;
@@ -544,6 +552,22 @@ impl Owner {
         self.metrics
             .snapshot_failures
             .store(refused, std::sync::atomic::Ordering::Relaxed);
+        let t = self.engine.transfer_stats();
+        let m = &self.metrics;
+        for (counter, value) in [
+            (&m.snapshot_chunks_sent, t.chunks_sent),
+            (&m.snapshot_chunk_bytes_sent, t.bytes_sent),
+            (&m.snapshot_chunks_received, t.chunks_received),
+            (&m.snapshot_chunk_bytes_received, t.bytes_received),
+            (&m.snapshot_transfers_resumed, t.resumed),
+            (&m.snapshot_transfers_restarted, t.restarted),
+            (
+                &m.snapshot_chunks_corrupt,
+                t.corrupt_chunks + t.corrupt_snapshots,
+            ),
+        ] {
+            counter.store(value, std::sync::atomic::Ordering::Relaxed);
+        }
         SpaceDuty::publish(self.engine.app(), &self.metrics);
         let newest = self.engine.state_digests().last();
         if newest != self.digests.borrow().last().copied() {

@@ -7,8 +7,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::Wire;
 
-/// The only frame version this node speaks: the major protocol version of the handshake (4: as
-/// 3, with minors in the handshake; 3: a handshake first, keep-alives; 2: engine messages —
+/// The only frame version this node speaks: the major protocol version of the handshake (5: as
+/// 4, with snapshot chunks and their acknowledgements; 4: as 3, with minors in the handshake; 3: a handshake first, keep-alives; 2: engine messages —
 /// Raft's and forwarded writes — with sender and recipient; 1 carried Raft messages only).
 pub const FRAME_VERSION: u8 = super::handshake::PROTOCOL_VERSION.major;
 /// A keep-alive frame: a zero length and nothing else.

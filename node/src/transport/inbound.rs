@@ -254,7 +254,10 @@ impl Inbound {
 pub fn bound_to(wire: &Wire, peer: NodeId, me: NodeId) -> bool {
     let inner = match &wire.message {
         PeerMessage::Raft(m) => m.from == peer && m.to == me,
-        PeerMessage::Forward { .. } | PeerMessage::ForwardReply { .. } => true,
+        PeerMessage::Forward { .. }
+        | PeerMessage::ForwardReply { .. }
+        | PeerMessage::SnapshotChunk(_)
+        | PeerMessage::SnapshotAck(_) => true,
     };
     wire.from == peer && wire.to == me && inner
 }

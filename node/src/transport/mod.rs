@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 pub use inbound::{bound_to, serve, Inbound, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, INBOX_BYTES};
-pub use outbound::{spawn_peer, Sender};
+pub use outbound::{spawn_peer, Queues, Sender};
 pub use tls_wrap::PeerTls;
 
 use crate::metrics::Metrics;
@@ -74,6 +74,9 @@ impl From<Wire> for Received {
 
 /// Messages queued per peer before new ones are dropped.
 pub const PEER_QUEUE: usize = 1024;
+/// Snapshot chunks queued per peer (the bulk lane) before new ones are dropped; the engine's
+/// window keeps fewer in flight, and a dropped chunk is resent from the acknowledged offset.
+pub const PEER_BULK_QUEUE: usize = 16;
 
 /// The node's side of the outbound connections: one bounded queue per peer, each drained by its
 /// own connection task. Peers can be added, readdressed and removed while the node runs (the
@@ -91,6 +94,8 @@ pub struct Peers {
 struct Peer {
     addr: String,
     queue: mpsc::Sender<Wire>,
+    /// The bulk lane: snapshot chunks, written only when `queue` is empty.
+    bulk: mpsc::Sender<Wire>,
 }
 
 impl Peers {
@@ -110,10 +115,21 @@ impl Peers {
         if self.queues.get(&id).is_some_and(|p| p.addr == addr) {
             return false;
         }
-        let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        spawn_peer(self.sender.clone(), id, addr.clone(), rx);
+        let (tx, urgent) = mpsc::channel(PEER_QUEUE);
+        let (bulk_tx, bulk) = mpsc::channel(PEER_BULK_QUEUE);
+        spawn_peer(
+            self.sender.clone(),
+            id,
+            addr.clone(),
+            Queues { urgent, bulk },
+        );
         // Replacing the old sender closes its queue, which ends its task.
-        self.queues.insert(id, Peer { addr, queue: tx });
+        let peer = Peer {
+            addr,
+            queue: tx,
+            bulk: bulk_tx,
+        };
+        self.queues.insert(id, peer);
         true
     }
 
@@ -134,7 +150,11 @@ impl Peers {
             Metrics::inc(&self.metrics.messages_dropped);
             return;
         };
-        match peer.queue.try_send(message) {
+        let lane = match message.message {
+            PeerMessage::SnapshotChunk(_) => &peer.bulk,
+            _ => &peer.queue,
+        };
+        match lane.try_send(message) {
             Ok(()) => Metrics::inc(&self.metrics.messages_sent),
             Err(_) => Metrics::inc(&self.metrics.messages_dropped),
         }

@@ -62,12 +62,23 @@ impl From<Refusal> for ConnectError {
     }
 }
 
-/// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
-pub fn spawn_peer(sender: Sender, id: NodeId, addr: String, queue: mpsc::Receiver<Wire>) {
-    tokio::spawn(run(sender, id, addr, queue));
+/// A peer's two queues: Raft's and the engines' small messages, and the bulk lane (snapshot
+/// chunks), which is written only when the first is empty.
+#[derive(Debug)]
+pub struct Queues {
+    /// Heartbeats, votes, appends, acknowledgements, forwards: always written first.
+    pub urgent: mpsc::Receiver<Wire>,
+    /// Snapshot chunks: one at a time, and only when nothing urgent waits.
+    pub bulk: mpsc::Receiver<Wire>,
 }
 
-async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
+/// Spawns the task that delivers `queues` to peer `id` at `addr`; it ends when the urgent
+/// queue closes.
+pub fn spawn_peer(sender: Sender, id: NodeId, addr: String, queues: Queues) {
+    tokio::spawn(run(sender, id, addr, queues));
+}
+
+async fn run(sender: Sender, id: NodeId, addr: String, mut queues: Queues) {
     let mut backoff = MIN_BACKOFF;
     let mut refused_before = false;
     loop {
@@ -83,9 +94,11 @@ async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver
                 tracing::debug!(peer = id, %addr, error = %e, ?backoff, "connect failed");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                // What queued while the peer was away is stale; Raft resends what matters.
-                while queue.try_recv().is_ok() {}
-                if queue.is_closed() {
+                // What queued while the peer was away is stale; Raft resends what matters
+                // (and a snapshot transfer resends from the acknowledged offset).
+                while queues.urgent.try_recv().is_ok() {}
+                while queues.bulk.try_recv().is_ok() {}
+                if queues.urgent.is_closed() {
                     return;
                 }
                 continue;
@@ -94,7 +107,7 @@ async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver
         tracing::info!(peer = id, %addr, "connected to peer");
         backoff = MIN_BACKOFF;
         refused_before = false;
-        match stream_to(stream, &mut queue).await {
+        match stream_to(stream, &mut queues).await {
             Ok(()) => return,
             Err(e) => tracing::info!(peer = id, %addr, error = %e, "peer connection lost"),
         }
@@ -130,9 +143,11 @@ async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<PeerStream, 
     Ok(stream)
 }
 
-/// Writes queued messages until the queue closes (`Ok`) or the socket fails or the peer closes
-/// it (`Err`).
-async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::Result<()> {
+/// Writes queued messages until the urgent queue closes (`Ok`) or the socket fails or the peer
+/// closes it (`Err`). Urgent messages are batched; a bulk message (one snapshot chunk) goes
+/// only when no urgent one waits, alone in its write, so a heartbeat queued meanwhile waits
+/// for at most one chunk.
+async fn stream_to(stream: PeerStream, queues: &mut Queues) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64 << 10);
     let (mut read, mut write) = tokio::io::split(stream);
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE_EVERY);
@@ -141,11 +156,13 @@ async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::
     let mut probe = [0u8; 1];
     loop {
         // A batch lost with a failed socket is not retried: Raft resends what matters.
-        let first = tokio::select! {
-            m = queue.recv() => match m {
-                Some(m) => m,
+        let (first, urgent) = tokio::select! {
+            biased;
+            m = queues.urgent.recv() => match m {
+                Some(m) => (m, true),
                 None => return Ok(()),
             },
+            Some(m) = queues.bulk.recv() => (m, false),
             _ = keep_alive.tick() => {
                 if !std::mem::take(&mut wrote) {
                     write.write_all(&frame::KEEP_ALIVE).await?;
@@ -165,8 +182,8 @@ async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::
         };
         buf.clear();
         frame::encode(&first, &mut buf);
-        while buf.len() < WRITE_BATCH {
-            match queue.try_recv() {
+        while urgent && buf.len() < WRITE_BATCH {
+            match queues.urgent.try_recv() {
                 Ok(m) => frame::encode(&m, &mut buf),
                 Err(_) => break,
             }

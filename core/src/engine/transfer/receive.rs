@@ -1,0 +1,105 @@
+//! The receiver's side: one snapshot assembled at a time, in order, then verified whole.
+
+use alloc::vec::Vec;
+
+use super::{checksum, Chunk, ChunkAck, TransferStats};
+use crate::raft::{NodeId, Snapshot, SnapshotMeta, Term};
+
+/// A snapshot being received, or the last one completed (so a late duplicate of its chunks is
+/// acknowledged as complete rather than starting it over).
+#[derive(Clone, Debug)]
+pub(in crate::engine) struct Incoming {
+    from: NodeId,
+    term: Term,
+    meta: SnapshotMeta,
+    total_len: u64,
+    total_checksum: u64,
+    /// The bytes received so far; `None` once the snapshot went to Raft.
+    data: Option<Vec<u8>>,
+}
+
+impl Incoming {
+    fn same_snapshot(&self, chunk: &Chunk) -> bool {
+        self.meta == chunk.meta
+            && self.total_len == chunk.total_len
+            && self.total_checksum == chunk.total_checksum
+    }
+
+    fn held(&self) -> u64 {
+        match &self.data {
+            Some(d) => d.len() as u64,
+            None => self.total_len,
+        }
+    }
+}
+
+/// Takes `chunk` (its own checksum already checked) into `incoming`. Returns the
+/// acknowledgement to send back and, when the chunk completed a snapshot whose whole checksum
+/// matches, the term it was sent in and the snapshot.
+pub(super) fn take(
+    incoming: &mut Option<Incoming>,
+    from: NodeId,
+    chunk: Chunk,
+    stats: &mut TransferStats,
+) -> (ChunkAck, Option<(Term, Snapshot)>) {
+    let ack = |received| ChunkAck {
+        index: chunk.meta.index,
+        snapshot_term: chunk.meta.term,
+        received,
+    };
+    let fits = chunk
+        .offset
+        .checked_add(chunk.data.len() as u64)
+        .is_some_and(|end| end <= chunk.total_len);
+    if !fits {
+        return (ack(0), None); // malformed: ask to start over
+    }
+    let current = incoming.as_ref().filter(|i| i.same_snapshot(&chunk));
+    if current.is_none() {
+        // Another snapshot. Start on it only from its first chunk, and never go back to an
+        // older one (a late duplicate must not replace the transfer in progress).
+        let newer = incoming
+            .as_ref()
+            .is_none_or(|i| (chunk.term, chunk.meta.index) >= (i.term, i.meta.index));
+        if chunk.offset != 0 || !newer {
+            return (ack(0), None);
+        }
+        *incoming = Some(Incoming {
+            from,
+            term: chunk.term,
+            meta: chunk.meta.clone(),
+            total_len: chunk.total_len,
+            total_checksum: chunk.total_checksum,
+            data: Some(Vec::new()),
+        });
+    }
+    let Some(inc) = incoming.as_mut() else {
+        return (ack(0), None);
+    };
+    inc.from = from;
+    inc.term = inc.term.max(chunk.term);
+    let Some(data) = inc.data.as_mut() else {
+        return (ack(inc.total_len), None); // already complete
+    };
+    if chunk.offset != data.len() as u64 {
+        // A duplicate or a chunk out of order: ignored; the acknowledgement says where we are.
+        return (ack(data.len() as u64), None);
+    }
+    stats.chunks_received += 1;
+    stats.bytes_received += chunk.data.len() as u64;
+    data.extend_from_slice(&chunk.data);
+    if (data.len() as u64) < inc.total_len {
+        return (ack(data.len() as u64), None);
+    }
+    if checksum(data) != inc.total_checksum {
+        stats.corrupt_snapshots += 1;
+        data.clear();
+        return (ack(0), None);
+    }
+    let data = inc.data.take().unwrap_or_default();
+    let snapshot = Snapshot {
+        meta: inc.meta.clone(),
+        data,
+    };
+    (ack(inc.held()), Some((inc.term, snapshot)))
+}
