@@ -268,6 +268,28 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
             0,
             format!("forward reply {}→{}", packet.from, packet.to),
         ),
+        // A snapshot travels in chunks: each is drawn as the snapshot square, each
+        // acknowledgement as a hollow square like an append's answer.
+        PeerMessage::SnapshotChunk(chunk) => (
+            PacketKind::Snapshot,
+            0,
+            format!(
+                "snapshot chunk {}→{} (bytes {}–{} of {})",
+                packet.from,
+                packet.to,
+                chunk.offset,
+                chunk.offset + chunk.data.len() as u64,
+                chunk.total_len
+            ),
+        ),
+        PeerMessage::SnapshotAck(ack) => (
+            PacketKind::AppendResponse,
+            0,
+            format!(
+                "snapshot ack {}→{} ({} bytes held)",
+                packet.from, packet.to, ack.received
+            ),
+        ),
     };
     let body = match &packet.payload {
         PeerMessage::Raft(message) => {
@@ -277,6 +299,19 @@ pub fn packet_view(packet: &Packet<Orchestrator>, now: f64) -> PacketView {
         }
         PeerMessage::Forward { .. } => vec![("carries", "a client write for the leader".into())],
         PeerMessage::ForwardReply { .. } => vec![("carries", "the leader's answer".into())],
+        PeerMessage::SnapshotChunk(chunk) => vec![
+            ("term", chunk.term.to_string()),
+            ("kind", "snapshot chunk".into()),
+            ("snapshot index", chunk.meta.index.to_string()),
+            ("offset", chunk.offset.to_string()),
+            ("bytes", chunk.data.len().to_string()),
+            ("snapshot size", chunk.total_len.to_string()),
+        ],
+        PeerMessage::SnapshotAck(ack) => vec![
+            ("kind", "snapshot ack".into()),
+            ("snapshot index", ack.index.to_string()),
+            ("bytes held", ack.received.to_string()),
+        ],
     };
     let mut fields = vec![
         ("message", format!("#{}", packet.id)),
