@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::handshake::{self, Hello, Refusal};
 use super::inbound::{HANDSHAKE_TIMEOUT, IDLE_TIMEOUT};
 use super::tls_wrap::{PeerStream, PeerTls};
-use super::{frame, Wire};
+use super::{frame, QueuedFrame};
 use crate::cluster_id::ClusterIdentity;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
@@ -63,11 +63,16 @@ impl From<Refusal> for ConnectError {
 }
 
 /// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
-pub fn spawn_peer(sender: Sender, id: NodeId, addr: String, queue: mpsc::Receiver<Wire>) {
+pub fn spawn_peer(
+    sender: Sender,
+    id: NodeId,
+    addr: String,
+    queue: mpsc::Receiver<QueuedFrame>,
+) {
     tokio::spawn(run(sender, id, addr, queue));
 }
 
-async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver<Wire>) {
+async fn run(sender: Sender, id: NodeId, addr: String, mut queue: mpsc::Receiver<QueuedFrame>) {
     let mut backoff = MIN_BACKOFF;
     let mut refused_before = false;
     loop {
@@ -132,7 +137,7 @@ async fn connect(sender: &Sender, id: NodeId, addr: &str) -> Result<PeerStream, 
 
 /// Writes queued messages until the queue closes (`Ok`) or the socket fails or the peer closes
 /// it (`Err`).
-async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::Result<()> {
+async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<QueuedFrame>) -> io::Result<()> {
     let mut buf = Vec::with_capacity(64 << 10);
     let (mut read, mut write) = tokio::io::split(stream);
     let mut keep_alive = tokio::time::interval(KEEP_ALIVE_EVERY);
@@ -164,10 +169,11 @@ async fn stream_to(stream: PeerStream, queue: &mut mpsc::Receiver<Wire>) -> io::
             }
         };
         buf.clear();
-        frame::encode(&first, &mut buf);
+        buf.extend_from_slice(&first.bytes);
+        drop(first);
         while buf.len() < WRITE_BATCH {
             match queue.try_recv() {
-                Ok(m) => frame::encode(&m, &mut buf),
+                Ok(m) => buf.extend_from_slice(&m.bytes),
                 Err(_) => break,
             }
         }
