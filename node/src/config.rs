@@ -88,6 +88,8 @@ pub struct FileConfig {
     pub api_header_timeout_ms: Option<u64>,
     /// Largest kv value in bytes (see [`NodeConfig::max_value_bytes`]).
     pub max_value_bytes: Option<usize>,
+    /// Long-poll cap (see [`NodeConfig::max_watchers`]).
+    pub max_watchers: Option<usize>,
     /// Auth file (see [`NodeConfig::auth_file`]).
     pub auth_file: Option<PathBuf>,
     /// Default per-token rate (see [`NodeConfig::token_rate`]).
@@ -158,6 +160,9 @@ pub struct NodeConfig {
     /// Largest kv value a client may write, in bytes: 1 ..= 1 MiB (the state machine's limit,
     /// `validate::MAX_VALUE_LEN`), 1 MiB by default. Larger ones are refused with 413.
     pub max_value_bytes: usize,
+    /// Most long-polls (watches, blocking lock acquires, election waits) waiting at once; one
+    /// more is answered 503 `too_many_waiters` with `Retry-After`.
+    pub max_watchers: usize,
     /// Fault injection and debugging (see `--digest-every`, `--clock-offset-ms`).
     pub debug: DebugOptions,
     /// The tokens the API accepts (TOML, see `auth::table`); `None`: the API is open to anyone
@@ -209,6 +214,8 @@ pub struct DebugOptions {
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default API header timeout (see [`NodeConfig::api_header_timeout_ms`]).
 pub const DEFAULT_API_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Default long-poll cap (see [`NodeConfig::max_watchers`]).
+pub const DEFAULT_MAX_WATCHERS: usize = 10_000;
 /// Default (and largest) kv value size (see [`NodeConfig::max_value_bytes`]).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = raftorch_core::orchestrator::validate::MAX_VALUE_LEN;
 
@@ -265,6 +272,9 @@ impl NodeConfig {
         }
         if self.max_connections == 0 || self.max_connections > 1_000_000 {
             return Err("--max-connections must be between 1 and 1000000".into());
+        }
+        if self.max_watchers == 0 || self.max_watchers > 1_000_000 {
+            return Err("--max-watchers must be between 1 and 1000000".into());
         }
         if self.api_header_timeout_ms == 0 {
             return Err("--api-header-timeout-ms must be at least 1".into());
@@ -388,6 +398,7 @@ mod tests {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             api_header_timeout_ms: DEFAULT_API_HEADER_TIMEOUT_MS,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_watchers: DEFAULT_MAX_WATCHERS,
             space: crate::space::SpaceLimits::default(),
             debug: DebugOptions::default(),
             auth_file: None,

@@ -44,6 +44,11 @@ pub enum DiskError {
     Inconsistent(String),
     /// The thread that does the node's disk work could not start, or stopped.
     Thread(String),
+    /// A write was refused for want of space (`ENOSPC`, `EDQUOT`): nothing of the failed
+    /// [`DiskStorage::persist`] counts as durable, nothing durable before it was lost, and the
+    /// same `persist` may be retried once space is freed (see
+    /// [`StorageError::is_out_of_space`]).
+    OutOfSpace(StorageError),
 }
 
 impl std::fmt::Display for DiskError {
@@ -53,6 +58,7 @@ impl std::fmt::Display for DiskError {
             Self::Decode { what, message } => write!(f, "cannot decode {what}: {message}"),
             Self::Inconsistent(why) => write!(f, "inconsistent data directory: {why}"),
             Self::Thread(why) => write!(f, "disk thread: {why}"),
+            Self::OutOfSpace(e) => write!(f, "out of disk space: {e}"),
         }
     }
 }
@@ -105,6 +111,9 @@ pub struct DiskStorage {
     /// Term and vote as last written to the hard-state file.
     saved_term_vote: (Term, Option<NodeId>),
     snapshot: Option<Snapshot>,
+    /// A write failed for want of space, which poisons the log: reopen it (re-verifying what
+    /// is on disk, cutting what the failed write left) before the next write.
+    log_needs_reopen: bool,
 }
 
 impl DiskStorage {
@@ -145,6 +154,7 @@ impl DiskStorage {
             saved_term_vote: (hard_state.term, hard_state.vote),
             hard_state,
             snapshot: None,
+            log_needs_reopen: false,
         };
         if first_start {
             disk.bootstrap(voters)?;
@@ -152,6 +162,9 @@ impl DiskStorage {
         }
         if let Some(snapshot) = snapshot {
             let meta = snapshot.meta.clone();
+            // A snapshot covers committed entries only; the hard state may be older than it
+            // when saving it failed for want of space after the snapshot was saved.
+            disk.hard_state.commit = disk.hard_state.commit.max(meta.index);
             disk.snapshot = Some(snapshot);
             // The compaction point is not stored in the log: establish it again.
             disk.reconcile_log_with_snapshot(&meta)?;
@@ -197,7 +210,54 @@ impl DiskStorage {
     /// Makes durable what `ready` asks for: its snapshot, its entries (replacing any at or after
     /// the first one's index) and its hard state, with one fsync of the log for the batch.
     /// Returns only once everything is durable; `persisted_messages` may be sent after that.
+    ///
+    /// A write refused for want of space is [`DiskError::OutOfSpace`], and the same `ready` may
+    /// be passed again later; every other error (an fsync's included) means the node cannot go
+    /// on safely.
     pub fn persist(&mut self, ready: &Ready) -> Result<PersistStats, DiskError> {
+        self.out_of_space_retryable(|disk| disk.persist_once(ready))
+    }
+
+    /// Runs `op`, first reopening the log if an earlier write ran out of space; turns a write's
+    /// `ENOSPC` into [`DiskError::OutOfSpace`] and notes that the log must be reopened.
+    fn out_of_space_retryable<T>(
+        &mut self,
+        op: impl FnOnce(&mut Self) -> Result<T, DiskError>,
+    ) -> Result<T, DiskError> {
+        let result = if self.log_needs_reopen {
+            self.reopen_log()
+        } else {
+            Ok(())
+        }
+        .and_then(|()| op(self));
+        match result {
+            Err(DiskError::Storage(e)) if e.is_out_of_space() => {
+                self.log_needs_reopen = true;
+                Err(DiskError::OutOfSpace(e))
+            }
+            other => other,
+        }
+    }
+
+    /// Opens the write-ahead log again after a write failed for want of space: recovery
+    /// verifies every record and cuts a torn tail (what the failed write left, never synced),
+    /// then the log is made to start after the snapshot again.
+    fn reopen_log(&mut self) -> Result<(), DiskError> {
+        let (log, recovered) = Log::open(self.dir.join("wal"), LogOptions::default())?;
+        self.log = log;
+        if let Some(meta) = self.snapshot.as_ref().map(|s| s.meta.clone()) {
+            self.reconcile_log_with_snapshot(&meta)?;
+        }
+        self.log_needs_reopen = false;
+        tracing::info!(
+            last = recovered.last_index,
+            cut = recovered.truncated.is_some(),
+            "reopened the write-ahead log after a write ran out of space"
+        );
+        Ok(())
+    }
+
+    fn persist_once(&mut self, ready: &Ready) -> Result<PersistStats, DiskError> {
         let started = Instant::now();
         let mut stats = PersistStats::default();
         if let Some(snapshot) = &ready.snapshot {
@@ -234,7 +294,13 @@ impl DiskStorage {
     }
 
     /// Records a snapshot the local state machine took, then drops the log entries it covers.
+    /// A write refused for want of space is [`DiskError::OutOfSpace`]: the log then keeps
+    /// the entries (the state on disk stays whole) and a later snapshot compacts it.
     pub fn compact(&mut self, snapshot: Snapshot) -> Result<(), DiskError> {
+        self.out_of_space_retryable(|disk| disk.compact_once(snapshot))
+    }
+
+    fn compact_once(&mut self, snapshot: Snapshot) -> Result<(), DiskError> {
         let current = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
         if snapshot.meta.index <= current {
             return Ok(());

@@ -68,6 +68,9 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     /// Raft messages dropped because a peer's queue was full.
     pub messages_dropped: AtomicU64,
+    /// Of `messages_dropped`: those refused because the peer's queue held its bound in
+    /// messages or in bytes ([`crate::transport::PEER_QUEUE_BYTES`]).
+    pub peer_queue_full: AtomicU64,
     /// Raft messages received.
     pub messages_received: AtomicU64,
     /// Snapshots taken locally.
@@ -108,6 +111,13 @@ pub struct Metrics {
     pub api_permission_denied: AtomicU64,
     /// API requests answered 429, by token: its rate limit was reached.
     pub api_rate_limited: crate::auth::rate::RateLimitedCounts,
+    /// Long-polls (watches, lock and election waits) waiting now.
+    pub long_poll_waiters: AtomicU64,
+    /// Long-polls refused with 503 because `--max-watchers` were waiting.
+    pub long_poll_refused: AtomicU64,
+    /// Watches woken to read again: by an event they pass (or all of them, when the events
+    /// could not be told apart: a compacted history, a very large batch).
+    pub long_poll_wakeups: AtomicU64,
     /// Time to make one `Ready` durable (log append + fsync).
     pub persist: LatencyHistogram,
     /// Leader-measured heartbeat round trips to peers.
@@ -179,7 +189,12 @@ impl Metrics {
             "Index of the newest snapshot.",
             g.snapshot_index,
         );
-        let counters: [(&str, &str, &AtomicU64); 28] = [
+        gauge(
+            "long_poll_waiters",
+            "Long-polls (watches, lock and election waits) waiting now.",
+            self.long_poll_waiters.load(Relaxed),
+        );
+        let counters: [(&str, &str, &AtomicU64); 31] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -221,6 +236,11 @@ impl Metrics {
                 "messages_dropped_total",
                 "Raft messages dropped (queue full).",
                 &self.messages_dropped,
+            ),
+            (
+                "peer_queue_full_total",
+                "Messages dropped because a peer's queue was full (in messages or bytes).",
+                &self.peer_queue_full,
             ),
             (
                 "messages_received_total",
@@ -301,6 +321,16 @@ impl Metrics {
                 "api_connections_refused_total",
                 "API connections closed at once: the connection cap was reached.",
                 &self.api_connections_refused,
+            ),
+            (
+                "long_poll_refused_total",
+                "Long-polls refused with 503: --max-watchers were waiting.",
+                &self.long_poll_refused,
+            ),
+            (
+                "long_poll_wakeups_total",
+                "Watches woken to read again by an event they pass.",
+                &self.long_poll_wakeups,
             ),
             (
                 "api_unauthenticated_total",

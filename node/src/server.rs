@@ -108,6 +108,7 @@ pub async fn run(config: NodeConfig) -> Result<(), String> {
         api::router(
             ApiState::new(started.handle, config.id)
                 .with_max_value_bytes(config.max_value_bytes)
+                .with_max_watchers(config.max_watchers)
                 .with_cluster_identity(identity.clone())
                 .with_tls(tls.as_ref().map(|t| t.client.clone())),
         ),

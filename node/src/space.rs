@@ -140,6 +140,14 @@ pub struct SpaceMetrics {
     pub disk_reserve_bytes: AtomicU64,
     /// Active alarms of each kind (in `AlarmKind::ALL` order), over every member.
     pub alarms: [AtomicU64; 2],
+    /// 1 while this node's own disk is full: a log write failed with `ENOSPC` and is being
+    /// retried; the node refuses writes and serves stale reads meanwhile (a local state, not a
+    /// replicated alarm: the node cannot write its log to propose one).
+    pub disk_full: AtomicU64,
+    /// Times this node's disk became full (a log write failed with `ENOSPC` or `EDQUOT`).
+    pub disk_full_events: AtomicU64,
+    /// Peer messages dropped unread while the disk was full.
+    pub disk_full_dropped_messages: AtomicU64,
 }
 
 impl SpaceMetrics {
@@ -184,6 +192,29 @@ impl SpaceMetrics {
             "Free space this node keeps (--disk-reserve-bytes).",
             self.disk_reserve_bytes.load(Relaxed),
         );
+        gauge(
+            "disk_full",
+            "1 while a log write of this node failed with ENOSPC and is retried: writes refused, stale reads served.",
+            self.disk_full.load(Relaxed),
+        );
+        for (name, help, v) in [
+            (
+                "disk_full_events_total",
+                "Times a log write of this node failed with ENOSPC or EDQUOT.",
+                &self.disk_full_events,
+            ),
+            (
+                "disk_full_dropped_messages_total",
+                "Peer messages dropped unread while this node's disk was full.",
+                &self.disk_full_dropped_messages,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP raftorch_{name} {help}\n# TYPE raftorch_{name} counter\nraftorch_{name} {}",
+                v.load(Relaxed)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP raftorch_alarm_active Active space alarms, by kind (writes that grow the state are refused while any is).\n# TYPE raftorch_alarm_active gauge"

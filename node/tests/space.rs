@@ -322,3 +322,98 @@ fn a_real_full_disk_raises_the_alarm_and_every_node_keeps_serving_reads() {
     drop(mounts);
     eprintln!("full-disk test took {:?}", started.elapsed());
 }
+
+/// Fills the filesystem that holds `dir` with `dir/filler`, up to the last byte it takes.
+fn fill_filesystem(dir: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("create filler");
+    let chunk = vec![0xa5u8; 64 << 10];
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+            Err(e) => panic!("filler: {e}"),
+        }
+    }
+    // Single bytes fill the last partial page.
+    while file.write(&[0]).is_ok_and(|n| n == 1) {}
+    path
+}
+
+#[test]
+fn a_log_write_that_hits_enospc_makes_the_node_read_only_until_space_is_freed() {
+    if !can_mount() {
+        return;
+    }
+    let started = Instant::now();
+    let mut mounts = Mounts(Vec::new());
+    let mut failed = None;
+    // No reserve: the replicated disk_reserve alarm does not fire first, the disk really fills.
+    let c = Cluster::start_prepared(1, &["--disk-reserve-bytes", "0"], |dir| {
+        match mount_tmpfs(dir, "16m") {
+            Ok(()) => mounts.0.push(dir.to_owned()),
+            Err(e) => failed = Some(e),
+        }
+    });
+    assert!(failed.is_none(), "mount: {failed:?}");
+    c.wait_leader(WAIT);
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        let key = format!("keep/{i}");
+        assert_eq!(c.put_kv(1, &key, "v").status, 200);
+        acknowledged.push(key);
+    }
+    let filler = fill_filesystem(&c.data_dir(1));
+    // The log's preallocated tail takes a few writes; then a write needs a new page.
+    let value = "x".repeat(16 << 10);
+    let mut refusal = None;
+    for i in 0..2_000 {
+        let key = format!("disk/{i}");
+        let a = c.put_kv(1, &key, &value);
+        match a.status {
+            200 => acknowledged.push(key),
+            // The write whose persist hit ENOSPC: its outcome is unknown (it is durable, and
+            // may apply, only once space is back), so it is not acknowledged.
+            503 => assert_eq!(a.body["error"]["code"], "timeout", "{}", a.body),
+            507 => {
+                refusal = Some(a.body);
+                break;
+            }
+            other => panic!("write {i}: {other} {}\n{}", a.body, c.logs_tail()),
+        }
+    }
+    let refusal = refusal.unwrap_or_else(|| panic!("the disk never filled\n{}", c.logs_tail()));
+    assert_eq!(refusal["error"]["code"], "no_space", "{refusal}");
+    let message = refusal["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("disk is full"),
+        "a clear message: {message}"
+    );
+    assert!(alive(&c, 1), "the node stays up\n{}", c.logs_tail());
+    let read = c.get(1, "/v1/kv/keep/0?consistency=stale");
+    assert_eq!(read.status, 200, "stale reads go on: {}", read.body);
+    let kinds = alarm_kinds(&c, 1);
+    assert_eq!(kinds, ["disk_full"], "{kinds:?}");
+    assert_eq!(c.metric(1, "raftorch_disk_full"), Some(1));
+    let again = c.put_kv(1, "refused", "v");
+    assert_eq!(again.status, 507, "{}", again.body);
+
+    // Space is back: the pending write is retried and writes work again.
+    std::fs::remove_file(&filler).expect("remove filler");
+    c.eventually(WAIT, "the node accepts writes again", || {
+        (c.put_kv(1, "after", "v").status == 200).then_some(())
+    });
+    assert_eq!(c.metric(1, "raftorch_disk_full"), Some(0));
+    assert!(alarm_kinds(&c, 1).is_empty());
+    for key in &acknowledged {
+        let read = c.get(1, &format!("/v1/kv/{key}"));
+        assert_eq!(read.status, 200, "acknowledged {key} kept: {}", read.body);
+    }
+    assert!(alive(&c, 1), "the node never exited");
+    assert!(c.metric(1, "raftorch_disk_full_events_total") >= Some(1));
+    drop(c);
+    drop(mounts);
+    eprintln!("ENOSPC test took {:?}", started.elapsed());
+}

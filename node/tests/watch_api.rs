@@ -372,3 +372,59 @@ fn a_cursor_older_than_the_history_gets_410_with_the_index_to_resync_from() {
     );
     assert_eq!(a.body["more"], true, "{a:?}");
 }
+
+#[test]
+fn long_polls_beyond_the_cap_get_503_and_a_watch_wakes_only_for_its_key() {
+    let c = Cluster::start(1, &["--max-watchers", "3"]);
+    c.wait_leader(ELECT);
+    let waiting = |c: &Cluster| c.metric(1, "raftorch_long_poll_waiters").unwrap_or(0);
+    let wakeups = |c: &Cluster| c.metric(1, "raftorch_long_poll_wakeups_total").unwrap_or(0);
+    std::thread::scope(|s| {
+        // Three watches of key `a`, each waiting up to 20 s.
+        let watches: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| c.get(1, "/v1/watch/kv?key=a&wait_ms=20000")))
+            .collect();
+        // Probe only once all three really wait (registered under the cap).
+        c.eventually(ELECT, "three watches wait", || {
+            (waiting(&c) == 3).then_some(())
+        });
+        let refused = c.get(1, "/v1/watch/kv?key=a&wait_ms=20000");
+        assert_eq!(refused.status, 503, "{refused:?}");
+        assert_eq!(code(&refused), "too_many_waiters", "{refused:?}");
+        assert!(refused.retry_after.is_some(), "Retry-After: {refused:?}");
+        assert_eq!(c.metric(1, "raftorch_long_poll_refused_total"), Some(1));
+        // Requests that do not wait are answered meanwhile.
+        assert_eq!(c.put_kv(1, "b", "1").status, 200);
+        assert_eq!(c.get(1, "/v1/kv/b").status, 200);
+
+        // A change of `b` wakes no watch of `a`, nor does the time passing with heartbeats.
+        let before = wakeups(&c);
+        for i in 0..3 {
+            assert_eq!(c.put_kv(1, "b", &i.to_string()).status, 200);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(wakeups(&c), before, "a watch of a woke for b");
+        assert!(
+            watches.iter().all(|w| !w.is_finished()),
+            "a watch of a returned for b"
+        );
+
+        // A change of `a` wakes and answers all three.
+        assert_eq!(c.put_kv(1, "a", "x").status, 200);
+        let started = Instant::now();
+        for w in watches {
+            let a = w.join().unwrap();
+            assert_eq!(a.status, 200, "{a:?}");
+            let events = a.body["events"].as_array().unwrap();
+            assert_eq!(events.len(), 1, "{a:?}");
+            assert_eq!(events[0]["key"], "a", "{a:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(wakeups(&c), before + 3);
+    });
+    c.eventually(ELECT, "the slots are given back", || {
+        (waiting(&c) == 0).then_some(())
+    });
+    let a = c.get(1, "/v1/watch/kv?key=a&wait_ms=0");
+    assert_eq!(a.status, 200, "{a:?}");
+}

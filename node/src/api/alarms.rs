@@ -38,6 +38,10 @@ fn alarm_json(a: &Alarm) -> serde_json::Value {
 
 /// `GET /v1/alarms`: `{"alarms": [{"member", "kind", "raised_index", "quota_bytes"}],
 /// "live_bytes", "quota_bytes"}` (`quota_bytes` at the top is this node's `--quota-bytes`).
+/// While this node's own disk is full (a log write failed with ENOSPC) the list also holds
+/// `{"member": this node, "kind": "disk_full", "raised_index": its applied index, "local":
+/// true}`: a state of this node, not a replicated alarm, so only this node lists it (and
+/// `disarm` does not clear it: freeing space does).
 async fn list(
     State(state): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
@@ -49,7 +53,20 @@ async fn list(
             (alarms, sm.live_bytes())
         })
         .await?;
-    let quota = state.node.metrics.space.quota_bytes.load(Relaxed);
+    let mut alarms = alarms;
+    let space = &state.node.metrics.space;
+    if space.disk_full.load(Relaxed) == 1 {
+        // This node's own, not replicated: its log cannot be written to propose it.
+        let status = state.node.status();
+        alarms.push(json!({
+            "member": status.id,
+            "kind": "disk_full",
+            "raised_index": status.applied,
+            "quota_bytes": space.quota_bytes.load(Relaxed),
+            "local": true,
+        }));
+    }
+    let quota = space.quota_bytes.load(Relaxed);
     let body = json!({"alarms": alarms, "live_bytes": live, "quota_bytes": quota});
     Ok(at_index(StatusCode::OK, &body, index))
 }

@@ -65,8 +65,8 @@ impl ApiState {
                 .await
             {
                 Ok(applied) => return Ok(applied),
-                Err(RequestError::ShuttingDown) => {
-                    return Err(ApiError::from(RequestError::ShuttingDown))
+                Err(e @ (RequestError::ShuttingDown | RequestError::DiskFull)) => {
+                    return Err(ApiError::from(e))
                 }
                 Err(e) => last = e,
             }

@@ -173,6 +173,10 @@ async fn get_election(
     let wait = params.u64("wait_ms")?.map(Duration::from_millis);
     let mut after = params.u64("after")?;
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default().min(MAX_WAIT);
+    let _slot = match wait {
+        Some(_) => Some(state.waiters.admit()?),
+        None => None,
+    };
     let mut changes = state.node.watch_status();
     let mut consistency = params.consistency()?;
     loop {

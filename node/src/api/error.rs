@@ -122,6 +122,9 @@ impl From<OrchestratorError> for ApiError {
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
+        if e == RequestError::DiskFull {
+            return ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", e.to_string());
+        }
         let code = match &e {
             RequestError::NotLeader(None) => "no_leader",
             RequestError::NotLeader(Some(_)) => "not_leader",
@@ -129,6 +132,7 @@ impl From<RequestError> for ApiError {
             RequestError::Lost => "proposal_lost",
             RequestError::Aborted => "timeout",
             RequestError::ShuttingDown => "shutting_down",
+            RequestError::DiskFull => "no_space",
         };
         let mut error = ApiError::unavailable(code, e.to_string());
         if let RequestError::NotLeader(leader) = e {

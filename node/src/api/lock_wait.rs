@@ -41,6 +41,7 @@ pub(super) async fn until_held(
 ) -> Result<Response, ApiError> {
     let (queued_at, queued_position) = queued;
     let deadline = tokio::time::Instant::now() + wait;
+    let _slot = state.waiters.admit()?;
     let mut changes = state.node.watch_status();
     loop {
         let n = name.clone();

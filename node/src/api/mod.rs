@@ -21,6 +21,7 @@ mod registry;
 mod reply;
 mod snapshot;
 mod txn;
+mod waiters;
 mod watch;
 mod watch_event;
 
@@ -67,6 +68,8 @@ pub struct ApiState {
     pub max_value_bytes: usize,
     /// The cluster's identity, for what describes the cluster (a backup's metadata).
     cluster: Option<Arc<ClusterIdentity>>,
+    /// The long-polls waiting, under their cap (`--max-watchers`).
+    waiters: Arc<waiters::Waiters>,
 }
 
 impl ApiState {
@@ -76,6 +79,7 @@ impl ApiState {
         let seed =
             crate::runtime::Clock::new().now_ms() ^ (u64::from(std::process::id()) << 32) ^ id;
         ApiState {
+            waiters: waiters::Waiters::new(node.clone(), crate::config::DEFAULT_MAX_WATCHERS),
             node,
             id,
             forwarder: proxy::leader_agent(None),
@@ -84,6 +88,12 @@ impl ApiState {
             max_value_bytes: raftorch_core::orchestrator::validate::MAX_VALUE_LEN,
             cluster: None,
         }
+    }
+
+    /// The same, with at most `max` long-polls (watches, lock and election waits) at once.
+    pub fn with_max_watchers(mut self, max: usize) -> Self {
+        self.waiters = waiters::Waiters::new(self.node.clone(), max);
+        self
     }
 
     /// The same, describing the cluster as `identity`.

@@ -7,7 +7,9 @@
 //! `{"events", "next", "more", "index"}`: pass `next` as the next `after`.
 //! A cursor is `INDEX.POS` (after that event) or `INDEX` (after every event of that entry), so
 //! a page may end inside an entry with many events and the next one resumes right after it.
-//! Served from this node's applied state, so a watch may resume on any node.
+//! Served from this node's applied state, so a watch may resume on any node. A waiting watch
+//! wakes only when an event it passes is applied, and at most `--max-watchers` long-polls wait
+//! at once (see [`super::waiters`]): beyond it 503 `too_many_waiters` with `Retry-After`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -163,7 +165,8 @@ async fn named(
 /// reaches back to the cursor.
 async fn long_poll(state: ApiState, watch: Watch) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + watch.wait;
-    let mut changes = state.node.watch_status();
+    // Registered before the first read: an event applied after it wakes this watch.
+    let slot = state.waiters.watch(watch.filter.clone())?;
     loop {
         let (filter, after, values) = (watch.filter.clone(), watch.after, watch.values);
         let limit = watch.limit;
@@ -187,10 +190,9 @@ async fn long_poll(state: ApiState, watch: Watch) -> Result<Response, ApiError> 
             });
             return Ok(at_index(StatusCode::OK, &body, index));
         }
-        // Wake when something is applied (or the wait ends).
-        if let Ok(Err(_)) = tokio::time::timeout_at(deadline, changes.changed()).await {
-            return Err(ApiError::from(crate::runtime::RequestError::ShuttingDown));
-        }
+        // Wake when an event this watch passes is applied (or the wait ends); a stopped node
+        // wakes every watch, and the next read says so.
+        let _ = tokio::time::timeout_at(deadline, slot.woken()).await;
     }
 }
 

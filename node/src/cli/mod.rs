@@ -22,7 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     DebugOptions, FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS,
     DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES,
-    DEFAULT_SHUTDOWN_TRANSFER_MS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    DEFAULT_MAX_WATCHERS, DEFAULT_SHUTDOWN_TRANSFER_MS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
 };
 use crate::transport::handshake::Version;
 
@@ -73,8 +73,8 @@ pub enum CliCommand {
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
     /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
-    /// api_header_timeout_ms, max_value_bytes, auth_file, token_rate, token_burst, insecure,
-    /// advertise_peer,
+    /// api_header_timeout_ms, max_value_bytes, max_watchers, auth_file, token_rate, token_burst,
+    /// insecure, advertise_peer,
     /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint,
     /// quota_bytes, disk_reserve_bytes.
     #[arg(long, env = "RAFTORCH_CONFIG")]
@@ -126,6 +126,10 @@ pub struct NodeArgs {
     /// Largest kv value a client may write, in bytes (at most 1048576, the default).
     #[arg(long, env = "RAFTORCH_MAX_VALUE_BYTES")]
     pub max_value_bytes: Option<usize>,
+    /// Most long-polls (watches, blocking lock acquires, election waits) waiting at once; one
+    /// more gets 503 too_many_waiters with Retry-After. Default 10000.
+    #[arg(long, env = "RAFTORCH_MAX_WATCHERS")]
+    pub max_watchers: Option<usize>,
     /// The storage quota and the disk reserve.
     #[command(flatten)]
     pub space: crate::space::SpaceArgs,
@@ -262,6 +266,10 @@ impl NodeArgs {
                 .max_value_bytes
                 .or(file.max_value_bytes)
                 .unwrap_or(DEFAULT_MAX_VALUE_BYTES),
+            max_watchers: self
+                .max_watchers
+                .or(file.max_watchers)
+                .unwrap_or(DEFAULT_MAX_WATCHERS),
             debug: DebugOptions {
                 digest_every: self.digest_every,
                 snapshot_chunk_bytes: self.snapshot_chunk_bytes,
@@ -429,6 +437,7 @@ mod tests {
             max_connections: None,
             api_header_timeout_ms: None,
             max_value_bytes: None,
+            max_watchers: None,
             space: Default::default(),
             digest_every: 0,
             snapshot_chunk_bytes: 0,

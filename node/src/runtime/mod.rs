@@ -64,6 +64,9 @@ pub enum RequestError {
     Aborted,
     /// The node is stopping.
     ShuttingDown,
+    /// This node's disk is full: a write to its log was refused for want of space, and until
+    /// a retry succeeds it refuses writes and serves only stale reads.
+    DiskFull,
 }
 
 impl fmt::Display for RequestError {
@@ -75,6 +78,9 @@ impl fmt::Display for RequestError {
             Self::Lost => f.write_str("the proposal was replaced by another leader's entry"),
             Self::Aborted => f.write_str("the read could not be confirmed; retry"),
             Self::ShuttingDown => f.write_str("the node is shutting down"),
+            Self::DiskFull => f.write_str(
+                "no space: this node's disk is full (a log write failed with ENOSPC); it refuses writes and serves only reads at consistency=stale until space is freed on its data dir",
+            ),
         }
     }
 }

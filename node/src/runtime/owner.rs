@@ -5,6 +5,7 @@
 //! share the next fsync.
 
 use std::mem;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -22,7 +23,8 @@ use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
 use super::space_duty::SpaceDuty;
 use super::{
-    Applied, Clock, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError, StateDigests,
+    Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
+    StateDigests,
 };
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};
@@ -37,6 +39,8 @@ const READ_EXPIRY: Duration = Duration::from_secs(5);
 const MAX_INPUTS_PER_ROUND: usize = 4096;
 /// Entries kept in memory behind a snapshot so slightly lagging followers need no snapshot.
 const KEEP_AFTER_SNAPSHOT: u64 = 1000;
+/// How often a persist refused for want of disk space is tried again.
+const DISK_FULL_RETRY: Duration = Duration::from_millis(500);
 
 type WriteReply = oneshot::Sender<Result<Applied, RequestError>>;
 
@@ -125,6 +129,7 @@ pub fn start(
         tick: timing.tick,
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
         space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
+        disk_full: false,
     };
     let handle = NodeHandle {
         requests: request_tx,
@@ -196,10 +201,15 @@ pub struct Owner {
     spans: Option<RaftSpans>,
     /// The storage quota and the disk reserve.
     space: SpaceDuty,
+    /// A persist was refused for want of disk space and is being retried: see
+    /// [`Owner::persist`].
+    disk_full: bool,
 }
 
 impl Owner {
-    /// Runs until `shutdown` fires. A disk error ends the loop: the node cannot go on safely.
+    /// Runs until `shutdown` fires. A disk error ends the loop: the node cannot go on safely —
+    /// except a write refused for want of space, which makes the node read-only until a retry
+    /// succeeds (see [`Owner::persist`]).
     pub async fn run(
         mut self,
         mut inputs: Inputs,
@@ -207,7 +217,9 @@ impl Owner {
     ) -> Result<(), DiskError> {
         let mut ticker = tokio::time::interval(self.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.process_ready().await?;
+        if self.process_ready(&mut inputs, &mut shutdown).await? == Flow::Stop {
+            return Ok(());
+        }
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -228,7 +240,9 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            self.process_ready().await?;
+            if self.process_ready(&mut inputs, &mut shutdown).await? == Flow::Stop {
+                break;
+            }
         }
         tracing::info!("node loop stopped");
         Ok(())
@@ -355,7 +369,11 @@ impl Owner {
 
     /// The `Ready` loop: send, persist, send what depends on the persist, apply, answer, advance;
     /// a `Ready` with nothing to persist applies and answers first, then sends.
-    async fn process_ready(&mut self) -> Result<(), DiskError> {
+    async fn process_ready(
+        &mut self,
+        inputs: &mut Inputs,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Flow, DiskError> {
         while let Some(mut ready) = self.engine.ready(self.clock.now_ms()) {
             if let Some(soft) = ready.raft.soft_state {
                 self.on_soft_state(soft.role, soft.leader);
@@ -369,7 +387,10 @@ impl Owner {
             if ready.must_sync() {
                 // The appends go out first, so the followers' fsyncs run alongside this one.
                 self.send(mem::take(&mut ready.raft.messages));
-                ready = self.persist(ready).await?;
+                ready = match self.persist(ready, inputs, shutdown).await? {
+                    Some(ready) => ready,
+                    None => return Ok(Flow::Stop),
+                };
                 self.send(mem::take(&mut ready.raft.persisted_messages));
                 self.apply_ready(&mut ready)?;
             } else {
@@ -389,7 +410,15 @@ impl Owner {
             if let Some(snapshot) = self.engine.take_snapshot() {
                 let index = snapshot.meta.index;
                 let start = SystemTime::now();
-                self.disk.run(move |disk| disk.compact(snapshot)).await??;
+                match self.disk.run(move |disk| disk.compact(snapshot)).await? {
+                    // The log on disk keeps its entries (the state there stays whole) until a
+                    // later snapshot compacts it; the next persist shows whether space is back.
+                    Err(DiskError::OutOfSpace(e)) => {
+                        tracing::warn!(index, error = %e, "cannot save a snapshot: out of disk space; the log is compacted later");
+                        continue;
+                    }
+                    other => other?,
+                }
                 if let Some(spans) = &mut self.spans {
                     spans.snapshot_taken(index, start);
                 }
@@ -401,7 +430,7 @@ impl Owner {
         // after this round's sends (a forwarded write's answer, applied after a persist).
         self.send(Vec::new());
         self.publish();
-        Ok(())
+        Ok(Flow::Go)
     }
 
     /// Queues `messages` to their peers, with the engine's own (forwards and their answers).
@@ -429,18 +458,103 @@ impl Owner {
         }
     }
 
-    /// Makes durable what `ready` asks for, on the disk thread, and hands `ready` back.
-    async fn persist(&mut self, ready: EngineReady) -> Result<EngineReady, DiskError> {
-        let (ready, stats) = self
-            .disk
-            .run(move |disk| {
-                let stats = disk.persist(&ready.raft);
-                (ready, stats)
-            })
-            .await?;
-        let stats = stats?;
-        self.metrics.observe_persist(stats.elapsed, stats.entries);
-        Ok(ready)
+    /// Makes durable what `ready` asks for, on the disk thread, and hands `ready` back (`None`:
+    /// shutdown came first).
+    ///
+    /// A write refused for want of space (`ENOSPC`, `EDQUOT`) does not stop the node: it turns
+    /// read-only ([`Owner::while_disk_full`]) and tries the same `ready` again every
+    /// [`DISK_FULL_RETRY`] until it is durable. Nothing of `ready` counts as persisted until
+    /// then, so no write it carries is acknowledged (by this node's vote in the quorum or to a
+    /// client) before it is on disk. Every other disk error, an fsync's above all, stays fatal:
+    /// after a failed fsync the kernel may have dropped the written pages, so a retry could
+    /// report success for data that is gone.
+    async fn persist(
+        &mut self,
+        mut ready: EngineReady,
+        inputs: &mut Inputs,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<EngineReady>, DiskError> {
+        loop {
+            let (back, stats) = self
+                .disk
+                .run(move |disk| {
+                    let stats = disk.persist(&ready.raft);
+                    (ready, stats)
+                })
+                .await?;
+            ready = back;
+            match stats {
+                Ok(stats) => {
+                    if mem::take(&mut self.disk_full) {
+                        tracing::info!("disk space is back: the pending write is durable; accepting writes again");
+                        self.metrics.space.disk_full.store(0, Relaxed);
+                    }
+                    self.metrics.observe_persist(stats.elapsed, stats.entries);
+                    return Ok(Some(ready));
+                }
+                Err(DiskError::OutOfSpace(e)) => {
+                    if !self.disk_full {
+                        tracing::error!(error = %e, "the data dir's disk is full: refusing writes (507 no_space) and serving stale reads until space is freed; retrying every {DISK_FULL_RETRY:?}");
+                        self.disk_full = true;
+                        self.metrics.space.disk_full.store(1, Relaxed);
+                        Metrics::inc(&self.metrics.space.disk_full_events);
+                    }
+                    if self.while_disk_full(inputs, shutdown).await == Flow::Stop {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Serves what a node that cannot write may, for [`DISK_FULL_RETRY`]: writes, membership
+    /// changes and reads that need Raft are refused with [`RequestError::DiskFull`], stale reads
+    /// are answered from the applied state, peers' messages are dropped (Raft resends them; the
+    /// node cannot step them before its pending `Ready` is durable), and the clock does not
+    /// tick Raft (so it neither campaigns nor expires leadership it cannot use).
+    async fn while_disk_full(
+        &mut self,
+        inputs: &mut Inputs,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Flow {
+        let retry = tokio::time::sleep(DISK_FULL_RETRY);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return Flow::Stop,
+                _ = &mut retry => return Flow::Go,
+                Some(m) = inputs.messages.recv() => {
+                    drop(m);
+                    Metrics::inc(&self.metrics.space.disk_full_dropped_messages);
+                }
+                Some(r) = inputs.requests.recv() => self.refuse_while_disk_full(r),
+            }
+        }
+    }
+
+    fn refuse_while_disk_full(&mut self, request: Request) {
+        let full = || RequestError::DiskFull;
+        match request {
+            Request::Propose { reply, .. } => {
+                Metrics::inc(&self.metrics.proposals_refused);
+                let _ = reply.send(Err(full()));
+            }
+            Request::Read {
+                consistency: Consistency::Stale,
+                read,
+            } => {
+                Metrics::inc(&self.metrics.reads);
+                read(Ok((self.engine.app(), self.engine.applied())));
+            }
+            Request::Read { read, .. } => read(Err(full())),
+            Request::ConfChange { reply, .. } => {
+                let _ = reply.send(Err(full()));
+            }
+            Request::TransferLeader { reply, .. } => {
+                let _ = reply.send(Err(full()));
+            }
+        }
     }
 
     /// Restores a snapshot from the leader, applies committed entries and answers the clients
@@ -580,6 +694,13 @@ impl Owner {
             changed
         });
     }
+}
+
+/// Whether the owner loop goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Stop,
 }
 
 fn refusal(e: RaftError) -> RequestError {

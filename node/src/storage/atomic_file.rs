@@ -36,7 +36,12 @@ pub(crate) fn save(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let tmp = tmp_path(path);
     let mut file = File::create(&tmp).map_err(E::io("create", &tmp))?;
     for part in parts {
-        file.write_all(part).map_err(E::io("write", &tmp))?;
+        if let Err(e) = file.write_all(part) {
+            // A full disk must not keep the partial copy: it holds the space a retry needs.
+            drop(file);
+            let _ = fs::remove_file(&tmp);
+            return Err(E::io("write", &tmp)(e));
+        }
     }
     file.sync_all().map_err(E::io("fsync", &tmp))?;
     drop(file);

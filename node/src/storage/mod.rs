@@ -172,6 +172,20 @@ pub enum SegmentHeaderProblem {
 }
 
 impl StorageError {
+    /// Whether this is a write (or a file's creation) refused for want of space: `ENOSPC` or
+    /// `EDQUOT`. Nothing was made durable, and nothing durable was lost, so the node may retry
+    /// once space is freed. Never an fsync's error: after a failed fsync the kernel may have
+    /// dropped the dirty pages, so what was written may be gone even though `write` succeeded
+    /// (that stays fatal, see [`StorageError::Poisoned`]).
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            Self::Io { op, source, .. } => {
+                !op.starts_with("fsync") && crate::space::is_out_of_space(source)
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { op, path, source }

@@ -23,7 +23,7 @@ use raftorch_core::engine::PeerMessage;
 use raftorch_core::orchestrator::Output;
 use raftorch_core::raft::{Message, NodeId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 pub use inbound::{bound_to, serve, Inbound, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, INBOX_BYTES};
 pub use outbound::{spawn_peer, Queues, Sender};
@@ -77,6 +77,21 @@ pub const PEER_QUEUE: usize = 1024;
 /// Snapshot chunks queued per peer (the bulk lane) before new ones are dropped; the engine's
 /// window keeps fewer in flight, and a dropped chunk is resent from the acknowledged offset.
 pub const PEER_BULK_QUEUE: usize = 16;
+/// Bytes of encoded frames queued per peer before new ones are dropped (a frame larger than
+/// this is charged this much, so it still fits an empty queue). With [`PEER_QUEUE`] it bounds
+/// what a slow or unreachable peer can make this node hold: without it, 1,024 frames of up to
+/// 64 MiB.
+pub const PEER_QUEUE_BYTES: usize = 64 << 20;
+
+/// One encoded frame in a peer's queue, holding its share of the queue's byte budget until
+/// the connection task has taken it for writing.
+#[derive(Debug)]
+pub struct QueuedFrame {
+    /// The frame's bytes, as [`frame::encode`] wrote them.
+    pub bytes: Vec<u8>,
+    /// Released on drop.
+    _budget: OwnedSemaphorePermit,
+}
 
 /// The node's side of the outbound connections: one bounded queue per peer, each drained by its
 /// own connection task. Peers can be added, readdressed and removed while the node runs (the
@@ -87,24 +102,34 @@ pub struct Peers {
     queues: HashMap<NodeId, Peer>,
     sender: Sender,
     metrics: Arc<Metrics>,
+    /// Each peer queue's byte budget.
+    queue_bytes: usize,
 }
 
-/// One outbound peer: where its task connects, and its queue.
+/// One outbound peer: where its task connects, its queue and the queue's byte budget.
 #[derive(Debug)]
 struct Peer {
     addr: String,
-    queue: mpsc::Sender<Wire>,
+    queue: mpsc::Sender<QueuedFrame>,
     /// The bulk lane: snapshot chunks, written only when `queue` is empty.
-    bulk: mpsc::Sender<Wire>,
+    bulk: mpsc::Sender<QueuedFrame>,
+    /// Bytes both lanes may hold together.
+    budget: Arc<Semaphore>,
 }
 
 impl Peers {
     /// No peers yet; add them with [`Peers::set`]. `sender` is who the connections introduce.
     pub fn new(sender: Sender, metrics: Arc<Metrics>) -> Self {
+        Self::with_queue_bytes(sender, metrics, PEER_QUEUE_BYTES)
+    }
+
+    /// As [`Peers::new`], with a byte budget of `queue_bytes` (at least 1) per peer queue.
+    pub fn with_queue_bytes(sender: Sender, metrics: Arc<Metrics>, queue_bytes: usize) -> Self {
         Peers {
             queues: HashMap::new(),
             sender,
             metrics,
+            queue_bytes: queue_bytes.clamp(1, Semaphore::MAX_PERMITS),
         }
     }
 
@@ -124,10 +149,12 @@ impl Peers {
             Queues { urgent, bulk },
         );
         // Replacing the old sender closes its queue, which ends its task.
+        let budget = Arc::new(Semaphore::new(self.queue_bytes));
         let peer = Peer {
             addr,
             queue: tx,
             bulk: bulk_tx,
+            budget,
         };
         self.queues.insert(id, peer);
         true
@@ -143,7 +170,9 @@ impl Peers {
         self.queues.iter().map(|(&id, p)| (id, p.addr.as_str()))
     }
 
-    /// Queues `message` for its recipient; drops it if the queue is full or the peer unknown.
+    /// Queues `message` for its recipient, encoded; drops it (and counts it) if the peer is
+    /// unknown or its queue is full, in messages or in bytes. Never waits: the owner task calls
+    /// this, and a slow peer must not hold up the others.
     pub fn send(&self, message: Wire) {
         let Some(peer) = self.queues.get(&message.to) else {
             tracing::debug!(to = message.to, "no address for peer; message dropped");
@@ -154,10 +183,35 @@ impl Peers {
             PeerMessage::SnapshotChunk(_) => &peer.bulk,
             _ => &peer.queue,
         };
-        match lane.try_send(message) {
-            Ok(()) => Metrics::inc(&self.metrics.messages_sent),
-            Err(_) => Metrics::inc(&self.metrics.messages_dropped),
+        let mut bytes = Vec::new();
+        frame::encode(&message, &mut bytes);
+        let cost = u32::try_from(bytes.len().min(self.queue_bytes)).unwrap_or(u32::MAX);
+        let queued = peer
+            .budget
+            .clone()
+            .try_acquire_many_owned(cost)
+            .ok()
+            .map(|permit| QueuedFrame {
+                bytes,
+                _budget: permit,
+            })
+            .map(|frame| lane.try_send(frame));
+        match queued {
+            Some(Ok(())) => Metrics::inc(&self.metrics.messages_sent),
+            // Raft retransmits; a forwarded write's client retries; a chunk is resent from
+            // the acknowledged offset.
+            _ => {
+                Metrics::inc(&self.metrics.messages_dropped);
+                Metrics::inc(&self.metrics.peer_queue_full);
+            }
         }
+    }
+
+    /// Bytes queued to `id` and not yet taken by its connection task.
+    pub fn queued_bytes(&self, id: NodeId) -> usize {
+        self.queues
+            .get(&id)
+            .map_or(0, |p| self.queue_bytes - p.budget.available_permits())
     }
 }
 
@@ -229,6 +283,75 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed),
             1
         );
+    }
+
+    /// An append carrying `len` bytes of entry data.
+    fn big_append(to: NodeId, len: usize) -> Wire {
+        use raftorch_core::raft::{Entry, EntryPayload};
+        Wire::raft(Message {
+            from: 1,
+            to,
+            term: 1,
+            body: MessageBody::Append {
+                prev_index: 0,
+                prev_term: 0,
+                entries: vec![Entry {
+                    index: 1,
+                    term: 1,
+                    payload: EntryPayload::Normal(vec![7; len].into()),
+                }],
+                commit: 0,
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn a_peer_queue_is_bounded_in_bytes_and_drops_beyond_it() {
+        // A peer that takes the TCP connection but never answers the handshake: its task waits
+        // for the answer, so nothing leaves the queue.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = Arc::new(ClusterIdentity::resolve(dir.path(), Some("t"), &[1, 4]).unwrap());
+        let sender = Sender {
+            me: 1,
+            identity,
+            tls: None,
+        };
+        let budget = 1 << 20;
+        let metrics = Arc::new(Metrics::default());
+        let mut peers = Peers::with_queue_bytes(sender, metrics.clone(), budget);
+        assert!(peers.set(4, silent.local_addr().unwrap().to_string()));
+        // 100 frames of 64 KiB: 6.4 MiB offered, far under the count bound, over the bytes one.
+        for _ in 0..100 {
+            peers.send(big_append(4, 64 << 10));
+            assert!(peers.queued_bytes(4) <= budget, "{}", peers.queued_bytes(4));
+        }
+        let sent = metrics
+            .messages_sent
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let full = metrics
+            .peer_queue_full
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(sent + full, 100);
+        assert_eq!(
+            sent, 15,
+            "1 MiB holds 15 frames of 64 KiB and their headers"
+        );
+        assert!(peers.queued_bytes(4) > budget - (64 << 10));
+        // A frame larger than the whole budget is charged the budget: it needs an empty queue.
+        peers.send(big_append(4, 2 << 20));
+        assert_eq!(
+            metrics
+                .peer_queue_full
+                .load(std::sync::atomic::Ordering::Relaxed),
+            full + 1
+        );
+        // Readdressing drops the old queue and its bytes.
+        let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        assert!(peers.set(4, other.local_addr().unwrap().to_string()));
+        assert_eq!(peers.queued_bytes(4), 0);
+        peers.send(big_append(4, 2 << 20));
+        assert_eq!(peers.queued_bytes(4), budget);
     }
 
     #[tokio::test]

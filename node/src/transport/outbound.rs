@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::handshake::{self, Hello, Refusal};
 use super::inbound::{HANDSHAKE_TIMEOUT, IDLE_TIMEOUT};
 use super::tls_wrap::{PeerStream, PeerTls};
-use super::{frame, Wire};
+use super::{frame, QueuedFrame};
 use crate::cluster_id::ClusterIdentity;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
@@ -67,9 +67,9 @@ impl From<Refusal> for ConnectError {
 #[derive(Debug)]
 pub struct Queues {
     /// Heartbeats, votes, appends, acknowledgements, forwards: always written first.
-    pub urgent: mpsc::Receiver<Wire>,
+    pub urgent: mpsc::Receiver<QueuedFrame>,
     /// Snapshot chunks: one at a time, and only when nothing urgent waits.
-    pub bulk: mpsc::Receiver<Wire>,
+    pub bulk: mpsc::Receiver<QueuedFrame>,
 }
 
 /// Spawns the task that delivers `queues` to peer `id` at `addr`; it ends when the urgent
@@ -181,10 +181,11 @@ async fn stream_to(stream: PeerStream, queues: &mut Queues) -> io::Result<()> {
             }
         };
         buf.clear();
-        frame::encode(&first, &mut buf);
+        buf.extend_from_slice(&first.bytes);
+        drop(first);
         while urgent && buf.len() < WRITE_BATCH {
             match queues.urgent.try_recv() {
-                Ok(m) => frame::encode(&m, &mut buf),
+                Ok(m) => buf.extend_from_slice(&m.bytes),
                 Err(_) => break,
             }
         }
