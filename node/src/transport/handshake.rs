@@ -319,7 +319,7 @@ mod tests {
         assert!(
             refusal
                 .to_string()
-                .starts_with("the peer speaks protocol 3.x, this node 4.0: incompatible"),
+                .starts_with("the peer speaks protocol 3.x, this node 5.0: incompatible"),
             "{refusal}"
         );
         let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
