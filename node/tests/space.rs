@@ -387,7 +387,10 @@ fn a_log_write_that_hits_enospc_makes_the_node_read_only_until_space_is_freed() 
     let refusal = refusal.unwrap_or_else(|| panic!("the disk never filled\n{}", c.logs_tail()));
     assert_eq!(refusal["error"]["code"], "no_space", "{refusal}");
     let message = refusal["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("disk is full"), "a clear message: {message}");
+    assert!(
+        message.contains("disk is full"),
+        "a clear message: {message}"
+    );
     assert!(alive(&c, 1), "the node stays up\n{}", c.logs_tail());
     let read = c.get(1, "/v1/kv/keep/0?consistency=stale");
     assert_eq!(read.status, 200, "stale reads go on: {}", read.body);

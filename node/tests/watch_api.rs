@@ -404,7 +404,10 @@ fn long_polls_beyond_the_cap_get_503_and_a_watch_wakes_only_for_its_key() {
         }
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(wakeups(&c), before, "a watch of a woke for b");
-        assert!(watches.iter().all(|w| !w.is_finished()), "a watch of a returned for b");
+        assert!(
+            watches.iter().all(|w| !w.is_finished()),
+            "a watch of a returned for b"
+        );
 
         // A change of `a` wakes and answers all three.
         assert_eq!(c.put_kv(1, "a", "x").status, 200);

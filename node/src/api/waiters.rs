@@ -91,7 +91,10 @@ impl Waiters {
     }
 
     fn publish(&self, inner: &Inner) {
-        self.node.metrics.long_poll_waiters.store(inner.active, Relaxed);
+        self.node
+            .metrics
+            .long_poll_waiters
+            .store(inner.active, Relaxed);
     }
 
     /// A slot for a wait that is not a watch, or 503 `too_many_waiters` at the cap.

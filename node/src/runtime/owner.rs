@@ -22,7 +22,8 @@ use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
 use super::space_duty::SpaceDuty;
 use super::{
-    Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError, StateDigests,
+    Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
+    StateDigests,
 };
 use crate::config::{NodeConfig, PeerSpec};
 use crate::disk_storage::{DiskError, DiskStorage};

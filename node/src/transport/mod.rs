@@ -310,15 +310,24 @@ mod tests {
             peers.send(big_append(4, 64 << 10));
             assert!(peers.queued_bytes(4) <= budget, "{}", peers.queued_bytes(4));
         }
-        let sent = metrics.messages_sent.load(std::sync::atomic::Ordering::Relaxed);
-        let full = metrics.peer_queue_full.load(std::sync::atomic::Ordering::Relaxed);
+        let sent = metrics
+            .messages_sent
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let full = metrics
+            .peer_queue_full
+            .load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(sent + full, 100);
-        assert_eq!(sent, 15, "1 MiB holds 15 frames of 64 KiB and their headers");
+        assert_eq!(
+            sent, 15,
+            "1 MiB holds 15 frames of 64 KiB and their headers"
+        );
         assert!(peers.queued_bytes(4) > budget - (64 << 10));
         // A frame larger than the whole budget is charged the budget: it needs an empty queue.
         peers.send(big_append(4, 2 << 20));
         assert_eq!(
-            metrics.peer_queue_full.load(std::sync::atomic::Ordering::Relaxed),
+            metrics
+                .peer_queue_full
+                .load(std::sync::atomic::Ordering::Relaxed),
             full + 1
         );
         // Readdressing drops the old queue and its bytes.

@@ -63,12 +63,7 @@ impl From<Refusal> for ConnectError {
 }
 
 /// Spawns the task that delivers `queue` to peer `id` at `addr`; it ends when the queue closes.
-pub fn spawn_peer(
-    sender: Sender,
-    id: NodeId,
-    addr: String,
-    queue: mpsc::Receiver<QueuedFrame>,
-) {
+pub fn spawn_peer(sender: Sender, id: NodeId, addr: String, queue: mpsc::Receiver<QueuedFrame>) {
     tokio::spawn(run(sender, id, addr, queue));
 }
 
