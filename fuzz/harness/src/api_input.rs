@@ -104,7 +104,7 @@ fn app() -> Router {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("auth.toml");
     std::fs::write(&path, AUTH_FILE).expect("write the auth file");
-    let guard = Guard::load(&path).expect("the auth file loads");
+    let guard = Guard::load(&path, None).expect("the auth file loads");
     let handle = detached_handle(1);
     let metrics = handle.metrics.clone();
     auth::protect(router(ApiState::new(handle, 1)), Some(guard), metrics)

@@ -86,7 +86,10 @@ fn check(wire: &Wire, peer: u64) {
         PeerMessage::Forward { data, .. } => {
             let _ = Envelope::decode(data);
         }
-        PeerMessage::ForwardReply { .. } => {}
+        // Their checks (checksums, offsets, terms) are the engine's: `raft_step` drives it.
+        PeerMessage::ForwardReply { .. }
+        | PeerMessage::SnapshotChunk(_)
+        | PeerMessage::SnapshotAck(_) => {}
         PeerMessage::Raft(m) => match &m.body {
             MessageBody::InstallSnapshot { snapshot } => {
                 let mut scratch = Orchestrator::new();
