@@ -14,6 +14,13 @@ pub trait StateMachine {
     /// Applies the committed entry at `index` whose payload is `data`.
     fn apply(&mut self, index: u64, data: &[u8]) -> Self::Output;
 
+    /// When the last [`StateMachine::apply`] answered a retry of a request applied before (an
+    /// exactly-once repeat), the index of the entry that first applied it: the index the client
+    /// is told its write took effect at. `None` (the default) when the output is the entry's own.
+    fn applied_at(&self) -> Option<u64> {
+        None
+    }
+
     /// Serializes the whole state as of the last applied index.
     fn snapshot(&self) -> Vec<u8>;
 

@@ -70,16 +70,32 @@ impl Harness {
         at: NodeId,
         command: Command,
     ) -> Result<(Response, u64), OrchestratorError> {
+        let envelope = self.tag(command);
+        self.send(at, &envelope)
+    }
+
+    /// `command` in an envelope with this client's next request id, encoded: what
+    /// [`Harness::write`] sends, for a test that sends it again later (a client's retry).
+    pub fn tag(&mut self, command: Command) -> Vec<u8> {
         self.seq += 1;
-        let envelope = Envelope::new(0, command)
+        Envelope::new(0, command)
             .with_request(self.client_id, self.seq)
-            .encode();
+            .encode()
+    }
+
+    /// Sends an encoded envelope to node `at` and waits for the answer, retrying as
+    /// [`Harness::write`] does.
+    pub fn send(
+        &mut self,
+        at: NodeId,
+        envelope: &[u8],
+    ) -> Result<(Response, u64), OrchestratorError> {
         let deadline = self.cluster.now() + PATIENCE_MS;
         let mut target = at;
         while self.cluster.now() < deadline {
             let request = self
                 .cluster
-                .submit(target, Request::Write(envelope.clone()));
+                .submit(target, Request::Write(envelope.to_vec()));
             match self.wait(request, 2_000) {
                 Some(Outcome::Written { output, index }) => return output.map(|r| (r, index)),
                 Some(Outcome::Rejected(Error::NotLeader {

@@ -10,9 +10,10 @@ use crate::state_machine::StateMachine;
 /// How a write proposed through the engine ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteEnd<O> {
-    /// Committed and applied at `index`; the application answered `output`.
+    /// Committed and applied; the application answered `output`.
     Applied {
-        /// Its log index.
+        /// Where it took effect: its own log index or, when it retried a request applied
+        /// before (see [`crate::state_machine::StateMachine::applied_at`]), that entry's.
         index: LogIndex,
         /// What applying it answered.
         output: O,

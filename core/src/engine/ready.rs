@@ -99,7 +99,11 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 continue;
             }
             let output = match &entry.payload {
-                EntryPayload::Normal(data) => Some(self.app.apply(entry.index, data)),
+                EntryPayload::Normal(data) => {
+                    let output = self.app.apply(entry.index, data);
+                    let applied_at = self.app.applied_at().unwrap_or(entry.index);
+                    Some((applied_at, output))
+                }
                 EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
             };
             self.applied = entry.index;

@@ -146,11 +146,20 @@ impl<A: Application, W, R> Engine<A, W, R> {
     }
 
     /// Answers the writes this entry ends: its own proposal (applied, or lost if another term's
-    /// entry took the index).
-    pub(super) fn end_write(&mut self, index: LogIndex, term: u64, output: Option<A::Output>) {
+    /// entry took the index). `output` is where the write took effect (`index`, or for a retry
+    /// of a request applied before, that first entry's index) and what it answered.
+    pub(super) fn end_write(
+        &mut self,
+        index: LogIndex,
+        term: u64,
+        output: Option<(LogIndex, A::Output)>,
+    ) {
         if let Some((proposed_term, waiter)) = self.writes.remove(&index) {
             let end = match output {
-                Some(output) if proposed_term == term => WriteEnd::Applied { index, output },
+                Some((applied_at, output)) if proposed_term == term => WriteEnd::Applied {
+                    index: applied_at,
+                    output,
+                },
                 _ => WriteEnd::Lost,
             };
             self.end(waiter, end);

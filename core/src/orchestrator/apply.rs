@@ -13,7 +13,7 @@ use super::registry::ServiceInstance;
 use super::response::{Output, Response};
 use super::validate::{self, Field, Rule, ValidationError};
 use super::watch::EventKind;
-use super::{ClockEpoch, Orchestrator};
+use super::{dedup, ClockEpoch, Orchestrator};
 use crate::state_machine::StateMachine;
 
 impl StateMachine for Orchestrator {
@@ -31,6 +31,7 @@ impl StateMachine for Orchestrator {
             });
         }
         self.applied_index = index;
+        self.repeated_from = dedup::RepeatedFrom(None);
         let envelope = Envelope::decode(data)?;
         let leader_changed = envelope.command == Command::LeaderChanged;
         self.advance_clock(envelope.now_ms, leader_changed);
@@ -41,9 +42,14 @@ impl StateMachine for Orchestrator {
             self.leases.leader_changed(self.now_ms);
         }
         self.expire(index);
+        let digest = envelope
+            .request_id
+            .and(Envelope::command_bytes(data))
+            .map_or(0, dedup::command_digest);
         if let Some(id) = envelope.request_id {
-            if let Some(output) = self.dedup.seen(id, index, self.now_ms) {
-                return output;
+            if let Some(repeat) = self.dedup.seen(id, digest, index, self.now_ms) {
+                self.repeated_from = dedup::RepeatedFrom(repeat.applied_at);
+                return repeat.output;
             }
         }
         let output = match self.alarms.refusal(&envelope.command) {
@@ -52,9 +58,14 @@ impl StateMachine for Orchestrator {
         };
         self.alarms.clear_quota_below(self.live_bytes());
         if let Some(id) = envelope.request_id {
-            self.dedup.record(id, output.clone(), index, self.now_ms);
+            self.dedup
+                .record(id, digest, output.clone(), index, self.now_ms);
         }
         output
+    }
+
+    fn applied_at(&self) -> Option<u64> {
+        self.repeated_from.0
     }
 
     fn snapshot(&self) -> alloc::vec::Vec<u8> {

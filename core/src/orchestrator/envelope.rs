@@ -66,12 +66,37 @@ impl Envelope {
             }),
         }
     }
+
+    /// The bytes of the command inside an encoded envelope: what follows the stamp and the
+    /// request id (postcard writes a struct's fields in order), without copying. `None` when
+    /// those do not decode.
+    pub fn command_bytes(bytes: &[u8]) -> Option<&[u8]> {
+        postcard::take_from_bytes::<(u64, Option<RequestId>)>(bytes)
+            .ok()
+            .map(|(_, rest)| rest)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::string::String;
+
+    #[test]
+    fn command_bytes_are_the_commands_own_encoding() {
+        let command = Command::Put {
+            key: String::from("k"),
+            value: alloc::vec![1, 2, 3],
+            lease: None,
+            expected_revision: Some(4),
+        };
+        let e = Envelope::new(1_700_000_000_000, command.clone()).with_request(u64::MAX, 9);
+        let encoded = e.encode();
+        let expected = postcard::to_allocvec(&command).unwrap();
+        assert_eq!(Envelope::command_bytes(&encoded), Some(&expected[..]));
+        let bare = Envelope::new(0, command).encode();
+        assert_eq!(Envelope::command_bytes(&bare), Some(&expected[..]));
+    }
 
     #[test]
     fn round_trip() {

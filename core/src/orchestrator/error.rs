@@ -145,6 +145,14 @@ pub enum OrchestratorError {
         /// The member that raised it (0: not raised yet, the quota would be exceeded).
         member: u64,
     },
+    /// A request id that was applied already, carried by a different command: a client bug
+    /// (ids are per request), refused rather than answered with the other command's output.
+    RequestIdReused {
+        /// The client that sent it.
+        client_id: u64,
+        /// The sequence number it carried.
+        seq: u64,
+    },
 }
 
 impl fmt::Display for OrchestratorError {
@@ -157,6 +165,10 @@ impl fmt::Display for OrchestratorError {
             Self::StaleRequest { client_id, seq, last_seq } => write!(
                 f,
                 "request {seq} of client {client_id} is older than its last applied request {last_seq}"
+            ),
+            Self::RequestIdReused { client_id, seq } => write!(
+                f,
+                "request {seq} of client {client_id} was applied already with a different command"
             ),
             Self::Invalid(e) => write!(f, "invalid command: {e}"),
             Self::ServiceNotFound { service } => write!(f, "service {service:?} has no instances"),

@@ -122,6 +122,11 @@ pub struct Orchestrator {
     /// so snapshots of formats 1 to 5 still restore (with none).
     #[serde(skip)]
     alarms: alarm::Alarms,
+    /// Set by `apply` when the entry just applied repeated a request applied before: where it
+    /// first applied (see `StateMachine::applied_at`). Not state: only the last entry's, so
+    /// it takes no part in comparisons or snapshots.
+    #[serde(skip)]
+    repeated_from: dedup::RepeatedFrom,
 }
 
 /// The start of the current leader's stretch of the log: at the entry that began it (the

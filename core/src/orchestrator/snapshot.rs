@@ -12,6 +12,9 @@ use super::{ClockEpoch, Orchestrator};
 /// First byte of every snapshot; bumped when the layout changes so an old snapshot is refused
 /// instead of misread.
 ///
+/// Format 7 is format 6 followed by the dedup table's origins (where each client's last request
+/// first applied, and its command's digest); format 6 restores without them, so a retry of a
+/// request applied before the upgrade is answered with the retry's own index, as it was then.
 /// Format 6 is format 5 followed by the active space alarms (format 5 restores with none).
 /// Format 5 has the layout of format 4, but the watch history's events carry their position
 /// within their entry and the values of kv puts (see [`super::Cursor`]). Format 4 is format 3
@@ -22,7 +25,7 @@ use super::{ClockEpoch, Orchestrator};
 /// formats 1 to 3 without election values; format 1 with an empty book; formats 1 and 2 with
 /// an epoch that reads the next stamps as the old rule did (the clock moves to a later stamp)
 /// until the next `LeaderChanged` begins a real epoch.
-pub const SNAPSHOT_FORMAT: u8 = 6;
+pub const SNAPSHOT_FORMAT: u8 = 7;
 
 /// The format before the member address book.
 const FORMAT_WITHOUT_MEMBERS: u8 = 1;
@@ -34,10 +37,12 @@ const FORMAT_WITHOUT_ELECTION_VALUES: u8 = 3;
 const FORMAT_WITHOUT_CURSORS: u8 = 4;
 /// The format before space alarms.
 const FORMAT_WITHOUT_ALARMS: u8 = 5;
+/// The format before dedup origins.
+const FORMAT_WITHOUT_ORIGINS: u8 = 6;
 
 impl Orchestrator {
     /// `[SNAPSHOT_FORMAT] ++ postcard(state) ++ postcard(member book) ++ postcard(clock epoch)
-    /// ++ postcard(election values) ++ postcard(alarms)`.
+    /// ++ postcard(election values) ++ postcard(alarms) ++ postcard(dedup origins)`.
     pub(crate) fn encode_snapshot(&self) -> Vec<u8> {
         let out = Vec::from([SNAPSHOT_FORMAT]);
         // Serializing owned maps and strings into a Vec cannot fail.
@@ -45,7 +50,8 @@ impl Orchestrator {
         let out = postcard::to_extend(&self.members, out).unwrap_or_default();
         let out = postcard::to_extend(&self.clock_epoch, out).unwrap_or_default();
         let out = postcard::to_extend(&self.election_values, out).unwrap_or_default();
-        postcard::to_extend(&self.alarms, out).unwrap_or_default()
+        let out = postcard::to_extend(&self.alarms, out).unwrap_or_default();
+        postcard::to_extend(self.dedup.origins(), out).unwrap_or_default()
     }
 
     /// Reads a snapshot written by [`Orchestrator::encode_snapshot`] (or by a version before
@@ -53,7 +59,7 @@ impl Orchestrator {
     pub(crate) fn decode_snapshot(data: &[u8]) -> Result<Self, String> {
         let (version, body) = data.split_first().ok_or("empty snapshot")?;
         let (mut state, mut rest) = match *version {
-            SNAPSHOT_FORMAT | FORMAT_WITHOUT_ALARMS => {
+            SNAPSHOT_FORMAT | FORMAT_WITHOUT_ORIGINS | FORMAT_WITHOUT_ALARMS => {
                 postcard::take_from_bytes::<Self>(body).map_err(|e| e.to_string())?
             }
             FORMAT_WITHOUT_MEMBERS
@@ -96,6 +102,12 @@ impl Orchestrator {
             let (alarms, after) =
                 postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
             state.alarms = alarms;
+            rest = after;
+        }
+        if *version > FORMAT_WITHOUT_ORIGINS {
+            let (origins, after) =
+                postcard::take_from_bytes(rest).map_err(|e: postcard::Error| e.to_string())?;
+            state.dedup.restore_origins(origins);
             rest = after;
         }
         state.kv.recount();

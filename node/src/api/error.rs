@@ -106,6 +106,7 @@ impl From<OrchestratorError> for ApiError {
             E::NotCandidate { .. } => (StatusCode::CONFLICT, "not_candidate"),
             E::CandidateLeaseMismatch { .. } => (StatusCode::CONFLICT, "candidate_lease_mismatch"),
             E::StaleRequest { .. } => (StatusCode::CONFLICT, "stale_request"),
+            E::RequestIdReused { .. } => (StatusCode::CONFLICT, "request_id_reused"),
             E::Compacted { .. } => (StatusCode::GONE, "compacted"),
             E::AddressInUse { .. } => (StatusCode::CONFLICT, "address_in_use"),
             E::FencedOut { .. } => (StatusCode::CONFLICT, "fenced_out"),

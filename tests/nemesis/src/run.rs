@@ -206,6 +206,19 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(why) = check::linearizability(&history) {
         failures.push(format!("not linearizable: {why}"));
     }
+    let misindexed = workload::misindexed(&records);
+    if !misindexed.is_empty() {
+        failures.push(format!(
+            "{} writes answered with another index than their revision: {}",
+            misindexed.len(),
+            misindexed
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
     // The converged nodes' newest samples, then every index two nodes reported.
     digests::poll_once(&ureq::Agent::new(), &urls, &seen);
     let seen = seen.lock().expect("digests lock").clone();

@@ -77,6 +77,10 @@ pub struct Record {
     pub answer: String,
     /// For an acknowledged write, the log index it was applied at (its `revision`).
     pub index: Option<u64>,
+    /// For an acknowledged write, the `index` its answer named: the same as `index`, also when
+    /// the node retried the write under its exactly-once tag (the retry is answered with where
+    /// the write first applied).
+    pub answered_index: Option<u64>,
 }
 
 /// The recorded history, shared by the clients.
@@ -91,25 +95,45 @@ fn answer(result: &Result<ureq::Response, ureq::Error>) -> String {
     }
 }
 
-/// Classifies one HTTP result; for an acknowledged write, also the log index it was applied at.
-fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> (Outcome, Option<u64>) {
+/// What one HTTP result came to: its outcome and, for an acknowledged write, the put's
+/// `revision` (its mod_revision, the entry that applied it) and the answer's `index`.
+type Classified = (Outcome, Option<u64>, Option<u64>);
+
+/// Classifies one HTTP result.
+fn classify(result: Result<ureq::Response, ureq::Error>, read: bool) -> Classified {
     match result {
         Ok(r) => {
             let body: Value =
                 serde_json::from_str(&r.into_string().unwrap_or_default()).unwrap_or(Value::Null);
             if !read {
-                // The put's own entry: `revision` (its mod_revision). The answer's `index` is
-                // the entry that answered, which for a forward retried after a leader change
-                // is the deduplicated copy, not the write.
-                return (Outcome::Written, body["revision"].as_u64());
+                return (
+                    Outcome::Written,
+                    body["revision"].as_u64(),
+                    body["index"].as_u64(),
+                );
             }
             match body["value"].as_str() {
-                Some(v) => (Outcome::Read(Some(v.to_owned())), None),
-                None => (Outcome::Failed, None),
+                Some(v) => (Outcome::Read(Some(v.to_owned())), None, None),
+                None => (Outcome::Failed, None, None),
             }
         }
-        Err(e) => (classify_error(e, read), None),
+        Err(e) => (classify_error(e, read), None, None),
     }
+}
+
+/// The acknowledged writes whose answer named another index than their revision, as
+/// `"client c seq: index i, revision r"`.
+pub fn misindexed(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Written && r.answered_index != r.index)
+        .map(|r| {
+            format!(
+                "{} on node {}: answered index {:?}, revision {:?}",
+                r.value, r.node, r.answered_index, r.index
+            )
+        })
+        .collect()
 }
 
 /// Classifies an HTTP error or a transport failure.
@@ -162,7 +186,7 @@ pub fn client(
             agent.put(&url).send_string(&body)
         };
         let answer = answer(&result);
-        let (outcome, index) = classify(result, kind == Kind::Get);
+        let (outcome, index, answered_index) = classify(result, kind == Kind::Get);
         let ret = Instant::now();
         let failed = !matches!(outcome, Outcome::Written | Outcome::Read(_));
         log.lock().expect("history lock").push(Record {
@@ -176,6 +200,7 @@ pub fn client(
             outcome,
             answer,
             index,
+            answered_index,
         });
         if failed {
             // Do not spin on a node that is down or cut off.
@@ -199,6 +224,7 @@ impl Record {
             "read": match &self.outcome { Outcome::Read(v) => v.clone(), _ => None },
             "answer": self.answer,
             "index": self.index,
+            "answered_index": self.answered_index,
         })
     }
 }

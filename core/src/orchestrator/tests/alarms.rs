@@ -182,7 +182,7 @@ fn alarms_survive_a_snapshot_and_a_format_5_snapshot_restores_without_them() {
     d.at(T, put_value("a", 3)).unwrap();
     d.at(T, raise(AlarmKind::DiskReserve, 2, 0)).unwrap();
     let snapshot = d.sm.snapshot();
-    assert_eq!(snapshot[0], 6);
+    assert_eq!(snapshot[0], SNAPSHOT_FORMAT);
     let mut restored = Orchestrator::new();
     restored.restore(&snapshot).unwrap();
     assert_eq!(restored, d.sm);
@@ -190,10 +190,15 @@ fn alarms_survive_a_snapshot_and_a_format_5_snapshot_restores_without_them() {
         restored.alarms().next().map(|a| a.kind),
         Some(AlarmKind::DiskReserve)
     );
-    // Format 5 is format 6 without the trailing alarms.
+    // Format 5 is format 7 without the trailing alarms and dedup origins.
     let mut clean = Driver::new();
     clean.at(T, put_value("a", 3)).unwrap();
     let mut old = clean.sm.snapshot();
+    assert_eq!(
+        old.pop(),
+        Some(0),
+        "no request ids: an empty origin map is one byte"
+    );
     assert_eq!(old.pop(), Some(0), "an empty alarm map is one byte");
     old[0] = 5;
     let mut from_old = Orchestrator::new();

@@ -139,7 +139,7 @@ fn a_snapshot_keeps_the_epoch() {
     let mut d = skewed();
     let snapshot = d.sm.snapshot();
     assert_eq!(snapshot[0], SNAPSHOT_FORMAT);
-    assert_eq!(SNAPSHOT_FORMAT, 6);
+    assert_eq!(SNAPSHOT_FORMAT, 7);
     let mut restored = Driver {
         sm: Orchestrator::new(),
         index: d.index,

@@ -57,6 +57,84 @@ fn dedup_applies_once() {
 }
 
 #[test]
+fn a_retry_is_answered_with_the_index_its_request_first_applied_at() {
+    let mut d = Driver::new();
+    let put_once = Envelope::new(0, put("a", None, None)).with_request(9, 1);
+    d.envelope(&put_once).unwrap();
+    assert_eq!(d.sm.applied_at(), None, "its own output");
+    d.at(0, put("other", None, None)).unwrap();
+    // The retry is a later entry, with a later stamp: same output, and the first index.
+    let retry = Envelope::new(5, put("a", None, None)).with_request(9, 1);
+    assert_eq!(
+        d.envelope(&retry),
+        Ok(Response::KvPut {
+            revision: 1,
+            version: 1
+        })
+    );
+    assert_eq!(
+        d.sm.applied_at(),
+        Some(1),
+        "the revision the answer carries"
+    );
+    d.at(0, put("b", None, None)).unwrap();
+    assert_eq!(d.sm.applied_at(), None, "reset by the next entry");
+    // A snapshot keeps where each client's last request applied.
+    let mut restored = Orchestrator::new();
+    restored.restore(&d.sm.snapshot()).unwrap();
+    assert_eq!(restored, d.sm);
+    let mut index = d.sm.applied_index();
+    index += 1;
+    assert!(restored.apply(index, &retry.encode()).is_ok());
+    assert_eq!(restored.applied_at(), Some(1));
+}
+
+#[test]
+fn a_request_id_reused_for_another_command_is_refused() {
+    let mut d = Driver::new();
+    d.envelope(&Envelope::new(0, put("a", None, None)).with_request(9, 1))
+        .unwrap();
+    let other = Envelope::new(0, put("b", None, None)).with_request(9, 1);
+    assert_eq!(
+        d.envelope(&other),
+        Err(OrchestratorError::RequestIdReused {
+            client_id: 9,
+            seq: 1
+        })
+    );
+    assert_eq!(d.sm.kv_get("b"), None, "not applied");
+    assert_eq!(d.sm.applied_at(), None);
+}
+
+#[test]
+fn a_format_6_snapshot_restores_without_origins() {
+    let mut d = Driver::new();
+    let put_once = Envelope::new(0, put("a", None, None)).with_request(9, 1);
+    d.envelope(&put_once).unwrap();
+    d.at(0, put("b", None, None)).unwrap();
+    let mut old = d.sm.snapshot();
+    // Format 6 is format 7 without the trailing origins: one client, index 1, some digest.
+    let origins = postcard::to_allocvec(d.sm.dedup.origins()).unwrap();
+    old.truncate(old.len() - origins.len());
+    old[0] = 6;
+    let mut restored = Orchestrator::new();
+    restored.restore(&old).unwrap();
+    assert!(restored.dedup.origins().is_empty());
+    // A retry is still answered from the table, with the retry's own index as before, and no
+    // command digest to compare.
+    let next = d.sm.applied_index() + 1;
+    let output = restored.apply(next, &put_once.encode());
+    assert_eq!(
+        output,
+        Ok(Response::KvPut {
+            revision: 1,
+            version: 1
+        })
+    );
+    assert_eq!(restored.applied_at(), None);
+}
+
+#[test]
 fn watch_events_and_compaction() {
     let mut d = Driver::new();
     d.at(0, put("x", None, None)).unwrap();
