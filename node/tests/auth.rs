@@ -552,3 +552,54 @@ fn dev_auth_starts_a_cluster_with_tokens_and_prints_the_admin_one() {
         assert!(auth.contains(&format!("role = \"{role}\"")), "{auth}");
     }
 }
+
+#[test]
+fn a_token_over_its_rate_gets_429_with_retry_after_while_other_tokens_are_served() {
+    let file = format!(
+        "{}\n[[token]]\nname = \"slow\"\nsecret = \"{LATE}\"\nrole = \"read\"\nrate = 1\nburst = 3\n",
+        auth_file()
+    );
+    let c = Cluster::start_with_auth(1, &file, ADMIN, &[]);
+    c.wait_leader(ELECT);
+    // The burst is served; the requests after it, sent at once, are refused.
+    let answers: Vec<Answer> = (0..6)
+        .map(|_| call(&c, 1, Some(LATE), "GET", "/v1/status", ""))
+        .collect();
+    let served = answers.iter().filter(|a| a.status == 200).count();
+    assert!(
+        (3..=4).contains(&served),
+        "a burst of 3 (plus at most one refill): {answers:?}"
+    );
+    let refused = answers.iter().find(|a| a.status == 429).expect("a refusal");
+    assert_eq!(code(refused), "rate_limited", "{refused:?}");
+    let retry: u64 = refused
+        .retry_after
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!((1..=2).contains(&retry), "{refused:?}");
+    // Another token is not held back by it, and the refusals are counted per token.
+    for _ in 0..10 {
+        assert_eq!(
+            call(&c, 1, Some(READER), "GET", "/v1/status", "").status,
+            200
+        );
+    }
+    let metrics = c
+        .request_with_headers(
+            1,
+            "GET",
+            "/metrics",
+            None,
+            &[("authorization", &format!("Bearer {ADMIN}"))],
+        )
+        .expect("metrics");
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("raftorch_api_rate_limited_total{token=\"slow\"}"),
+        "{text}"
+    );
+    // After Retry-After, the token is served again.
+    std::thread::sleep(Duration::from_secs(retry));
+    assert_eq!(call(&c, 1, Some(LATE), "GET", "/v1/status", "").status, 200);
+}

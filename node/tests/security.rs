@@ -1,6 +1,7 @@
 //! Attacks and accidents from the network and the host, against real processes: a node of
-//! another cluster, frames that lie about their sender, a second node on one data directory,
-//! half-open and surplus API connections.
+//! another cluster, frames that lie about their sender, a member that sends absurd terms,
+//! appends with gaps and garbage snapshots, a second node on one data directory, half-open and
+//! surplus API connections.
 
 // A std host's tests: the core's no_std lints do not apply.
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)]
@@ -13,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proc::{free_port, Cluster};
-use raftorch_core::raft::{Message, MessageBody};
+use raftorch_core::engine::{Chunk, PeerMessage};
+use raftorch_core::raft::{ConfState, Entry, EntryPayload, Message, MessageBody, SnapshotMeta};
 use raftorch_node::cluster_id::{from_token, show};
 use raftorch_node::transport::frame;
 use raftorch_node::transport::handshake::{Hello, HELLO_LEN, PROTOCOL_VERSION};
@@ -156,6 +158,126 @@ fn frames_that_lie_about_their_sender_or_recipient_are_dropped_and_counted() {
     assert_eq!(c.wait_leader(ELECT), leader);
     let a = c.put_kv(victim, "still", "serving");
     assert_eq!(a.status, 200, "{a:?}");
+}
+
+/// `field` of node `id`'s `/v1/status`.
+fn status_of(c: &Cluster, id: u64, field: &str) -> u64 {
+    c.get(id, "/v1/status").body[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {field} in node {id}'s status"))
+}
+
+#[test]
+fn a_member_sending_an_absurd_term_a_gapped_append_and_a_garbage_snapshot_bricks_nothing() {
+    let mut c = Cluster::start_plain(3, &["--cluster-token", "delta"]);
+    let leader = c.wait_leader(ELECT);
+    let victim = (1..=3).find(|&id| id != leader).unwrap();
+    let other = (1..=3).find(|&id| id != leader && id != victim).unwrap();
+    assert_eq!(c.put_kv(leader, "kept", "before").status, 200);
+    c.eventually(ELECT, "the victim caught up", || {
+        (status_of(&c, victim, "applied_index") == status_of(&c, leader, "commit_index"))
+            .then_some(())
+    });
+    let term = status_of(&c, victim, "term");
+    let last = status_of(&c, victim, "last_index");
+
+    // A real member's id, so each frame passes the sender and membership checks: what is left
+    // to stop them is the engine's own validation.
+    let mut s = TcpStream::connect(&c.nodes[victim as usize - 1].peer_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        cluster: from_token("delta"),
+        node: other,
+    };
+    s.write_all(&hello.encode()).unwrap();
+    let mut answer = [0u8; HELLO_LEN];
+    s.read_exact(&mut answer).unwrap();
+    let raft = |term, body| {
+        Wire::raft(Message {
+            from: other,
+            to: victim,
+            term,
+            body,
+        })
+    };
+    let absurd = raft(
+        u64::MAX,
+        MessageBody::Heartbeat {
+            commit: u64::MAX,
+            seq: 1,
+        },
+    );
+    let gapped = raft(
+        term,
+        MessageBody::Append {
+            prev_index: last,
+            prev_term: term,
+            entries: vec![Entry {
+                term,
+                index: last + 5,
+                payload: EntryPayload::Noop,
+            }],
+            commit: last + 5,
+        },
+    );
+    let garbage = b"not a snapshot of anything".to_vec();
+    let chunk = Wire {
+        from: other,
+        to: victim,
+        message: PeerMessage::SnapshotChunk(Chunk {
+            term,
+            meta: SnapshotMeta {
+                index: last + 100,
+                term,
+                conf: ConfState {
+                    voters: (1..=3).collect(),
+                    learners: Default::default(),
+                },
+            },
+            offset: 0,
+            total_len: garbage.len() as u64,
+            total_checksum: xxhash_rust::xxh3::xxh3_64(&garbage),
+            checksum: xxhash_rust::xxh3::xxh3_64(&garbage),
+            data: garbage,
+        }),
+    };
+    let mut bytes = Vec::new();
+    for wire in [absurd, gapped, chunk] {
+        frame::encode(&wire, &mut bytes);
+    }
+    s.write_all(&bytes).unwrap();
+    c.eventually(ELECT, "the garbage snapshot refused", || {
+        let n = c.metric(victim, "raftorch_snapshot_failures_total")?;
+        (n >= 1).then_some(())
+    });
+    drop(s);
+
+    let after = status_of(&c, victim, "term");
+    assert!(after < u64::MAX / 2, "the absurd term was adopted: {after}");
+    assert!(
+        status_of(&c, victim, "snapshot_index") < last + 100,
+        "the garbage snapshot was installed"
+    );
+    assert!(
+        status_of(&c, victim, "last_index") < last + 5,
+        "the entry after the gap was appended"
+    );
+    // Still a working member: it takes writes, and a restart finds its data intact.
+    c.wait_leader(ELECT);
+    assert_eq!(c.put_kv(victim, "after", "attack").status, 200);
+    c.kill(victim);
+    c.spawn(victim);
+    c.eventually(ELECT, "the victim back and serving", || {
+        let a = c.request(victim, "GET", "/v1/kv/kept", None)?;
+        (a.status == 200).then_some(a)
+    });
+    let leader = c.wait_leader(ELECT);
+    assert_eq!(c.put_kv(leader, "later", "too").status, 200);
+    c.eventually(ELECT, "the victim applies new writes", || {
+        let a = c.request(victim, "GET", "/v1/kv/later", None)?;
+        (a.status == 200).then_some(())
+    });
 }
 
 #[test]

@@ -599,21 +599,35 @@ fn url_seed() -> Option<u64> {
         .and_then(|s| s.parse().ok())
 }
 
+/// The URL's `seed` once the page wrote one other than `previous`: the page writes it from an
+/// effect, which a loaded machine may run a while after the first render. Polls for up to 5 s.
+async fn url_seed_other_than(previous: Option<u64>) -> Option<u64> {
+    for _ in 0..100 {
+        let seed = url_seed();
+        if seed.is_some() && seed != previous {
+            return seed;
+        }
+        TimeoutFuture::new(50).await;
+    }
+    url_seed()
+}
+
 #[wasm_bindgen_test]
 async fn a_first_visit_and_new_seed_draw_the_seed_from_the_browsers_entropy() {
     let first = mount("?nodes=3&speed=0.5").await;
-    let seed = url_seed().expect("the page wrote its seed into the URL");
+    let seed = url_seed_other_than(None)
+        .await
+        .expect("the page wrote its seed into the URL");
     drop(first);
     let second = mount("?nodes=3&speed=0.5").await;
-    let other = url_seed().expect("a seed");
+    let other = url_seed_other_than(Some(seed)).await.expect("a seed");
     // Two draws of 32 bits agree once in four billion visits.
     assert_ne!(seed, other, "each visit without ?seed= starts a new run");
     find(&second, "[data-testid='new-seed']")
         .dyn_ref::<web_sys::HtmlElement>()
         .unwrap()
         .click();
-    TimeoutFuture::new(100).await;
-    let fresh = url_seed().expect("a seed");
+    let fresh = url_seed_other_than(Some(other)).await.expect("a seed");
     assert_ne!(fresh, other, "new seed draws another one");
 }
 

@@ -419,3 +419,56 @@ async fn frame_rate(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_phone_width_nothing_is_clipped_and_on_a_laptop_the_cluster_is_above_the_fold() {
+    with_browser(Browser::Chromium, "layout", layout).await;
+}
+
+/// The page's width overflow at a phone's width, and where the cluster and timeline end on a
+/// 1366×768 laptop screen.
+async fn layout(
+    _browser: Browser,
+    client: &Client,
+    site: u16,
+) -> Result<(), fantoccini::error::CmdError> {
+    let measure = "const r = (s) => document.querySelector(s).getBoundingClientRect(); \
+        return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth, \
+        innerHeight: window.innerHeight, cluster: r('svg.cluster').bottom, \
+        timeline: r('.timeline').bottom };";
+    let number =
+        |v: &serde_json::Value, key: &str| v.get(key).and_then(|n| n.as_f64()).unwrap_or(f64::NAN);
+    for (width, height) in [(390, 844), (1366, 768)] {
+        client.set_window_size(width, height).await?;
+        client
+            .goto(&format!("http://127.0.0.1:{site}/?seed=3&nodes=7&speed=1"))
+            .await?;
+        wait_for(client, 30, "a leader among 7 nodes", |roles| {
+            roles.iter().any(|(_, role)| role == "leader").then_some(())
+        })
+        .await;
+        let m = client.execute(measure, vec![]).await?;
+        println!("e2e layout at {width}×{height} (window): {m}");
+        let inner = number(&m, "inner");
+        assert!(
+            inner <= f64::from(width),
+            "the viewport is the window's width or less: {m}"
+        );
+        assert!(
+            number(&m, "scroll") <= inner,
+            "nothing is clipped or scrolls sideways at {width} px: {m}"
+        );
+        if width == 1366 {
+            let fold = number(&m, "innerHeight");
+            assert!(
+                number(&m, "cluster") <= fold,
+                "the whole cluster above the fold: {m}"
+            );
+            assert!(
+                number(&m, "timeline") <= fold,
+                "the timeline above the fold: {m}"
+            );
+        }
+    }
+    Ok(())
+}
