@@ -12,12 +12,13 @@
 //! cluster::Cluster::spawn(i)         ip netns exec rn-<seed>-<i> raftorch node ...
 //! workload::client(..)               PUT/GET /v1/kv/nem/... through random nodes, recorded
 //! locks::client(..)                  lease + fenced lock nem-lock, hold, release
+//! fenced::write(..)                  kv writes fenced by the lock token, held and after release
 //! expiry::client(..)                 a 2 s lease never kept alive must expire in time
 //! routing::{registrar, router}(..)   instances with TTL + heartbeats; routes from every node
 //! watch::client(..)                  long-polls kv / services watches, resumes with `after`
 //! digests::poller(..)                GET /v1/debug/digests of every node, compared by index
 //! nemesis::run_step(..)              each scheduled fault, then its heal
-//! check::{linearizability, convergence, lost_writes}, routing::check, watch::check
+//! check::{linearizability, convergence, lost_writes}, routing::check, watch::check, fenced::check
 //! report::{json, table}, svg::timeline
 //! ```
 
@@ -28,6 +29,7 @@ pub mod check;
 pub mod cluster;
 pub mod digests;
 pub mod expiry;
+pub mod fenced;
 pub mod locks;
 pub mod nemesis;
 pub mod net;

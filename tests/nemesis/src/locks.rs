@@ -1,7 +1,8 @@
 //! The lock workload: a few clients take a lease, try the one lock `nem-lock` under it, hold
 //! it briefly and release it (a client that is queued or gets no answer revokes its lease and
 //! tries again later). Checked: fencing tokens grow in real-time order of acquisition, and no
-//! two clients ever believe they hold the lock at once.
+//! two clients ever believe they hold the lock at once. Holders also write fenced by their
+//! token, checked in [`crate::fenced`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{json, Value};
+
+use crate::fenced::{self, FencedWrite};
 
 /// The lease TTL each attempt takes.
 const TTL_MS: u64 = 3_000;
@@ -31,7 +34,12 @@ pub struct Grant {
     pub held_from_us: u64,
     /// ...to here: its release, or its lease's deadline less a margin, whichever is first.
     pub held_to_us: u64,
+    /// Its fenced writes: while it held the lock, and perhaps one after its release.
+    pub writes: Vec<FencedWrite>,
 }
+
+/// Fenced writes each holder makes while it holds the lock.
+const WRITES_PER_HOLD: u64 = 2;
 
 /// Every grant, shared by the lock clients.
 pub type Grants = Arc<Mutex<Vec<Grant>>>;
@@ -78,23 +86,53 @@ pub fn client(
             .as_ref()
             .filter(|v| v["result"] == "lock_acquired")
             .and_then(|v| v["fencing_token"].as_u64());
+        let mut released_ok = false;
+        let mut grant = None;
         if let Some(token) = token {
+            let mut writes = Vec::new();
+            for n in 0..WRITES_PER_HOLD {
+                let value = format!("c{id}-t{token}-{n}");
+                writes.push(FencedWrite {
+                    client: id,
+                    token,
+                    after_release: false,
+                    outcome: fenced::write(&agent, base, "nem-lock", token, &value),
+                });
+            }
             std::thread::sleep(HOLD);
             let lease_end = leased_at + Duration::from_millis(TTL_MS - MARGIN_MS);
             let released = Instant::now().min(lease_end);
-            grants.lock().expect("grants lock").push(Grant {
+            grant = Some(Grant {
                 client: id,
                 token,
                 call_us: micros(call),
                 held_from_us: micros(got),
                 held_to_us: micros(released),
+                writes,
             });
-            let _ = agent
+            released_ok = agent
                 .delete(&format!("{base}/v1/locks/nem-lock?lease_id={lease}"))
-                .call();
+                .call()
+                .is_ok();
         }
         // Queued, unanswered or done: the lease goes, and with it any claim it has.
-        let _ = agent.delete(&format!("{base}/v1/leases/{lease}")).call();
+        let revoked_ok = agent
+            .delete(&format!("{base}/v1/leases/{lease}"))
+            .call()
+            .is_ok();
+        if let Some(mut grant) = grant {
+            // A holder that lost the lock but did not notice: its token must be refused now.
+            if (released_ok || revoked_ok) && rng.next_u64() % 2 == 0 {
+                let value = format!("c{id}-t{}-late", grant.token);
+                grant.writes.push(FencedWrite {
+                    client: id,
+                    token: grant.token,
+                    after_release: true,
+                    outcome: fenced::write(&agent, base, "nem-lock", grant.token, &value),
+                });
+            }
+            grants.lock().expect("grants lock").push(grant);
+        }
     }
 }
 

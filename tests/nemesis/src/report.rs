@@ -30,6 +30,8 @@ pub struct Run<'a> {
     pub converged: Option<(u64, u64)>,
     /// Lock acquisitions granted (each checked for fencing and mutual exclusion).
     pub lock_grants: usize,
+    /// How the holders' fenced writes ended (each checked for interleaving and late writes).
+    pub fenced: crate::fenced::Counts,
     /// Lease-expiry probes: how many, and the slowest expiry seen (ms after the grant).
     pub expiry_probes: (usize, u64),
     /// Indexes at which at least two nodes' state digests were compared.
@@ -201,6 +203,12 @@ pub fn json(run: &Run<'_>) -> Value {
         },
         "watch": watch_json(run),
         "lock_grants": run.lock_grants,
+        "fenced_writes": {
+            "sent": run.fenced.sent,
+            "applied": run.fenced.applied,
+            "refused_while_held": run.fenced.held_refused,
+            "refused_after_release": run.fenced.late_refused,
+        },
         "expiry_probes": {"count": run.expiry_probes.0, "slowest_ms": run.expiry_probes.1},
         "digests_compared": run.digests_compared,
         "faults": faults,
@@ -288,8 +296,9 @@ pub fn table(run: &Run<'_>) -> String {
     );
     let _ = writeln!(
         out,
-        "locks: {} grants, fencing tokens and mutual exclusion checked",
-        run.lock_grants
+        "locks: {} grants, fencing tokens and mutual exclusion checked; fenced writes: {} sent, \
+         {} applied in token order, {} with a released token refused and none applied",
+        run.lock_grants, run.fenced.sent, run.fenced.applied, run.fenced.late_refused
     );
     let _ = writeln!(
         out,

@@ -11,6 +11,7 @@ use crate::check;
 use crate::cluster::Cluster;
 use crate::digests;
 use crate::expiry;
+use crate::fenced;
 use crate::locks;
 use crate::nemesis::{self, Fault, ALL_KINDS};
 use crate::net::Network;
@@ -267,6 +268,30 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if grants.is_empty() && opts.seconds >= 60 {
         failures.push("no lock was ever granted".into());
     }
+    let fenced_writes: Vec<fenced::FencedWrite> = grants
+        .iter()
+        .flat_map(|g| g.writes.iter().cloned())
+        .collect();
+    let fenced_problems = fenced::check(&fenced_writes);
+    if !fenced_problems.is_empty() {
+        failures.push(format!(
+            "{} fenced-write violations: {}",
+            fenced_problems.len(),
+            fenced_problems
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let fenced_counts = fenced::Counts::of(&fenced_writes);
+    if fenced_counts.applied == 0 && opts.seconds >= 60 {
+        failures.push("no fenced write was ever applied".into());
+    }
+    if fenced_counts.late_refused == 0 && opts.seconds >= 60 {
+        failures.push("no write with a released token was ever refused".into());
+    }
     let streams = streams.lock().expect("streams lock").clone();
     let watch_problems = watch::check(&streams, &records);
     if !watch_problems.is_empty() {
@@ -356,6 +381,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         failures: &failures,
         converged,
         lock_grants: grants.len(),
+        fenced: fenced_counts,
         expiry_probes: (probes.len(), slowest_expiry_ms),
         digests_compared: seen.compared(),
         routing: &routed,
