@@ -281,6 +281,70 @@ fn a_member_sending_an_absurd_term_a_gapped_append_and_a_garbage_snapshot_bricks
 }
 
 #[test]
+fn forged_internal_commands_cannot_be_posted_to_the_client_port() {
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_leader(ELECT);
+    let post = |path: &str, body: &[u8]| {
+        c.request(leader, "POST", path, Some(body))
+            .unwrap_or_else(|| panic!("no answer to POST {path}"))
+    };
+    let lease = post("/v1/leases", br#"{"ttl_ms": 2000}"#).body["lease_id"]
+        .as_u64()
+        .expect("a lease");
+    let lock = format!(r#"{{"lease_id": {lease}}}"#);
+    assert_eq!(
+        post("/v1/locks/l", lock.as_bytes()).body["result"],
+        "lock_acquired"
+    );
+    let holder = c.get(leader, "/v1/locks/l").body["holder"].clone();
+    assert_eq!(holder["lease_id"].as_u64(), Some(lease), "{holder}");
+    let book = c.get(leader, "/v1/members").body["members"].clone();
+
+    // What the attack posted (as JSON, and as the log entry's own encoding), wherever an
+    // internal endpoint could hide, with the harness's admin token.
+    let leader_changed = raftorch_core::orchestrator::Envelope::new(
+        u64::MAX / 2,
+        raftorch_core::orchestrator::Command::LeaderChanged,
+    )
+    .encode();
+    let bodies: [&[u8]; 4] = [
+        br#""LeaderChanged""#,
+        br#"{"Tick": null}"#,
+        br#"{"SetMemberAddress": {"id": 2, "peer_addr": "10.9.9.9:1", "api_addr": "10.9.9.9:2"}}"#,
+        &leader_changed,
+    ];
+    for path in [
+        "/internal/v1/propose",
+        "/internal/v1/forward",
+        "/internal/propose",
+        "/v1/propose",
+        "/v1/raft/propose",
+        "/v1/commands",
+    ] {
+        for body in bodies {
+            let a = post(path, body);
+            assert!(
+                a.status == 404 || a.status == 405,
+                "POST {path} was not refused: {a:?}"
+            );
+        }
+    }
+    // Nothing was renewed or repointed: the lease expires on time and frees the lock, and
+    // the address book is the one before.
+    let started = Instant::now();
+    c.eventually(
+        Duration::from_secs(15),
+        "the lock freed by the expiry",
+        || {
+            let holder = c.get(leader, "/v1/locks/l").body["holder"].clone();
+            holder.is_null().then_some(())
+        },
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(c.get(leader, "/v1/members").body["members"], book);
+}
+
+#[test]
 fn a_second_node_on_the_same_data_dir_is_refused() {
     let c = Cluster::start(1, &[]);
     c.wait_leader(ELECT);
