@@ -236,6 +236,7 @@ fn admin_changes_membership_through_a_follower_and_a_writer_cannot() {
     let node = &c.nodes[new as usize - 1];
     let body = json!({"id": new, "peer_addr": node.peer_addr, "api_addr": node.api_addr});
     let body = body.to_string();
+    let book = c.get(leader, "/v1/members").body["members"].clone();
 
     let refused = call(
         &c,
@@ -247,6 +248,14 @@ fn admin_changes_membership_through_a_follower_and_a_writer_cannot() {
     );
     assert_eq!(refused.status, 403, "{refused:?}");
     assert_eq!(code(&refused), "permission_denied");
+    let path = format!("/v1/cluster/members/{follower}");
+    let refused = call(&c, leader, Some(WRITER), "DELETE", &path, "");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        c.get(leader, "/v1/members").body["members"],
+        book,
+        "a refused change left the address book as it was"
+    );
     // The follower passes the request on to the leader with the caller's token, which the
     // leader checks again: without that, this would be the leader's 401.
     let added = c.eventually(ELECT, "the admin's add", || {
