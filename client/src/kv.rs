@@ -27,6 +27,17 @@ pub struct KeyValue {
     pub lease: u64,
 }
 
+/// One page of a range read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePage {
+    /// The keys, in key order.
+    pub items: Vec<KeyValue>,
+    /// The key to pass as `start_after` for the next page; `None` on the last page.
+    pub next: Option<String>,
+    /// The applied index this page reflects.
+    pub index: u64,
+}
+
 impl KeyValue {
     pub(crate) fn from_json(v: &Value) -> Result<Self> {
         let value = match (
@@ -108,14 +119,37 @@ impl Client {
         }
     }
 
-    /// Every key starting with `prefix`, in key order, with the index the read reflects.
+    /// Every key starting with `prefix`, in key order, read page by page (1,000 keys a page),
+    /// with the index of the first page. Each page is linearizable at its own index, so under
+    /// concurrent writes the whole is not one snapshot: a watch resumed after the returned
+    /// index sees every change the listing may have missed (and perhaps some it already
+    /// holds, recognisable by `mod_revision`).
     pub async fn range(&self, prefix: &str) -> Result<(Vec<KeyValue>, u64)> {
-        let a = self
-            .call(Call::get(format!(
-                "/v1/kv?prefix={}",
-                encode(prefix, false)
-            )))
-            .await?;
+        let mut page = self.range_page(prefix, None, None).await?;
+        let (index, mut items) = (page.index, std::mem::take(&mut page.items));
+        while let Some(next) = page.next.take() {
+            page = self.range_page(prefix, Some(&next), None).await?;
+            items.append(&mut page.items);
+        }
+        Ok((items, index))
+    }
+
+    /// One page of the keys starting with `prefix`: at most `limit` (the server's default
+    /// 1,000 when `None`, at most 10,000) after `start_after`.
+    pub async fn range_page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<RangePage> {
+        let mut path = format!("/v1/kv?prefix={}", encode(prefix, false));
+        if let Some(after) = start_after {
+            path.push_str(&format!("&start_after={}", encode(after, false)));
+        }
+        if let Some(n) = limit {
+            path.push_str(&format!("&limit={n}"));
+        }
+        let a = self.call(Call::get(path)).await?;
         let items = a.body["items"]
             .as_array()
             .ok_or_else(|| Error::Protocol(format!("range without items: {}", a.body)))?
@@ -123,7 +157,12 @@ impl Client {
             .map(KeyValue::from_json)
             .collect::<Result<Vec<_>>>()?;
         let index = a.body["index"].as_u64().or(a.index).unwrap_or(0);
-        Ok((items, index))
+        // A server from before paging sends neither `more` nor `next`: its answer is whole.
+        let next = match (&a.body["more"], a.body["next"].as_str()) {
+            (Value::Bool(true), Some(next)) => Some(next.to_owned()),
+            _ => None,
+        };
+        Ok(RangePage { items, next, index })
     }
 
     /// `PUT /v1/kv/{key}` with a text value. A failed CAS is `Err` with code `cas_failed`; a

@@ -44,7 +44,7 @@ pub use client::{Client, Config, ENDPOINTS_ENV};
 pub use election::{Campaign, Election, LeaderInfo, Leadership, LostLeadership, Observation};
 pub use error::{Error, Result};
 pub use fence::Fence;
-pub use kv::{KeyValue, PutOptions, PutResult, Versioned};
+pub use kv::{KeyValue, PutOptions, PutResult, RangePage, Versioned};
 pub use lock::{Lock, LockGuard};
 pub use session::{Lost, Session, SessionOptions};
 pub use state_manager::{

@@ -269,7 +269,7 @@ impl Watch {
                 return Ok((index, serde_json::json!({ "items": items })));
             }
             Target::KvKey(k) => format!("/v1/kv?prefix={}", encode(k, false)),
-            Target::Service(s) => format!("/v1/services/{}", encode(s, false)),
+            Target::Service(s) => format!("/v1/services/{}?limit=10000", encode(s, false)),
             Target::Lock(n) => format!("/v1/locks/{}", encode(n, false)),
             Target::Election(n) => format!("/v1/elections/{}", encode(n, false)),
         };

@@ -26,6 +26,7 @@ use raftorch_core::raft::{
     Term,
 };
 
+use crate::storage::data_format::{self, FormatError, Opened};
 use crate::storage::{self, HardStateFile, Log, LogOptions, SnapshotFile, StorageError};
 
 /// Why the node's disk state cannot be used.
@@ -49,6 +50,9 @@ pub enum DiskError {
     /// same `persist` may be retried once space is freed (see
     /// [`StorageError::is_out_of_space`]).
     OutOfSpace(StorageError),
+    /// The data directory's format is not one this binary opens (see
+    /// [`data_format`](crate::storage::data_format)).
+    Format(FormatError),
 }
 
 impl std::fmt::Display for DiskError {
@@ -59,6 +63,7 @@ impl std::fmt::Display for DiskError {
             Self::Inconsistent(why) => write!(f, "inconsistent data directory: {why}"),
             Self::Thread(why) => write!(f, "disk thread: {why}"),
             Self::OutOfSpace(e) => write!(f, "out of disk space: {e}"),
+            Self::Format(e) => e.fmt(f),
         }
     }
 }
@@ -123,6 +128,14 @@ impl DiskStorage {
     pub fn open(dir: impl AsRef<Path>, voters: &[NodeId]) -> Result<Self, DiskError> {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(StorageError::io("create directory", &dir))?;
+        match data_format::check_or_stamp(&dir).map_err(DiskError::Format)? {
+            Opened::Migrated { from } => tracing::info!(
+                from,
+                to = data_format::CURRENT,
+                "migrated the data directory's format"
+            ),
+            Opened::Created | Opened::Current => {}
+        }
         let bootstrap_file = HardStateFile::new(dir.join("bootstrap"));
         let first_start = bootstrap_file.load()?.is_none();
         let hard_state_file = HardStateFile::new(dir.join("hardstate"));

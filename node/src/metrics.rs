@@ -124,6 +124,11 @@ pub struct Metrics {
     pub peer_round_trip: LatencyHistogram,
     /// The storage quota, the disk and the space alarms.
     pub space: crate::space::SpaceMetrics,
+    /// Owner-loop rounds (wake, step, one `Ready`, applies, answers): how long heartbeats and
+    /// votes may wait behind the work in front of them.
+    pub owner_round: LatencyHistogram,
+    /// The longest owner-loop round since the node started (µs).
+    pub owner_stall_max_micros: AtomicU64,
 }
 
 /// Gauges read from the node's state when rendering.
@@ -148,6 +153,13 @@ pub struct Gauges {
 }
 
 impl Metrics {
+    /// Records one owner-loop round.
+    pub fn observe_owner_round(&self, elapsed: Duration) {
+        self.owner_round.observe(elapsed);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.owner_stall_max_micros.fetch_max(micros, Relaxed);
+    }
+
     /// Records one persist (entries + fsync) of `elapsed` covering `entries` entries.
     pub fn observe_persist(&self, elapsed: Duration, entries: usize) {
         self.persist.observe(elapsed);
@@ -360,6 +372,18 @@ impl Metrics {
             "raftorch_peer_round_trip_seconds",
             "Leader heartbeat to a peer until its answer is stepped.",
         );
+        self.owner_round.render(
+            &mut out,
+            "raftorch_owner_loop_round_seconds",
+            "One owner-loop round: stepping inputs, one Ready (its fsync included), applies, answers.",
+        );
+        let stall = self.owner_stall_max_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "# HELP raftorch_owner_loop_stall_seconds The longest owner-loop round since start: \
+             the longest heartbeats and votes waited.\n# TYPE raftorch_owner_loop_stall_seconds \
+             gauge\nraftorch_owner_loop_stall_seconds {stall}"
+        );
         self.api_rate_limited.render(&mut out);
         self.space.render(&mut out);
         out
@@ -385,5 +409,13 @@ mod tests {
         let text = m.render(&Gauges::default());
         assert!(text.contains("raftorch_peer_round_trip_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("raftorch_peer_round_trip_seconds_count 1"));
+        m.observe_owner_round(Duration::from_millis(7));
+        m.observe_owner_round(Duration::from_millis(2));
+        let text = m.render(&Gauges::default());
+        assert!(text.contains("raftorch_owner_loop_round_seconds_count 2"));
+        assert!(
+            text.contains("raftorch_owner_loop_stall_seconds 0.007\n"),
+            "{text}"
+        );
     }
 }

@@ -333,3 +333,104 @@ fn watch_waits_up_to_wait_ms_and_wakes_on_a_write() {
     );
     assert_eq!(writer.join().expect("the writer"), Ok(200));
 }
+
+/// Pages through `path` (which has a query) `limit` items at a time, following `next`; the
+/// keys of each page under `field`, by `key`.
+fn pages(c: &Cluster, id: u64, path: &str, field: &str, key: &str, limit: u64) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut p = format!("{path}&limit={limit}");
+        if let Some(a) = &after {
+            p.push_str(&format!("&start_after={a}"));
+        }
+        let a = c.get(id, &p);
+        assert_eq!(a.status, 200, "{p}: {a:?}");
+        let items = a.body[field].as_array().expect("items").clone();
+        let keys: Vec<String> = items
+            .iter()
+            .map(|i| {
+                if key.is_empty() {
+                    i.as_str()
+                } else {
+                    i[key].as_str()
+                }
+                .expect("a key")
+                .to_owned()
+            })
+            .collect();
+        assert!(keys.len() as u64 <= limit, "{a:?}");
+        let more = a.body["more"].as_bool().expect("more");
+        if more {
+            assert_eq!(
+                a.body["next"].as_str(),
+                keys.last().map(String::as_str),
+                "{a:?}"
+            );
+        } else {
+            assert!(a.body["next"].is_null(), "{a:?}");
+        }
+        all.push(keys);
+        if !more {
+            return all;
+        }
+        after = all.last().and_then(|k| k.last().cloned());
+    }
+}
+
+#[test]
+fn listings_come_in_pages_that_together_hold_every_item_once() {
+    let (c, leader, follower) = cluster();
+    let keys: Vec<String> = (0..25).map(|i| format!("page/k{i:02}")).collect();
+    for k in &keys {
+        assert_eq!(c.put_kv(follower, k, "v").status, 200);
+    }
+    c.put_kv(follower, "pagf", "outside the prefix");
+    let got = pages(&c, follower, "/v1/kv?prefix=page/", "items", "key", 10);
+    assert_eq!(got.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+    assert_eq!(got.concat(), keys);
+    // The default page holds all 25; a continuation past the prefix is an empty last page.
+    let whole = c.get(leader, "/v1/kv?prefix=page/").body;
+    assert_eq!(whole["items"].as_array().map(Vec::len), Some(25), "{whole}");
+    assert_eq!(
+        (&whole["more"], &whole["next"]),
+        (&json!(false), &Value::Null)
+    );
+    let past = c.get(leader, "/v1/kv?prefix=page/&start_after=page/z").body;
+    assert_eq!(past["items"], json!([]), "{past}");
+    for bad in ["limit=0", "limit=10001", "limit=x"] {
+        let a = c.get(leader, &format!("/v1/kv?prefix=page/&{bad}"));
+        assert_eq!(
+            (a.status, code(&a)),
+            (400, "invalid_argument"),
+            "{bad}: {a:?}"
+        );
+    }
+
+    // Services and a service's instances page the same way.
+    let reg = json!({"address": "10.0.0.7", "port": 8080});
+    for s in ["svc-a", "svc-b", "svc-c"] {
+        for i in ["i1", "i2", "i3"] {
+            let path = format!("/v1/services/{s}/instances/{i}");
+            assert_eq!(call(&c, follower, "PUT", &path, &reg).status, 201);
+        }
+    }
+    let services = pages(
+        &c,
+        follower,
+        "/v1/services?consistency=linearizable",
+        "services",
+        "",
+        2,
+    );
+    assert_eq!(services, [vec!["svc-a", "svc-b"], vec!["svc-c"]]);
+    let instances = pages(
+        &c,
+        leader,
+        "/v1/services/svc-b?healthy=false",
+        "instances",
+        "id",
+        2,
+    );
+    assert_eq!(instances, [vec!["i1", "i2"], vec!["i3"]]);
+}

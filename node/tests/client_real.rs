@@ -500,3 +500,33 @@ fn the_client_sends_its_token_to_a_cluster_with_an_auth_file() {
         assert_eq!(v.value, json!(2));
     });
 }
+
+#[test]
+fn range_follows_pages_past_the_default_limit_and_range_page_returns_one_page() {
+    let c = Cluster::start(1, &[]);
+    c.wait_leader(ELECT);
+    let rt = runtime();
+    let client = Client::new(config(&c)).unwrap();
+    rt.block_on(async {
+        let keys: Vec<String> = (0..2_100).map(|i| format!("many/{i:05}")).collect();
+        for k in &keys {
+            client.put(k, "v", &PutOptions::default()).await.unwrap();
+        }
+        let (items, index) = client.range("many/").await.unwrap();
+        let got: Vec<&str> = items.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(got, keys);
+        assert!(index > 0);
+        let page = client
+            .range_page("many/", Some("many/02050"), Some(20))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 20);
+        assert_eq!(page.items[0].key, "many/02051");
+        assert_eq!(page.next.as_deref(), Some("many/02070"));
+        let last = client
+            .range_page("many/", Some("many/02090"), None)
+            .await
+            .unwrap();
+        assert_eq!((last.items.len(), last.next), (9, None));
+    });
+}

@@ -283,3 +283,41 @@ fn a_node_of_the_next_minor_joins_in_and_another_major_is_refused() {
     let a = c.get(3, "/v1/kv/without-3?consistency=stale");
     assert_eq!(a.status, 404, "{a:?}");
 }
+
+#[test]
+fn a_data_dir_of_an_unknown_format_is_refused_and_left_as_it_was() {
+    let mut c = Cluster::start(1, &[]);
+    c.wait_leader(WAIT);
+    assert_eq!(try_put(&c, 1, "kept"), 200);
+    c.kill(1);
+    let marker = c.data_dir(1).join("format");
+    let current = std::fs::read_to_string(&marker).expect("a format marker");
+    assert_eq!(current, "raftorch-data 1\n");
+
+    // A newer raftorch's directory: this binary stops with a clear error and changes nothing.
+    std::fs::write(&marker, "raftorch-data 9\n").unwrap();
+    let before = log(&c, 1).len();
+    c.spawn(1);
+    let status = c.exited(1, WAIT).expect("the node exits");
+    assert!(!status.success());
+    let said = log(&c, 1)[before..].to_owned();
+    assert!(
+        said.contains("data directory format 9 is newer than this binary's (1)"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "raftorch-data 9\n"
+    );
+
+    // A directory from before the marker (format 0) is migrated on start, its data kept.
+    std::fs::remove_file(&marker).unwrap();
+    c.spawn(1);
+    c.wait_leader(WAIT);
+    let kept = c.get(1, "/v1/kv/kept");
+    assert_eq!(
+        (kept.status, &kept.body["value"]),
+        (200, &Value::from("yes"))
+    );
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), current);
+}

@@ -165,6 +165,15 @@ impl KvStore {
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.as_str(), v))
     }
+
+    /// The keys starting with `prefix` that sort after `start_after`, in key order.
+    pub(crate) fn range_from<'a, 'p>(
+        &'a self,
+        prefix: &'p str,
+        start_after: Option<&'p str>,
+    ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> + use<'a, 'p> {
+        super::page::entries_from(&self.keys, prefix, start_after)
+    }
 }
 
 #[cfg(test)]

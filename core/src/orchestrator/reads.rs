@@ -41,6 +41,26 @@ impl Orchestrator {
             .unwrap_or_default()
     }
 
+    /// Names of services with instances that sort after `start_after`, sorted: page them with
+    /// [`Page::take`](super::Page::take).
+    pub fn services_from<'a, 'p>(
+        &'a self,
+        start_after: Option<&'p str>,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'p> {
+        self.registry.services_from(start_after)
+    }
+
+    /// The instances of `service` whose ids sort after `start_after`, sorted by id; `None` when
+    /// the service has no instances.
+    pub fn instances_from<'a, 'p>(
+        &'a self,
+        service: &str,
+        start_after: Option<&'p str>,
+    ) -> Option<impl Iterator<Item = &'a ServiceInstance> + use<'a, 'p>> {
+        let instances = self.registry.instances(service)?;
+        Some(super::page::entries_from(instances, "", start_after).map(|(_, i)| i))
+    }
+
     /// One instance.
     pub fn instance(&self, service: &str, instance_id: &str) -> Option<&ServiceInstance> {
         self.registry.get(service, instance_id)
@@ -75,6 +95,16 @@ impl Orchestrator {
     /// Every key starting with `prefix`, in key order.
     pub fn kv_range(&self, prefix: &str) -> Vec<(&str, &KeyValue)> {
         self.kv.range(prefix).collect()
+    }
+
+    /// The keys starting with `prefix` that sort after `start_after`, in key order: page them
+    /// with [`Page::take`](super::Page::take).
+    pub fn kv_range_from<'a, 'p>(
+        &'a self,
+        prefix: &'p str,
+        start_after: Option<&'p str>,
+    ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> + use<'a, 'p> {
+        self.kv.range_from(prefix, start_after)
     }
 
     /// One live lease.

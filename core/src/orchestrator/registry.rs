@@ -241,6 +241,14 @@ impl Registry {
         self.services.keys().map(String::as_str)
     }
 
+    /// Names of services with instances that sort after `start_after`, sorted.
+    pub(crate) fn services_from<'a, 'p>(
+        &'a self,
+        start_after: Option<&'p str>,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'p> {
+        super::page::entries_from(&self.services, "", start_after).map(|(k, _)| k)
+    }
+
     /// The instances of a service, sorted by id; `None` when it has none.
     pub(crate) fn instances(&self, service: &str) -> Option<&BTreeMap<String, ServiceInstance>> {
         self.services.get(service)

@@ -1,5 +1,5 @@
 //! The key-value store: `PUT /v1/kv/{key}` with `{"value": "TEXT"}` or `{"value_b64": "..."}`
-//! (`?cas=REV`, `?lease=ID`), `GET/DELETE /v1/kv/{key}`, and `GET /v1/kv?prefix=P`. Writes take
+//! (`?cas=REV`, `?lease=ID`), `GET/DELETE /v1/kv/{key}`, and the paged `GET /v1/kv?prefix=P&limit=N&start_after=K`. Writes take
 //! a fence (`?fence=` or `X-Raftorch-Fence`, see `fence`).
 
 use std::collections::HashMap;
@@ -10,13 +10,14 @@ use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use raftorch_core::orchestrator::validate;
-use raftorch_core::orchestrator::{Command, KeyValue};
+use raftorch_core::orchestrator::{Command, KeyValue, Page};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::fence;
 use super::input::{json, request_id, Body, Params};
+use super::page::{put_more, PageQuery};
 use super::reply::{at_index, written};
 use super::ApiState;
 
@@ -154,26 +155,31 @@ pub(super) async fn get(
     }
 }
 
-/// `GET /v1/kv?prefix=P`: every key starting with `P`, in key order.
+/// `GET /v1/kv?prefix=P&limit=N&start_after=K`: a page of the keys starting with `P`, in key
+/// order, with `more` and `next` (pass it back as `start_after`). The owner task copies at most
+/// `limit` entries out; rendering happens here.
 pub(super) async fn range(
     State(state): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["consistency", "prefix"])?;
+    let params = Params::new(query, &["consistency", "prefix", "limit", "start_after"])?;
     let prefix = params.get("prefix").unwrap_or_default().to_owned();
-    let (items, index) = state
+    let page = PageQuery::parse(&params)?;
+    let (page, index) = state
         .read(params.consistency()?, move |sm| {
-            sm.kv_range(&prefix)
-                .into_iter()
-                .map(|(k, kv)| render(k, kv))
-                .collect::<Vec<_>>()
+            Page::take(
+                sm.kv_range_from(&prefix, page.start_after.as_deref()),
+                page.limit,
+            )
+            .map(|(k, kv)| (k.to_owned(), kv.clone()))
         })
         .await?;
-    Ok(at_index(
-        StatusCode::OK,
-        &json!({"items": items, "index": index}),
-        index,
-    ))
+    let mut body = Map::new();
+    put_more(&mut body, &page, |(k, _)| k);
+    let items: Vec<Value> = page.items.iter().map(|(k, kv)| render(k, kv)).collect();
+    body.insert("items".into(), Value::Array(items));
+    body.insert("index".into(), Value::from(index));
+    Ok(at_index(StatusCode::OK, &Value::Object(body), index))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod kv;
 mod lock_wait;
 mod members;
 mod openapi;
+mod page;
 mod proxy;
 mod registry;
 mod reply;

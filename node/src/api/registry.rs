@@ -7,12 +7,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use raftorch_core::orchestrator::validate::{self, Field};
-use raftorch_core::orchestrator::{Command, RouteDecision, ServiceInstance};
+use raftorch_core::orchestrator::{Command, Page, RouteDecision, ServiceInstance};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
 use super::input::{json, request_id, Body, Params};
+use super::page::{put_more, PageQuery};
 use super::reply::{at_index, written};
 use super::ApiState;
 use crate::auth::{self, Caller};
@@ -151,62 +152,66 @@ pub(super) async fn heartbeat(
     written(state.write(command, request_id(&headers)?).await?)
 }
 
-/// `GET /v1/services`: the names of services with instances (those the caller's token may
-/// name, when it is scoped).
+/// `GET /v1/services?limit=N&start_after=S`: a page of the names of services with instances
+/// (those the caller's token may name, when it is scoped), with `more` and `next`.
 pub(super) async fn list_services(
     State(state): State<ApiState>,
     caller: Option<Extension<Caller>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["consistency"])?;
+    let params = Params::new(query, &["consistency", "limit", "start_after"])?;
+    let page = PageQuery::parse(&params)?;
     let caller = caller.map(|Extension(c)| c);
-    let (services, index) = state
+    let (page, index) = state
         .read(params.consistency()?, move |sm| {
-            sm.services()
-                .into_iter()
-                .filter(|s| auth::visible(caller.as_ref(), s))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
+            let visible = sm
+                .services_from(page.start_after.as_deref())
+                .filter(|s| auth::visible(caller.as_ref(), s));
+            Page::take(visible, page.limit).map(str::to_owned)
         })
         .await?;
-    Ok(at_index(
-        StatusCode::OK,
-        &json!({"services": services, "index": index}),
-        index,
-    ))
+    let mut body = Map::new();
+    put_more(&mut body, &page, |s| s);
+    body.insert("services".into(), json!(page.items));
+    body.insert("index".into(), Value::from(index));
+    Ok(at_index(StatusCode::OK, &Value::Object(body), index))
 }
 
-/// `GET /v1/services/{service}?healthy=true`: `{"service", "instances": [..], "index"}`.
+/// `GET /v1/services/{service}?healthy=true&limit=N&start_after=I`: `{"service", "instances":
+/// [..], "more", "next", "index"}`, a page of instances in id order.
 pub(super) async fn get_service(
     State(state): State<ApiState>,
     Path(service): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = Params::new(query, &["consistency", "healthy"])?;
+    let params = Params::new(query, &["consistency", "healthy", "limit", "start_after"])?;
     validate::name(Field::Service, &service)?;
     let healthy = params.bool("healthy")?;
+    let page = PageQuery::parse(&params)?;
     let name = service.clone();
-    let ((instances, any), index) = state
+    let (page, index) = state
         .read(params.consistency()?, move |sm| {
-            let all = sm.instances(&name, false);
-            let any = !all.is_empty();
-            let shown: Vec<Value> = all
-                .into_iter()
-                .filter(|i| i.healthy || !healthy)
-                .map(render)
-                .collect();
-            (shown, any)
+            sm.instances_from(&name, page.start_after.as_deref())
+                .map(|all| {
+                    let shown = all.filter(|i| i.healthy || !healthy);
+                    Page::take(shown, page.limit).map(Clone::clone)
+                })
         })
         .await?;
-    if !any {
+    let Some(page) = page else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "service_not_found",
             format!("service {service:?} has no instances"),
         ));
-    }
-    let body = json!({"service": service, "instances": instances, "index": index});
-    Ok(at_index(StatusCode::OK, &body, index))
+    };
+    let mut body = Map::new();
+    put_more(&mut body, &page, |i| &i.instance_id);
+    body.insert("service".into(), Value::from(service));
+    let instances: Vec<Value> = page.items.iter().map(render).collect();
+    body.insert("instances".into(), Value::Array(instances));
+    body.insert("index".into(), Value::from(index));
+    Ok(at_index(StatusCode::OK, &Value::Object(body), index))
 }
 
 /// `GET /v1/route/{service}?key=K`: where a request with key `K` goes: `{"instance": {..},

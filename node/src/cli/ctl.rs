@@ -40,15 +40,22 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// The status of every endpoint.
     Status,
-    /// List services.
-    Services,
-    /// Show a service's instances.
+    /// List services (a page of them: see `--limit`, `--start-after`).
+    Services {
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show a service's instances (a page of them).
     Service {
         /// Service name.
         name: String,
         /// Only healthy instances.
         #[arg(long)]
         healthy: bool,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Register (or update) an instance.
     Register {
@@ -159,12 +166,40 @@ pub enum KvOp {
         /// Key.
         key: String,
     },
-    /// List keys under a prefix.
+    /// List keys under a prefix (a page of them).
     List {
         /// Prefix.
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Which page.
+        #[command(flatten)]
+        page: PageArgs,
     },
+}
+
+/// Which page of a listing to show; a table ends with the `--start-after` of the next one.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PageArgs {
+    /// At most this many items (the server's default is 1000, its maximum 10000).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Start after this key (the `next` of the previous page).
+    #[arg(long)]
+    pub start_after: Option<String>,
+}
+
+impl PageArgs {
+    /// The query parameters, each starting with `&`.
+    fn query(&self) -> String {
+        let mut q = String::new();
+        if let Some(n) = self.limit {
+            q.push_str(&format!("&limit={n}"));
+        }
+        if let Some(k) = &self.start_after {
+            q.push_str(&format!("&start_after={}", percent_encode(k)));
+        }
+        q
+    }
 }
 
 /// Runs the command; returns the exit code (0 ok, 1 error answer, 2 no endpoint reachable).
@@ -201,7 +236,7 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
     };
     let enc = |s: &str| percent_encode(s);
     let shape = match &args.command {
-        CtlCommand::Services => Shape::Services,
+        CtlCommand::Services { .. } => Shape::Services,
         CtlCommand::Service { .. } => Shape::Instances,
         CtlCommand::Route { .. } => Shape::Route,
         CtlCommand::Kv {
@@ -214,13 +249,17 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
     };
     let (method, path, body): (&str, String, Option<Vec<u8>>) = match &args.command {
         CtlCommand::Status | CtlCommand::Members { .. } => handled_above(),
-        CtlCommand::Services => ("GET", "/v1/services".into(), None),
-        CtlCommand::Service { name, healthy } => (
+        CtlCommand::Services { page } => ("GET", format!("/v1/services?{}", page.query()), None),
+        CtlCommand::Service {
+            name,
+            healthy,
+            page,
+        } => (
             "GET",
             format!(
-                "/v1/services/{}{}",
+                "/v1/services/{}?healthy={healthy}{}",
                 enc(name),
-                if *healthy { "?healthy=true" } else { "" }
+                page.query()
             ),
             None,
         ),
@@ -274,7 +313,11 @@ pub(super) fn run(args: &CtlArgs) -> i32 {
                 Some(json!({ "value": value }).to_string().into_bytes()),
             ),
             KvOp::Del { key } => ("DELETE", format!("/v1/kv/{key}"), None),
-            KvOp::List { prefix } => ("GET", format!("/v1/kv?prefix={}", enc(prefix)), None),
+            KvOp::List { prefix, page } => (
+                "GET",
+                format!("/v1/kv?prefix={}{}", enc(prefix), page.query()),
+                None,
+            ),
         },
         CtlCommand::Alarm { op: AlarmOp::List } => ("GET", "/v1/alarms".into(), None),
         CtlCommand::Alarm {

@@ -81,8 +81,20 @@ fn error_line(body: &str) -> String {
     }
 }
 
-/// The human rendering of a successful answer `v` of this shape.
+/// The human rendering of a successful answer `v` of this shape; a page of a longer listing
+/// ends with how to ask for the next one.
 pub(super) fn human(shape: Shape, v: &Value) -> String {
+    let table = body(shape, v);
+    match v["next"].as_str() {
+        Some(next) if v["more"] == Value::Bool(true) => {
+            format!("{table}\n(more: continue with --start-after {next:?})")
+        }
+        _ => table,
+    }
+}
+
+/// The table (or list) of an answer of this shape.
+fn body(shape: Shape, v: &Value) -> String {
     match shape {
         Shape::Status => status_table(v),
         Shape::Members => members_table(v),

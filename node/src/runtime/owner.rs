@@ -7,7 +7,7 @@
 use std::mem;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use raftorch_core::engine::{
     Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
@@ -221,11 +221,18 @@ impl Owner {
             return Ok(());
         }
         loop {
-            tokio::select! {
+            let woken_by = tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = ticker.tick() => self.on_tick(),
-                Some(m) = inputs.messages.recv() => self.step(m),
-                Some(r) = inputs.requests.recv() => self.on_request(r),
+                _ = ticker.tick() => Wake::Tick,
+                Some(m) = inputs.messages.recv() => Wake::Message(m),
+                Some(r) = inputs.requests.recv() => Wake::Request(r),
+            };
+            // A round's length is how long heartbeats and votes may wait behind it.
+            let round = Instant::now();
+            match woken_by {
+                Wake::Tick => self.on_tick(),
+                Wake::Message(m) => self.step(m),
+                Wake::Request(r) => self.on_request(r),
             }
             // Everything that queued meanwhile (e.g. during the last fsync) joins this round.
             for _ in 0..MAX_INPUTS_PER_ROUND {
@@ -240,7 +247,9 @@ impl Owner {
                     Err(_) => break,
                 }
             }
-            if self.process_ready(&mut inputs, &mut shutdown).await? == Flow::Stop {
+            let flow = self.process_ready(&mut inputs, &mut shutdown).await?;
+            self.metrics.observe_owner_round(round.elapsed());
+            if flow == Flow::Stop {
                 break;
             }
         }
@@ -694,6 +703,16 @@ impl Owner {
             changed
         });
     }
+}
+
+/// What woke the owner loop.
+enum Wake {
+    /// The Raft tick.
+    Tick,
+    /// A peer's message.
+    Message(Received),
+    /// A client request.
+    Request(Request),
 }
 
 /// Whether the owner loop goes on.

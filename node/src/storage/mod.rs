@@ -14,6 +14,7 @@
 //!   file, fsync, rename over, fsync the directory), with a checksum inside.
 
 pub(crate) mod atomic_file;
+pub mod data_format;
 mod hard_state;
 mod log;
 pub mod record;

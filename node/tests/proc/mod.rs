@@ -384,6 +384,21 @@ impl Cluster {
         }
     }
 
+    /// Waits up to `timeout` for node `id` to exit by itself; its exit status, or `None` if it
+    /// is still running (it is left running).
+    pub fn exited(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let slot = &mut self.nodes[id as usize - 1].child;
+        while Instant::now() < deadline {
+            if let Some(status) = slot.as_mut()?.try_wait().ok().flatten() {
+                *slot = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Whether node `id` is running.
     pub fn is_up(&self, id: u64) -> bool {
         self.node(id).child.is_some()

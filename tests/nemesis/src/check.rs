@@ -79,6 +79,37 @@ fn items(body: &Value) -> Option<Vec<(String, String, u64)>> {
         .collect()
 }
 
+/// Node `n`'s kv state under the workload prefix, read locally (`consistency=stale`) page by
+/// page; `None` if a page does not come.
+fn local_state(cluster: &Cluster, n: u64) -> Option<Vec<(String, String, u64)>> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/kv?prefix={PREFIX}&consistency=stale&limit=10000");
+        if let Some(key) = &after {
+            path.push_str(&format!("&start_after={}", query_escape(key)));
+        }
+        let page = cluster.get_json(n, &path)?;
+        all.extend(items(&page)?);
+        match (page["more"].as_bool(), page["next"].as_str()) {
+            (Some(true), Some(next)) => after = Some(next.to_owned()),
+            _ => return Some(all),
+        }
+    }
+}
+
+/// `text` with every byte but ASCII letters, digits and `-._~/` percent-encoded.
+fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Waits (at most `timeout`) until every node reports one applied index equal to the leader's
 /// commit index in the same poll, then compares every node's kv state read locally
 /// (`consistency=stale`).
@@ -99,11 +130,10 @@ pub fn convergence(cluster: &Cluster, timeout: Duration) -> Result<Convergence, 
             last = format!("applied {applied:?}, commit {commit:?}, {leaders} leaders");
             continue;
         }
-        let path = format!("/v1/kv?prefix={PREFIX}&consistency=stale");
         let states: Vec<_> = cluster
             .ids()
             .iter()
-            .map(|&n| cluster.get_json(n, &path).as_ref().and_then(items))
+            .map(|&n| local_state(cluster, n))
             .collect();
         let Some(states) = states.into_iter().collect::<Option<Vec<_>>>() else {
             last = "a node does not answer the kv range read".into();

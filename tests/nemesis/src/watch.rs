@@ -43,8 +43,8 @@ impl Topic {
     /// The state read a resync starts from (its `index` is the new cursor).
     fn resync_path(self) -> String {
         match self {
-            Topic::Kv => format!("/v1/kv?prefix={PREFIX}"),
-            Topic::Services => "/v1/services".into(),
+            Topic::Kv => format!("/v1/kv?prefix={PREFIX}&limit=1"),
+            Topic::Services => "/v1/services?limit=1".into(),
         }
     }
 
