@@ -76,6 +76,8 @@ pub struct FileConfig {
     pub election_ms: Option<u64>,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_every: Option<u64>,
+    /// Take a snapshot once the log since the last one holds this many bytes (0: never).
+    pub snapshot_log_bytes: Option<u64>,
     /// Join a running cluster instead of founding one (see [`NodeConfig::join`]).
     pub join: Option<bool>,
     /// Runtime threads (see [`NodeConfig::threads`]).
@@ -137,6 +139,8 @@ pub struct NodeConfig {
     pub election_ms: u64,
     /// Snapshot every this many applied entries (0: never).
     pub snapshot_every: u64,
+    /// Snapshot once the log since the last snapshot holds this many bytes (0: never by bytes).
+    pub snapshot_log_bytes: u64,
     /// Join a running cluster: on the first start (an empty data directory) write no founding
     /// membership; the node stays a silent non-member (it never campaigns) until the leader adds
     /// it, then learns the log, or a snapshot, from the leader. Its `peers` are the current
@@ -225,6 +229,8 @@ pub const DEFAULT_HEARTBEAT_MS: u64 = 50;
 pub const DEFAULT_ELECTION_MS: u64 = 150;
 /// See [`DEFAULT_HEARTBEAT_MS`].
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+/// Default [`NodeConfig::snapshot_log_bytes`]: 512 MiB.
+pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 512 << 20;
 /// Default runtime threads (see [`NodeConfig::threads`]).
 pub const DEFAULT_THREADS: usize = 1;
 /// Default leadership hand-over wait at shutdown (see [`NodeConfig::shutdown_transfer_ms`]).
@@ -392,6 +398,7 @@ mod tests {
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             election_ms: DEFAULT_ELECTION_MS,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            snapshot_log_bytes: DEFAULT_SNAPSHOT_LOG_BYTES,
             join: false,
             threads: DEFAULT_THREADS,
             cluster_token: None,

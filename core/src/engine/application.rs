@@ -18,6 +18,12 @@ pub trait Application: StateMachine + Default + Clone + core::fmt::Debug {
     /// Answers a query from the local state.
     fn query(&self, query: &Self::Query) -> Self::QueryOutput;
 
+    /// About how many bytes a snapshot of the state holds, for the snapshot policy (see
+    /// [`super::EngineConfig::snapshot_log_share_percent`]). Default: 0 (unknown).
+    fn state_bytes(&self) -> u64 {
+        0
+    }
+
     /// Lets the leader stamp a client write before proposing it (e.g. with its clock, so that
     /// time in the state machine comes from the log). Default: unchanged.
     fn prepare_write(data: Vec<u8>, _now_ms: u64) -> Vec<u8> {

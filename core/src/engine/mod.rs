@@ -69,6 +69,17 @@ use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
 pub struct EngineConfig {
     /// Take a snapshot once this many entries were applied since the last one (0: never).
     pub snapshot_every: u64,
+    /// ... but only once those entries' payloads add up to this share (percent) of the
+    /// application's [`Application::state_bytes`] (0: the entry count alone decides): a large
+    /// state is not serialized again for every few megabytes of log.
+    pub snapshot_log_share_percent: u64,
+    /// Take a snapshot once the entries applied since the last one hold this many payload bytes,
+    /// whatever the other rules say (0: never): the log on disk and the replay after a restart
+    /// stay bounded.
+    pub snapshot_log_bytes: u64,
+    /// Take a snapshot once this many ms of host time passed since the last one (or since the
+    /// engine started) and an entry was applied meanwhile (0: never).
+    pub snapshot_max_age_ms: u64,
     /// Entries kept in the log behind a snapshot, so slightly lagging followers need none.
     pub snapshot_keep_entries: u64,
     /// A read not confirmed within this many ms of host time fails (the client retries).
@@ -92,6 +103,9 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             snapshot_every: 10_000,
+            snapshot_log_share_percent: 0,
+            snapshot_log_bytes: 0,
+            snapshot_max_age_ms: 0,
             snapshot_keep_entries: 1_000,
             read_timeout_ms: 5_000,
             forward_writes: true,
@@ -133,6 +147,10 @@ pub struct Engine<A: Application, W, R> {
     next_periodic_at: u64,
     /// Index of the newest snapshot (taken here or installed from the leader).
     last_snapshot: LogIndex,
+    /// Payload bytes of the entries applied since that snapshot.
+    log_bytes_since_snapshot: u64,
+    /// Host time of that snapshot (`None`: none since the engine started, and no input yet).
+    last_snapshot_at_ms: Option<u64>,
     /// The newest hard state not yet made durable: a change of the commit index alone waits to
     /// ride along with the next persist (Raft relearns it from the leader after a restart).
     unsaved_hard_state: Option<HardState>,
@@ -178,6 +196,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
             announced_term: None,
             next_periodic_at: 0,
             last_snapshot: applied,
+            log_bytes_since_snapshot: 0,
+            last_snapshot_at_ms: None,
             unsaved_hard_state: None,
             checked_snapshot: None,
             refused_snapshots: 0,

@@ -87,7 +87,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 None => self.app.restore(&snapshot.data)?,
             }
             self.applied = snapshot.meta.index;
-            self.last_snapshot = snapshot.meta.index;
+            self.snapshot_made(snapshot.meta.index);
             self.forget_writes_up_to(snapshot.meta.index);
             let every = self.config.digest_every;
             self.digests.sample(every, self.applied, &self.app);
@@ -100,6 +100,9 @@ impl<A: Application, W, R> Engine<A, W, R> {
             }
             let output = match &entry.payload {
                 EntryPayload::Normal(data) => {
+                    let bytes = data.len() as u64;
+                    self.log_bytes_since_snapshot =
+                        self.log_bytes_since_snapshot.saturating_add(bytes);
                     let output = self.app.apply(entry.index, data);
                     let applied_at = self.app.applied_at().unwrap_or(entry.index);
                     Some((applied_at, output))

@@ -171,3 +171,65 @@ fn a_forward_carries_the_hosts_traceparent_and_the_leader_reports_its_index() {
     assert!(proposed.index > 0);
     assert!(leader.receive(1_000, 2, message).is_none());
 }
+
+/// Puts `key` with a value of `len` bytes.
+fn put_sized(key: &str, len: usize) -> Vec<u8> {
+    let command = Command::Put {
+        key: key.into(),
+        value: vec![7; len],
+        lease: None,
+        expected_revision: None,
+    };
+    Envelope::new(0, command).encode()
+}
+
+#[test]
+fn snapshots_follow_the_log_bytes_and_a_large_state_waits_for_its_share() {
+    let storage = MemStorage::new_with_voters(&[1]);
+    let raw = RawNode::new(Config::new(1), &storage).unwrap();
+    let config = EngineConfig {
+        snapshot_every: 4,
+        snapshot_log_share_percent: 50,
+        snapshot_log_bytes: 40_000,
+        ..EngineConfig::default()
+    };
+    let (mut engine, mut storage) = (Engine::new(raw, Orchestrator::new(), 0, config), storage);
+    elect(&mut engine, &mut storage);
+    engine.take_snapshot(); // the election's entries
+    let mut taken = Vec::new();
+    for i in 0..40 {
+        engine
+            .propose(2_000, put_sized(&alloc::format!("k{i:02}"), 1_000), i)
+            .unwrap();
+        drive(&mut engine, &mut storage, 2_000);
+        if let Some(s) = engine.take_snapshot() {
+            taken.push((i, s.meta.index, engine.app().live_bytes()));
+        }
+    }
+    // Four small entries make a snapshot while the state is small; as it grows the count no
+    // longer suffices, and 50% of the state's size in log is needed: the gaps widen.
+    let gaps: Vec<u32> = taken.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.first() == Some(&4), "{taken:?}");
+    assert!(gaps.windows(2).all(|w| w[1] >= w[0]), "{taken:?}");
+    assert!(gaps.last().is_some_and(|&g| g > 4), "{taken:?}");
+    // Past the byte bound a snapshot is due whatever the state's size.
+    let bounded = EngineConfig {
+        snapshot_every: 0,
+        ..config
+    };
+    let storage = MemStorage::new_with_voters(&[1]);
+    let raw = RawNode::new(Config::new(1), &storage).unwrap();
+    let (mut engine, mut storage) = (Engine::new(raw, Orchestrator::new(), 0, bounded), storage);
+    elect(&mut engine, &mut storage);
+    let mut at = Vec::new();
+    for i in 0..100 {
+        engine
+            .propose(2_000, put_sized(&alloc::format!("k{i:02}"), 1_000), i)
+            .unwrap();
+        drive(&mut engine, &mut storage, 2_000);
+        if engine.take_snapshot().is_some() {
+            at.push(i);
+        }
+    }
+    assert_eq!(at.len(), 2, "one snapshot per ~40 KB of log: {at:?}");
+}

@@ -16,6 +16,10 @@ impl Application for Orchestrator {
         Orchestrator::query(self, query)
     }
 
+    fn state_bytes(&self) -> u64 {
+        self.live_bytes()
+    }
+
     fn prepare_write(data: Vec<u8>, now_ms: u64) -> Vec<u8> {
         match Envelope::decode(&data) {
             Ok(mut envelope) => {

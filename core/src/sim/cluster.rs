@@ -150,6 +150,7 @@ impl<A: Application> Cluster<A> {
             incarnation: raft.seed,
             digest_every: cfg.digest_every,
             transfer: cfg.snapshot_transfer,
+            ..EngineConfig::default()
         };
         node.engine = RawNode::new(raft, &node.storage)
             .ok()

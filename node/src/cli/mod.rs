@@ -22,7 +22,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{
     DebugOptions, FileConfig, NodeConfig, PeerSpec, DEFAULT_API_HEADER_TIMEOUT_MS,
     DEFAULT_ELECTION_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_VALUE_BYTES,
-    DEFAULT_MAX_WATCHERS, DEFAULT_SHUTDOWN_TRANSFER_MS, DEFAULT_SNAPSHOT_EVERY, DEFAULT_THREADS,
+    DEFAULT_MAX_WATCHERS, DEFAULT_SHUTDOWN_TRANSFER_MS, DEFAULT_SNAPSHOT_EVERY,
+    DEFAULT_SNAPSHOT_LOG_BYTES, DEFAULT_THREADS,
 };
 use crate::transport::handshake::Version;
 
@@ -72,7 +73,7 @@ pub enum CliCommand {
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// TOML file with any of: id, data_dir, peer_listen, api_listen, peers, heartbeat_ms,
-    /// election_ms, snapshot_every, join, threads, cluster_token, max_connections,
+    /// election_ms, snapshot_every, snapshot_log_bytes, join, threads, cluster_token, max_connections,
     /// api_header_timeout_ms, max_value_bytes, max_watchers, auth_file, token_rate, token_burst,
     /// insecure, advertise_peer,
     /// advertise_api, shutdown_transfer_ms, tls_ca, tls_cert, tls_key, otlp_endpoint,
@@ -103,6 +104,12 @@ pub struct NodeArgs {
     /// Snapshot and compact the log every N applied entries (0: never). Default 10000.
     #[arg(long, env = "RAFTORCH_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
+    /// Snapshot once the log since the last snapshot holds this many bytes, whatever the state's
+    /// size (0: never by bytes). A large state otherwise waits until the log since its last
+    /// snapshot is half its size, and any state is snapshotted after 30 minutes with new
+    /// entries. Default 512 MiB.
+    #[arg(long, env = "RAFTORCH_SNAPSHOT_LOG_BYTES")]
+    pub snapshot_log_bytes: Option<u64>,
     /// Join a running cluster (the leader adds this node with `ctl members add`) instead of
     /// founding one with the --peer nodes. Only matters on the first start.
     #[arg(long, env = "RAFTORCH_JOIN")]
@@ -251,6 +258,10 @@ impl NodeArgs {
                 .snapshot_every
                 .or(file.snapshot_every)
                 .unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+            snapshot_log_bytes: self
+                .snapshot_log_bytes
+                .or(file.snapshot_log_bytes)
+                .unwrap_or(DEFAULT_SNAPSHOT_LOG_BYTES),
             join: self.join || file.join.unwrap_or(false),
             threads: self.threads.or(file.threads).unwrap_or(DEFAULT_THREADS),
             cluster_token: self.cluster_token.clone().or(file.cluster_token),
@@ -431,6 +442,7 @@ mod tests {
             heartbeat_ms: None,
             election_ms: None,
             snapshot_every: None,
+            snapshot_log_bytes: None,
             join: false,
             threads: None,
             cluster_token: None,

@@ -37,6 +37,11 @@ use crate::transport::{Peers, Received, Wire};
 const READ_EXPIRY: Duration = Duration::from_secs(5);
 /// Inputs stepped per round before taking a `Ready` (bounds the latency of one round).
 const MAX_INPUTS_PER_ROUND: usize = 4096;
+/// A state waits for a snapshot until the log since the last one is this share (percent) of
+/// its size, however many entries that is (see `EngineConfig::snapshot_log_share_percent`).
+const SNAPSHOT_LOG_SHARE_PERCENT: u64 = 50;
+/// A state with new entries is snapshotted at least this often.
+const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// Entries kept in memory behind a snapshot so slightly lagging followers need no snapshot.
 const KEEP_AFTER_SNAPSHOT: u64 = 1000;
 /// How often a persist refused for want of disk space is tried again.
@@ -97,6 +102,9 @@ pub fn start(
     }
     let engine_config = EngineConfig {
         snapshot_every: config.snapshot_every,
+        snapshot_log_share_percent: SNAPSHOT_LOG_SHARE_PERCENT,
+        snapshot_log_bytes: config.snapshot_log_bytes,
+        snapshot_max_age_ms: SNAPSHOT_MAX_AGE.as_millis() as u64,
         snapshot_keep_entries: KEEP_AFTER_SNAPSHOT,
         read_timeout_ms: READ_EXPIRY.as_millis() as u64,
         forward_writes: true,
