@@ -129,6 +129,9 @@ pub struct Metrics {
     pub owner_round: LatencyHistogram,
     /// The longest owner-loop round since the node started (µs).
     pub owner_stall_max_micros: AtomicU64,
+    /// The last snapshot taken here: µs to serialize the state (on the owner loop), µs to
+    /// save it and compact the log (on the disk thread), and its size.
+    pub snapshot_last: [AtomicU64; 3],
 }
 
 /// Gauges read from the node's state when rendering.
@@ -158,6 +161,14 @@ impl Metrics {
         self.owner_round.observe(elapsed);
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.owner_stall_max_micros.fetch_max(micros, Relaxed);
+    }
+
+    /// Records a snapshot taken here: serialized in `serialize`, saved in `save`, `bytes` long.
+    pub fn observe_snapshot(&self, serialize: Duration, save: Duration, bytes: u64) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.snapshot_last[0].store(micros(serialize), Relaxed);
+        self.snapshot_last[1].store(micros(save), Relaxed);
+        self.snapshot_last[2].store(bytes, Relaxed);
     }
 
     /// Records one persist (entries + fsync) of `elapsed` covering `entries` entries.
@@ -384,6 +395,30 @@ impl Metrics {
              the longest heartbeats and votes waited.\n# TYPE raftorch_owner_loop_stall_seconds \
              gauge\nraftorch_owner_loop_stall_seconds {stall}"
         );
+        let [serialize, save, bytes] = &self.snapshot_last;
+        let gauges = [
+            (
+                "snapshot_last_serialize_seconds",
+                "Time the owner loop took to serialize the last snapshot taken here.",
+                serialize.load(Relaxed) as f64 / 1e6,
+            ),
+            (
+                "snapshot_last_save_seconds",
+                "Time to save the last snapshot taken here and compact the log (disk thread).",
+                save.load(Relaxed) as f64 / 1e6,
+            ),
+            (
+                "snapshot_last_bytes",
+                "Size of the last snapshot taken here.",
+                bytes.load(Relaxed) as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP raftorch_{name} {help}\n# TYPE raftorch_{name} gauge\nraftorch_{name} {value}"
+            );
+        }
         self.api_rate_limited.render(&mut out);
         self.space.render(&mut out);
         out
@@ -415,6 +450,16 @@ mod tests {
         assert!(text.contains("raftorch_owner_loop_round_seconds_count 2"));
         assert!(
             text.contains("raftorch_owner_loop_stall_seconds 0.007\n"),
+            "{text}"
+        );
+        m.observe_snapshot(Duration::from_millis(30), Duration::from_millis(5), 4096);
+        let text = m.render(&Gauges::default());
+        assert!(
+            text.contains("raftorch_snapshot_last_serialize_seconds 0.03\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("raftorch_snapshot_last_bytes 4096\n"),
             "{text}"
         );
     }

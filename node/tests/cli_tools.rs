@@ -233,6 +233,47 @@ fn bench_failover_kills_the_leader_and_times_the_recovery() {
 }
 
 #[test]
+fn bench_scale_fills_in_steps_and_measures_catch_up_and_restart() {
+    let o = raftorch(&[
+        "bench",
+        "--scale",
+        "--fill",
+        "6MiB",
+        "--duration",
+        "1s",
+        "--clients",
+        "4",
+        "--value-size",
+        "1024",
+    ]);
+    let text = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(text.contains("down during the fill"), "{text}");
+    // A row for the empty state and one for the fill, each with a load and RSS figures.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" writes/s, p99 "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[1].contains("live     6 MiB") || rows[1].contains("live     7 MiB"),
+        "{text}"
+    );
+    assert!(rows.iter().all(|r| r.contains("RSS MiB [n")), "{text}");
+    assert!(text.contains("paged read of every key"), "{text}");
+    assert!(
+        text.contains("caught up in") && !text.contains("never (gave up)"),
+        "{text}"
+    );
+    assert!(text.contains("ready in"), "{text}");
+    assert!(text.contains("goals at 6 MiB of live state:"), "{text}");
+}
+
+#[test]
 fn bench_rolling_restart_restarts_every_node_and_times_the_write_gaps() {
     let o = raftorch(&["bench", "--rolling-restart", "--rounds", "1"]);
     let text = stdout(&o);

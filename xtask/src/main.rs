@@ -3,6 +3,7 @@
 //! - `cargo xtask test`: installs what a fresh machine lacks, then runs every check CI runs.
 //! - `cargo xtask nemesis`: five real nodes in network namespaces under partitions, kills and
 //!   pauses, with a checked client history, a JSON report and an SVG timeline.
+//! - `cargo xtask scale`: how a 3-node cluster's figures grow up to 1 GiB of state.
 //! - `cargo xtask demo`: builds the browser visualizer and serves it on 127.0.0.1
 //!   (`--terminal` for the text demo).
 #![allow(clippy::std_instead_of_core, clippy::alloc_instead_of_core)] // a host tool, std is fine
@@ -12,6 +13,7 @@ mod deploy;
 mod fuzz;
 mod nemesis;
 mod python;
+mod scale;
 mod schemathesis;
 mod serve;
 mod setup;
@@ -41,6 +43,11 @@ commands:
           expiry, state digests of the nodes while running, convergence and that no
           acknowledged write is lost; writes report.json and timeline.svg (default 120 s,
           2,000 ops required: --min-ops N; report in $CARGO_TARGET_DIR/nemesis/seed-N)
+  scale [--fill SIZE] [raftorch bench options]
+          build the node optimized and run `raftorch bench --scale`: a 3-node cluster with one
+          follower down, filled to 1 GiB of live state (1 KiB values, 32 clients), writes/s,
+          p99, RSS and snapshots at 0, 64 MiB, 256 MiB and the fill, then a paged read of every
+          key, the follower's catch-up and a restart to ready, against the 1 GiB goals
   python  build and install the Python client (client/python) into .tools/venv and run its
           pytest suite against real 3-node clusters, then a short schemathesis run (below)
   deploy-check
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         }
         Some("demo") => serve::run(&args[1..]),
         Some("nemesis") => nemesis::run(&args[1..]),
+        Some("scale") => scale::run(&args[1..]),
         Some("python") => python::test(),
         Some("deploy-check") => deploy::check(),
         Some("schemathesis") => schemathesis::command(&args[1..]),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::shell;
 
 /// The cargo target directory this build uses.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| shell::workspace_root().join("target"))

@@ -424,9 +424,12 @@ impl Owner {
                 spans.snapshot_installed(snapshot, start);
             }
             self.engine.advance(ready);
+            let serializing = Instant::now();
             if let Some(snapshot) = self.engine.take_snapshot() {
-                let index = snapshot.meta.index;
+                let serialized = serializing.elapsed();
+                let (index, bytes) = (snapshot.meta.index, snapshot.data.len() as u64);
                 let start = SystemTime::now();
+                let saving = Instant::now();
                 match self.disk.run(move |disk| disk.compact(snapshot)).await? {
                     // The log on disk keeps its entries (the state there stays whole) until a
                     // later snapshot compacts it; the next persist shows whether space is back.
@@ -440,7 +443,15 @@ impl Owner {
                     spans.snapshot_taken(index, start);
                 }
                 Metrics::inc(&self.metrics.snapshots);
-                tracing::info!(index, "took a snapshot and compacted the log");
+                self.metrics
+                    .observe_snapshot(serialized, saving.elapsed(), bytes);
+                tracing::info!(
+                    index,
+                    bytes,
+                    serialize_ms = serialized.as_millis() as u64,
+                    save_ms = saving.elapsed().as_millis() as u64,
+                    "took a snapshot and compacted the log"
+                );
             }
         }
         // The engine's own messages made outside a `Ready` (a client's write forwarded now) or

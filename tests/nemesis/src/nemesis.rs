@@ -213,6 +213,18 @@ fn change_membership(
     Err(format!("no leader accepted the change within {patience:?}"))
 }
 
+/// The leader, once there is one (for up to `patience`).
+fn wait_for_leader(cluster: &Cluster, patience: Duration) -> Option<u64> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let leader = cluster.leader();
+        if leader.is_some() || Instant::now() >= deadline {
+            return leader;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Adds `node` back: first as a learner, then (once it caught up) as a voter.
 fn rejoin(cluster: &Cluster, node: u64) -> Result<(), String> {
     let (peer_addr, api_addr) = cluster.member_addresses(node);
@@ -332,17 +344,31 @@ pub fn run_step(
             (format!("node {leader} ({how})"), Undo::Resume(leader))
         }
         FaultKind::MembershipUnderPause => {
-            let leader = cluster.leader();
+            // Right after another fault (a restart) there may be no leader yet: a node picked
+            // then could be the next leader, which refuses to remove itself (leader_removal).
+            let leader = wait_for_leader(cluster, Duration::from_secs(10));
             let followers: Vec<u64> = shuffled(
                 ids.into_iter().filter(|&n| Some(n) != leader).collect(),
                 step.pick,
             );
-            let (paused, removed) = (followers[0], followers[1]);
+            let paused = followers[0];
+            let removed = std::cell::Cell::new(followers[1]);
             cluster.pause(paused)?;
-            change_membership(cluster, Duration::from_secs(10), |c, l| {
-                c.delete(l, &format!("/v1/cluster/members/{removed}"))
-            })
-            .map_err(|e| format!("remove node {removed}: {e}"))?;
+            let asked = change_membership(cluster, Duration::from_secs(10), |c, l| {
+                // Leadership may still move to the node picked: pick another follower then.
+                if removed.get() == l {
+                    if let Some(&other) = followers.iter().find(|&&n| n != l && n != paused) {
+                        removed.set(other);
+                    }
+                }
+                c.delete(l, &format!("/v1/cluster/members/{}", removed.get()))
+            });
+            let removed = removed.get();
+            if let Err(e) = asked {
+                // Never leave a node stopped behind a failed fault.
+                cluster.resume(paused)?;
+                return Err(format!("remove node {removed}: {e}"));
+            }
             (
                 format!("node {removed} removed while node {paused} is paused"),
                 Undo::Rejoin { paused, removed },

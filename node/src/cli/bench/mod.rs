@@ -1,7 +1,8 @@
 //! `raftorch bench`: a closed-loop load generator (one thread and one keep-alive connection
 //! per client) for the kv API of raftorch, or of etcd through its v3 JSON gateway; and
 //! `--failover`, which measures recovery from `kill -9` of the leader of a cluster it starts;
-//! and `--rolling-restart`, the write gap while it restarts every node of one in turn.
+//! and `--rolling-restart`, the write gap while it restarts every node of one in turn; and
+//! `--scale --fill SIZE`, how writes, memory, snapshots and catch-up grow with the state.
 //!
 //! Without `--endpoints` it starts what it measures itself: a local 3-node raftorch cluster, and
 //! with `--target etcd` also a local 3-node etcd cluster, loaded side by side.
@@ -11,6 +12,7 @@ mod failover;
 mod load;
 mod procs;
 mod rolling;
+mod scale;
 
 use std::time::Duration;
 
@@ -97,6 +99,15 @@ pub struct BenchArgs {
     /// run). Off by default so the comparison with etcd (plain HTTP, no auth) is like for like.
     #[arg(long, conflicts_with = "endpoints")]
     pub secure: bool,
+    /// Start a 3-node cluster of this binary with one follower down, fill its state step by
+    /// step up to `--fill` (0, 64 MiB, 256 MiB, 1 GiB: those below it, and it), measure a
+    /// write load at each step, then the follower's catch-up, a paged read of every key and a
+    /// restart to ready, against the goals of a 1 GiB state (`cargo xtask scale`).
+    #[arg(long, conflicts_with_all = ["failover", "rolling_restart", "endpoints"])]
+    pub scale: bool,
+    /// With `--scale`: the live state to fill up to (`1GiB`, `200MiB`, bytes).
+    #[arg(long, default_value = "1GiB", value_parser = scale::parse_size, requires = "scale")]
+    pub fill: u64,
 }
 
 /// Parses `10s`, `250ms`, `2m` or a plain number of seconds.
@@ -118,7 +129,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs the benchmark; returns the exit code.
 pub(super) fn run(args: &BenchArgs) -> i32 {
-    let result = if args.failover {
+    let result = if args.scale {
+        scale::run(args)
+    } else if args.failover {
         failover::run(args)
     } else if args.rolling_restart {
         rolling::run(args)

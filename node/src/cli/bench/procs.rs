@@ -166,6 +166,11 @@ impl RaftorchProcs {
         ))
     }
 
+    /// Node `id`'s process id, while it runs.
+    pub(super) fn pid(&self, id: u64) -> Option<u32> {
+        self.children[id as usize - 1].as_ref().map(Child::id)
+    }
+
     /// Node `id`'s API base URL.
     pub(super) fn url(&self, id: u64) -> String {
         self.access.base(&self.addrs[id as usize - 1].1)
