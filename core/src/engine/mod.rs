@@ -73,6 +73,9 @@ pub struct EngineConfig {
     /// application's [`Application::state_bytes`] (0: the entry count alone decides): a large
     /// state is not serialized again for every few megabytes of log.
     pub snapshot_log_share_percent: u64,
+    /// ... for states of at least this many bytes: a smaller state is cheap to serialize, and
+    /// the entry count alone decides.
+    pub snapshot_log_share_above_bytes: u64,
     /// Take a snapshot once the entries applied since the last one hold this many payload bytes,
     /// whatever the other rules say (0: never): the log on disk and the replay after a restart
     /// stay bounded.
@@ -104,6 +107,7 @@ impl Default for EngineConfig {
         EngineConfig {
             snapshot_every: 10_000,
             snapshot_log_share_percent: 0,
+            snapshot_log_share_above_bytes: 0,
             snapshot_log_bytes: 0,
             snapshot_max_age_ms: 0,
             snapshot_keep_entries: 1_000,

@@ -3,9 +3,10 @@
 //! A snapshot is due once entries were applied since the last one and any of these holds:
 //!
 //! - [`EngineConfig::snapshot_every`] entries were applied, and their payloads add up to at
-//!   least [`EngineConfig::snapshot_log_share_percent`] of the state's size — for a small state
-//!   the entry count decides; for a large one the log must be a fair share of the state before
-//!   the whole state is serialized again (bounded write amplification);
+//!   least [`EngineConfig::snapshot_log_share_percent`] of the state's size — for a state under
+//!   [`EngineConfig::snapshot_log_share_above_bytes`] the entry count decides; for a larger one
+//!   the log must be a fair share of the state before the whole state is serialized again
+//!   (bounded write amplification);
 //! - their payloads add up to [`EngineConfig::snapshot_log_bytes`] (disk and replay bounded);
 //! - [`EngineConfig::snapshot_max_age_ms`] of host time passed since the last one.
 
@@ -33,6 +34,7 @@ pub(super) fn snapshot_due(config: &EngineConfig, since: SinceSnapshot) -> bool 
     }
     let share = config.snapshot_log_share_percent;
     let log_is_a_fair_share = share == 0
+        || since.state_bytes < config.snapshot_log_share_above_bytes
         || since.log_bytes.saturating_mul(100) >= since.state_bytes.saturating_mul(share);
     let by_count =
         config.snapshot_every != 0 && since.entries >= config.snapshot_every && log_is_a_fair_share;
@@ -101,6 +103,7 @@ mod tests {
         EngineConfig {
             snapshot_every: 10_000,
             snapshot_log_share_percent: 50,
+            snapshot_log_share_above_bytes: 64 * MIB,
             snapshot_log_bytes: 512 * MIB,
             snapshot_max_age_ms: 1_800_000,
             ..EngineConfig::default()
@@ -121,6 +124,9 @@ mod tests {
         let c = node_like();
         assert!(!snapshot_due(&c, since(9_999, 10 * MIB, MIB)));
         assert!(snapshot_due(&c, since(10_000, 10 * MIB, MIB)));
+        // Tiny entries (ticks) over a state just under the floor: still by count.
+        assert!(snapshot_due(&c, since(10_000, 200_000, 63 * MIB)));
+        assert!(!snapshot_due(&c, since(10_000, 200_000, 65 * MIB)));
     }
 
     #[test]

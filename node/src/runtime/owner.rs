@@ -40,6 +40,8 @@ const MAX_INPUTS_PER_ROUND: usize = 4096;
 /// A state waits for a snapshot until the log since the last one is this share (percent) of
 /// its size, however many entries that is (see `EngineConfig::snapshot_log_share_percent`).
 const SNAPSHOT_LOG_SHARE_PERCENT: u64 = 50;
+/// ... once it holds this much (a smaller state snapshots by entry count alone).
+const SNAPSHOT_LOG_SHARE_ABOVE_BYTES: u64 = 64 << 20;
 /// A state with new entries is snapshotted at least this often.
 const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 /// Entries kept in memory behind a snapshot so slightly lagging followers need no snapshot.
@@ -103,6 +105,7 @@ pub fn start(
     let engine_config = EngineConfig {
         snapshot_every: config.snapshot_every,
         snapshot_log_share_percent: SNAPSHOT_LOG_SHARE_PERCENT,
+        snapshot_log_share_above_bytes: SNAPSHOT_LOG_SHARE_ABOVE_BYTES,
         snapshot_log_bytes: config.snapshot_log_bytes,
         snapshot_max_age_ms: SNAPSHOT_MAX_AGE.as_millis() as u64,
         snapshot_keep_entries: KEEP_AFTER_SNAPSHOT,
