@@ -212,6 +212,9 @@ pub struct DebugOptions {
     /// Bytes per snapshot chunk sent to a follower (0: the default, 1 MiB); small in tests so
     /// a small state is many chunks.
     pub snapshot_chunk_bytes: u32,
+    /// Flip a byte in every Nth snapshot chunk this node sends, after its checksum was taken
+    /// (0: never), so that tests see receivers refuse corrupt chunks and the sender resend them.
+    pub corrupt_chunk_every: u64,
 }
 
 /// Default API connection cap (see [`NodeConfig::max_connections`]).

@@ -143,6 +143,10 @@ impl DiskStorage {
             Some(bytes) => decode("hard state", &bytes)?,
             None => HardState::default(),
         };
+        // A snapshot this node was writing when it stopped: never adopted, so not needed.
+        for leftover in [PENDING_SNAPSHOT, "snapshot.pending.tmp"] {
+            let _ = std::fs::remove_file(dir.join(leftover));
+        }
         let snapshot_file = SnapshotFile::new(dir.join("snapshot"));
         let snapshot = match snapshot_file.load()? {
             Some(s) => Some(Snapshot {
@@ -335,12 +339,40 @@ impl DiskStorage {
     }
 
     fn save_snapshot_file(&self, snapshot: &Snapshot) -> Result<(), DiskError> {
-        let meta = storage::SnapshotMeta {
-            index: snapshot.meta.index,
-            term: snapshot.meta.term,
-            conf: encode(&snapshot.meta.conf),
-        };
-        self.snapshot_file.save(&meta, &snapshot.data)?;
+        save_snapshot(&self.snapshot_file, snapshot)
+    }
+
+    /// Where a snapshot this node takes is written, off the disk thread (see
+    /// [`DiskStorage::adopt_snapshot`]), before it replaces the current one.
+    pub fn pending_snapshot_file(&self) -> SnapshotFile {
+        SnapshotFile::new(self.dir.join(PENDING_SNAPSHOT))
+    }
+
+    /// Makes the snapshot saved in [`DiskStorage::pending_snapshot_file`] the current one (a
+    /// rename), then drops the log entries it covers — unless a snapshot as new is current
+    /// already (one received from the leader meanwhile): the pending file is then removed.
+    pub fn adopt_snapshot(&mut self, snapshot: Snapshot) -> Result<(), DiskError> {
+        self.out_of_space_retryable(|disk| disk.adopt_once(snapshot))
+    }
+
+    /// Removes the pending snapshot file (its snapshot was overtaken by one from the leader).
+    pub fn discard_pending_snapshot(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(PENDING_SNAPSHOT));
+    }
+
+    fn adopt_once(&mut self, snapshot: Snapshot) -> Result<(), DiskError> {
+        let pending = self.dir.join(PENDING_SNAPSHOT);
+        let current = self.snapshot.as_ref().map_or(0, |s| s.meta.index);
+        if snapshot.meta.index <= current {
+            let _ = std::fs::remove_file(&pending);
+            return Ok(());
+        }
+        self.snapshot_file
+            .replace_with(&SnapshotFile::new(pending))?;
+        let index = snapshot.meta.index;
+        self.snapshot = Some(snapshot);
+        self.save_hard_state()?;
+        self.log.compact_through(index)?;
         Ok(())
     }
 
@@ -372,6 +404,20 @@ impl DiskStorage {
         self.log.compact_through(meta.index)?;
         Ok(())
     }
+}
+
+/// The name of the file a snapshot taken here is written to before it is adopted.
+const PENDING_SNAPSHOT: &str = "snapshot.pending";
+
+/// Durably writes `snapshot` to `file` (replacing what it held).
+pub fn save_snapshot(file: &SnapshotFile, snapshot: &Snapshot) -> Result<(), DiskError> {
+    let meta = storage::SnapshotMeta {
+        index: snapshot.meta.index,
+        term: snapshot.meta.term,
+        conf: encode(&snapshot.meta.conf),
+    };
+    file.save(&meta, &snapshot.data)?;
+    Ok(())
 }
 
 fn to_core(e: StorageError) -> raft::Error {

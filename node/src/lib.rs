@@ -29,9 +29,12 @@
 //!         send(ready.raft.persisted_messages);  // votes and acks promise what was persisted
 //!         engine.apply(&mut ready)?;            // answers the writes and reads it ends
 //!         engine.advance(ready);
-//!         if let Some(s) = engine.take_snapshot() { disk.compact(s)? }
+//!         if let Some(job) = engine.begin_snapshot() { encode_and_write_elsewhere(job) }
 //!     }
+//!     if let Some(r) = engine.take_received_snapshot() { decode_elsewhere(r) }
 //! }
+//! // when an encoded snapshot is back: engine.finish_snapshot(s), then disk.adopt_snapshot(s)
+//! // when a decoded one is back:       engine.install_decoded(d)
 //! ```
 
 #![forbid(unsafe_code)]

@@ -33,7 +33,7 @@ fn snapshot(index: u64, term: u64) -> Snapshot {
             term,
             conf: ConfState::with_voters(&[1, 2, 3]),
         },
-        data: b"state".to_vec(),
+        data: b"state".to_vec().into(),
     }
 }
 

@@ -40,6 +40,15 @@
 //! }
 //! assert!(engine.raw().is_leader());
 //! ```
+//!
+//! Snapshots are costly for a large state, and a host with heartbeats to send does their costly
+//! halves elsewhere: [`Engine::begin_snapshot`] (a cheap clone of the state) instead of
+//! [`Engine::take_snapshot`], [`SnapshotJob::encode`] on another thread, then
+//! [`Engine::finish_snapshot`]; and after each round, [`Engine::take_received_snapshot`] (a
+//! snapshot from the leader whose last chunk came in), [`ReceivedSnapshot::decode`] on another
+//! thread, then [`Engine::install_decoded`]. A host must do the latter (or call
+//! [`Engine::install_received_now`]): a snapshot that arrived in chunks reaches Raft no other
+//! way. The simulator does both a round later, the native node on blocking threads.
 
 mod answer;
 mod application;
@@ -60,6 +69,8 @@ pub use application::{Application, Consistency};
 pub use digests::DIGESTS_KEPT;
 pub use forward::{PeerMessage, Refusal, Submitted, FORWARD_TIMEOUT_MS};
 pub use ready::EngineReady;
+pub use snapshot_check::{DecodedSnapshot, ReceivedSnapshot};
+pub use snapshots::SnapshotJob;
 pub use transfer::{Chunk, ChunkAck, TransferConfig, TransferStats};
 
 use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
@@ -149,17 +160,21 @@ pub struct Engine<A: Application, W, R> {
     /// Leadership duties: the term whose first entries were proposed, the next periodic entry.
     announced_term: Option<Term>,
     next_periodic_at: u64,
-    /// Index of the newest snapshot (taken here or installed from the leader).
+    /// Index of the newest snapshot begun here or installed from the leader (for the policy).
     last_snapshot: LogIndex,
     /// Payload bytes of the entries applied since that snapshot.
     log_bytes_since_snapshot: u64,
     /// Host time of that snapshot (`None`: none since the engine started, and no input yet).
     last_snapshot_at_ms: Option<u64>,
+    /// The index of the snapshot being encoded by the host, if one is.
+    snapshot_in_flight: Option<LogIndex>,
     /// The newest hard state not yet made durable: a change of the commit index alone waits to
     /// ride along with the next persist (Raft relearns it from the leader after a restart).
     unsaved_hard_state: Option<HardState>,
     /// Term and vote as last made durable.
     saved_term_vote: (Term, Option<NodeId>),
+    /// A snapshot received whole in chunks, until the host takes it to decode.
+    received: Option<snapshot_check::ReceivedSnapshot<A>>,
     /// The last snapshot from a peer that restored into scratch state, until it is applied.
     checked_snapshot: Option<snapshot_check::CheckedSnapshot<A>>,
     refused_snapshots: u64,
@@ -202,7 +217,9 @@ impl<A: Application, W, R> Engine<A, W, R> {
             last_snapshot: applied,
             log_bytes_since_snapshot: 0,
             last_snapshot_at_ms: None,
+            snapshot_in_flight: None,
             unsaved_hard_state: None,
+            received: None,
             checked_snapshot: None,
             refused_snapshots: 0,
             digests: digests::StateDigests::default(),
@@ -231,7 +248,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
 
     /// Index of the newest snapshot, taken here or installed from the leader.
     pub fn snapshot_index(&self) -> LogIndex {
-        self.last_snapshot
+        self.raw.held_snapshot_index()
     }
 
     /// The sampled `(index, digest)` pairs of the application's state, oldest first (see

@@ -12,7 +12,7 @@
 
 use super::application::Application;
 use super::{Engine, EngineConfig};
-use crate::raft::{LogIndex, Snapshot};
+use crate::raft::{LogIndex, Snapshot, SnapshotMeta};
 
 /// What the policy weighs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,12 +43,39 @@ pub(super) fn snapshot_due(config: &EngineConfig, since: SinceSnapshot) -> bool 
     by_count || by_bytes || by_age
 }
 
+/// A snapshot being made: a clone of the application as of `meta.index` (cheap to take: the
+/// large parts of the state are persistent, structurally shared maps), for the host to encode
+/// ([`SnapshotJob::encode`], the costly part) away from the loop that sends heartbeats and
+/// votes, then hand back with [`Engine::finish_snapshot`]. Applies go on meanwhile.
+#[derive(Clone, Debug)]
+pub struct SnapshotJob<A> {
+    meta: SnapshotMeta,
+    image: A,
+}
+
+impl<A: Application> SnapshotJob<A> {
+    /// The index the snapshot covers.
+    pub fn index(&self) -> LogIndex {
+        self.meta.index
+    }
+
+    /// Serializes the state: the snapshot to hand to [`Engine::finish_snapshot`].
+    pub fn encode(self) -> Snapshot {
+        Snapshot {
+            meta: self.meta,
+            data: self.image.snapshot().into(),
+        }
+    }
+}
+
 impl<A: Application, W, R> Engine<A, W, R> {
-    /// Once a snapshot is due (see the module) and the round is complete, snapshots the
-    /// application at the applied index and compacts the in-memory log (keeping
-    /// [`EngineConfig::snapshot_keep_entries`] behind it). The host persists the returned
-    /// snapshot (and compacts its durable log).
-    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+    /// Once a snapshot is due (see the module), the round is complete and no other is being
+    /// made, starts one at the applied index: the host encodes the returned job off its event
+    /// loop and hands the result to [`Engine::finish_snapshot`].
+    pub fn begin_snapshot(&mut self) -> Option<SnapshotJob<A>> {
+        if self.snapshot_in_flight.is_some() {
+            return None;
+        }
         let age_ms = match self.last_snapshot_at_ms {
             Some(at) => self.now_ms.saturating_sub(at),
             None => {
@@ -72,17 +99,56 @@ impl<A: Application, W, R> Engine<A, W, R> {
         {
             return None;
         }
+        let meta = self.raw.snapshot_meta_at_applied();
+        self.snapshot_in_flight = Some(meta.index);
+        // The policy counts from here: what is applied while this one is encoded goes into
+        // the next.
+        self.snapshot_made(meta.index);
+        Some(SnapshotJob {
+            meta,
+            image: self.app.clone(),
+        })
+    }
+
+    /// Takes the encoded snapshot of a job from [`Engine::begin_snapshot`]: compacts the
+    /// in-memory log (keeping [`EngineConfig::snapshot_keep_entries`] behind it, and whatever
+    /// a follower's transfer in progress still needs) and returns the snapshot for the host to
+    /// persist (then compact its durable log). `None` when a newer snapshot arrived from the
+    /// leader meanwhile: this one is obsolete, and the host drops it.
+    pub fn finish_snapshot(&mut self, snapshot: Snapshot) -> Option<Snapshot> {
+        let index = snapshot.meta.index;
+        if self.snapshot_in_flight == Some(index) {
+            self.snapshot_in_flight = None;
+        }
+        if index <= self.raw.held_snapshot_index() || index > self.applied {
+            return None;
+        }
         // A follower receiving an older snapshot in chunks catches up from the entries after
         // it: keep them while its transfer progresses, or it would need a newer one (a loop).
-        let keep = match self.oldest_live_transfer() {
-            Some(sending) => {
-                (self.applied.saturating_sub(sending)).max(self.config.snapshot_keep_entries)
-            }
-            None => self.config.snapshot_keep_entries,
-        };
-        let snapshot = self.raw.compact(self.app.snapshot(), keep);
-        self.snapshot_made(snapshot.meta.index);
+        let mut compact_to = index.saturating_sub(self.config.snapshot_keep_entries);
+        if let Some(sending) = self.oldest_live_transfer() {
+            compact_to = compact_to.min(sending);
+        }
+        self.raw.compact_with(snapshot.clone(), compact_to);
         Some(snapshot)
+    }
+
+    /// Forgets a job from [`Engine::begin_snapshot`] that the host could not finish (its
+    /// encoding task failed): the next one can start.
+    pub fn abandon_snapshot(&mut self) {
+        self.snapshot_in_flight = None;
+    }
+
+    /// Whether a snapshot is being made (begun and not finished).
+    pub fn snapshot_in_flight(&self) -> Option<LogIndex> {
+        self.snapshot_in_flight
+    }
+
+    /// [`Engine::begin_snapshot`], encoded and finished at once, for hosts with nothing else to
+    /// do meanwhile (tests, tools).
+    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+        let job = self.begin_snapshot()?;
+        self.finish_snapshot(job.encode())
     }
 
     /// Restarts the policy's counts at a snapshot taken or installed at `index`.

@@ -113,7 +113,7 @@ fn a_snapshot_that_does_not_restore_is_never_persisted() {
                         learners: BTreeSet::new(),
                     },
                 },
-                data,
+                data: data.into(),
             },
         },
     };
@@ -232,4 +232,62 @@ fn snapshots_follow_the_log_bytes_and_a_large_state_waits_for_its_share() {
         }
     }
     assert_eq!(at.len(), 2, "one snapshot per ~40 KB of log: {at:?}");
+}
+
+#[test]
+fn applies_go_on_while_a_snapshot_is_encoded_and_it_covers_its_own_index() {
+    let storage = MemStorage::new_with_voters(&[1]);
+    let raw = RawNode::new(Config::new(1), &storage).unwrap();
+    let config = EngineConfig {
+        snapshot_every: 5,
+        snapshot_keep_entries: 2,
+        ..EngineConfig::default()
+    };
+    let (mut engine, mut storage) = (Engine::new(raw, Orchestrator::new(), 0, config), storage);
+    elect(&mut engine, &mut storage);
+    for i in 0..5 {
+        engine
+            .propose(2_000, put(&alloc::format!("a{i}")), i)
+            .unwrap();
+        drive(&mut engine, &mut storage, 2_000);
+    }
+    let job = engine.begin_snapshot().expect("five entries applied: due");
+    let at = job.index();
+    assert_eq!(engine.snapshot_in_flight(), Some(at));
+    // The state moves on while the job is encoded; no second job starts meanwhile.
+    for i in 0..10 {
+        engine
+            .propose(2_000, put(&alloc::format!("b{i}")), 10 + i)
+            .unwrap();
+        drive(&mut engine, &mut storage, 2_000);
+        assert!(engine.begin_snapshot().is_none(), "one snapshot at a time");
+    }
+    assert!(engine.applied() >= at + 10);
+    let snapshot = engine
+        .finish_snapshot(job.encode())
+        .expect("still the newest");
+    assert_eq!(snapshot.meta.index, at);
+    assert_eq!(engine.snapshot_index(), at);
+    assert_eq!(
+        engine.raw().snapshot_index(),
+        at - 2,
+        "keeps 2 entries behind it"
+    );
+    // The snapshot holds the state as of its index: the `a` keys, none of the `b` keys.
+    let mut restored = Orchestrator::new();
+    crate::state_machine::StateMachine::restore(&mut restored, &snapshot.data).unwrap();
+    assert_eq!(restored.kv_range("a").len(), 5);
+    assert_eq!(restored.kv_range("b").len(), 0);
+    assert_eq!(engine.app().kv_range("b").len(), 10);
+    // The next one is due again (ten entries since the last began) and starts.
+    assert!(engine.snapshot_in_flight().is_none());
+    let next = engine.begin_snapshot().expect("due again");
+    assert!(next.index() > at);
+    // A job overtaken by a newer snapshot is dropped at finish.
+    let newer = engine.finish_snapshot(next.clone().encode()).unwrap();
+    assert!(
+        engine.finish_snapshot(next.encode()).is_none(),
+        "not newer: dropped"
+    );
+    assert_eq!(engine.snapshot_index(), newer.meta.index);
 }

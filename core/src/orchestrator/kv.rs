@@ -1,11 +1,11 @@
 //! The key-value store: etcd-style revisions, compare-and-swap and keys attached to leases.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Bound;
 
+use rpds::{RedBlackTreeMapSync, RedBlackTreeSetSync};
 use serde::{Deserialize, Serialize};
 
 use super::alarm;
@@ -28,15 +28,30 @@ pub struct KeyValue {
 }
 
 /// All keys, plus an index of the keys attached to each lease.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Both are persistent (structurally shared) trees, so a clone of the store costs O(1) however
+/// many keys it holds: a snapshot encodes such a clone off the loop that sends heartbeats
+/// while this one keeps applying (a write then copies only its path, O(log n)). They encode
+/// exactly as the `BTreeMap` and `BTreeSet` they replaced, so older snapshots still restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct KvStore {
-    keys: BTreeMap<String, KeyValue>,
+    keys: RedBlackTreeMapSync<String, KeyValue>,
     // Invariant: (l, k) is here exactly when keys[k].lease == Some(l).
-    by_lease: BTreeSet<(u64, String)>,
+    by_lease: RedBlackTreeSetSync<(u64, String)>,
     /// The sum of [`alarm::key_bytes`] over `keys`: derived, so not encoded (a decoded store
     /// recounts it, see [`KvStore::recount`]).
     #[serde(skip)]
     bytes: u64,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        KvStore {
+            keys: RedBlackTreeMapSync::new_sync(),
+            by_lease: RedBlackTreeSetSync::new_sync(),
+            bytes: 0,
+        }
+    }
 }
 
 impl KvStore {
@@ -69,11 +84,12 @@ impl KvStore {
             version: old.map_or(1, |o| o.version + 1),
             lease,
         };
+        let old_bytes = old.map(|o| alarm::key_bytes(&key, o.value.len()));
         if let Some(old_lease) = old.and_then(|o| o.lease) {
-            self.by_lease.remove(&(old_lease, key.clone()));
+            self.by_lease.remove_mut(&(old_lease, key.clone()));
         }
         if let Some(l) = lease {
-            self.by_lease.insert((l, key.clone()));
+            self.by_lease.insert_mut((l, key.clone()));
         }
         watch.push_put(
             index,
@@ -85,13 +101,12 @@ impl KvStore {
             kv.value.clone(),
         );
         let added = alarm::key_bytes(&key, kv.value.len());
-        if let Some(old) = self.keys.insert(key.clone(), kv) {
-            self.bytes = self
-                .bytes
-                .saturating_sub(alarm::key_bytes(&key, old.value.len()));
-        }
-        self.bytes = self.bytes.saturating_add(added);
-        Ok(&self.keys[&key])
+        self.bytes = self
+            .bytes
+            .saturating_sub(old_bytes.unwrap_or(0))
+            .saturating_add(added);
+        self.keys.insert_mut(key.clone(), kv);
+        Ok(self.keys.get(&key).expect("just inserted"))
     }
 
     /// Deletes `key`; `Ok(false)` when it did not exist (and no revision was expected).
@@ -107,14 +122,13 @@ impl KvStore {
     }
 
     fn remove(&mut self, key: &str, index: u64, watch: &mut WatchLog) -> bool {
-        let Some(old) = self.keys.remove(key) else {
+        let Some((len, lease)) = self.keys.get(key).map(|old| (old.value.len(), old.lease)) else {
             return false;
         };
-        self.bytes = self
-            .bytes
-            .saturating_sub(alarm::key_bytes(key, old.value.len()));
-        if let Some(l) = old.lease {
-            self.by_lease.remove(&(l, key.into()));
+        self.keys.remove_mut(key);
+        self.bytes = self.bytes.saturating_sub(alarm::key_bytes(key, len));
+        if let Some(l) = lease {
+            self.by_lease.remove_mut(&(l, key.into()));
         }
         watch.push(index, format!("kv/{key}"), EventKind::KvDeleted);
         true
@@ -141,6 +155,11 @@ impl KvStore {
         self.bytes
     }
 
+    /// How many keys there are.
+    pub(crate) fn len(&self) -> u64 {
+        self.keys.size() as u64
+    }
+
     /// Counts [`KvStore::bytes`] again, for a store decoded from a snapshot.
     pub(crate) fn recount(&mut self) {
         self.bytes = self
@@ -160,10 +179,7 @@ impl KvStore {
         &'a self,
         prefix: &'p str,
     ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> + use<'a, 'p> {
-        self.keys
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-            .take_while(move |(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.as_str(), v))
+        self.range_from(prefix, None)
     }
 
     /// The keys starting with `prefix` that sort after `start_after`, in key order.
@@ -172,7 +188,11 @@ impl KvStore {
         prefix: &'p str,
         start_after: Option<&'p str>,
     ) -> impl Iterator<Item = (&'a str, &'a KeyValue)> + use<'a, 'p> {
-        super::page::entries_from(&self.keys, prefix, start_after)
+        let lower = super::page::lower_bound(prefix, start_after);
+        self.keys
+            .range::<str, _>((lower, Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v))
     }
 }
 

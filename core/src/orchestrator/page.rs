@@ -49,13 +49,17 @@ pub(crate) fn entries_from<'a, 'p, V>(
     prefix: &'p str,
     start_after: Option<&'p str>,
 ) -> impl Iterator<Item = (&'a str, &'a V)> + use<'a, 'p, V> {
-    let lower = match start_after {
-        Some(after) if after >= prefix => Bound::Excluded(after),
-        _ => Bound::Included(prefix),
-    };
-    map.range::<str, _>((lower, Bound::Unbounded))
+    map.range::<str, _>((lower_bound(prefix, start_after), Bound::Unbounded))
         .take_while(move |(k, _)| k.starts_with(prefix))
         .map(|(k, v)| (k.as_str(), v))
+}
+
+/// Where a listing of the keys starting with `prefix` after `start_after` begins.
+pub(crate) fn lower_bound<'p>(prefix: &'p str, start_after: Option<&'p str>) -> Bound<&'p str> {
+    match start_after {
+        Some(after) if after >= prefix => Bound::Excluded(after),
+        _ => Bound::Included(prefix),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Log entries, membership changes and snapshots: what the log holds and what is persisted.
 
-use alloc::vec::Vec;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +65,7 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// Position and membership.
     pub meta: SnapshotMeta,
-    /// The serialized application state, opaque to Raft.
-    pub data: Vec<u8>,
+    /// The serialized application state, opaque to Raft. Shared, so the copies the log, the
+    /// host's storage and a transfer in progress hold are one buffer.
+    pub data: Bytes,
 }

@@ -186,20 +186,42 @@ impl RawNode {
     /// and drops log entries up to `applied - keep_entries` (keeping a tail lets slightly lagging
     /// followers catch up without a snapshot). Returns the snapshot for the host to persist.
     pub fn compact(&mut self, data: Vec<u8>, keep_entries: u64) -> Snapshot {
-        let log = &mut self.raft.log;
-        let index = log.applied;
-        let term = log.term(index).unwrap_or(0);
         let snapshot = Snapshot {
-            meta: SnapshotMeta {
-                index,
-                term,
-                conf: self.raft.tracker.conf.clone(),
-            },
-            data,
+            meta: self.snapshot_meta_at_applied(),
+            data: data.into(),
         };
-        log.snapshot = Some(snapshot.clone());
-        log.compact_to(index.saturating_sub(keep_entries));
+        let compact_to = snapshot.meta.index.saturating_sub(keep_entries);
+        self.compact_with(snapshot.clone(), compact_to);
         snapshot
+    }
+
+    /// What a snapshot of the state machine as applied now covers: the applied index, its
+    /// term and the membership.
+    pub fn snapshot_meta_at_applied(&self) -> SnapshotMeta {
+        let log = &self.raft.log;
+        SnapshotMeta {
+            index: log.applied,
+            term: log.term(log.applied).unwrap_or(0),
+            conf: self.raft.tracker.conf.clone(),
+        }
+    }
+
+    /// Keeps `snapshot` (made from the state machine at its index, which is applied) as the
+    /// one sent to followers too far behind, and drops log entries up to `compact_to` (at most
+    /// the snapshot's index). Ignored when the node holds a snapshot as new already.
+    pub fn compact_with(&mut self, snapshot: Snapshot, compact_to: LogIndex) {
+        let index = snapshot.meta.index;
+        if index <= self.held_snapshot_index() || index > self.raft.log.applied {
+            return;
+        }
+        let log = &mut self.raft.log;
+        log.snapshot = Some(snapshot);
+        log.compact_to(compact_to.min(index));
+    }
+
+    /// The index of the snapshot this node holds (taken here or received), 0 without one.
+    pub fn held_snapshot_index(&self) -> LogIndex {
+        self.raft.log.snapshot.as_ref().map_or(0, |s| s.meta.index)
     }
 
     /// How many messages `step` refused: misaddressed, from a node with no business sending

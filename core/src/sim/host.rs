@@ -76,6 +76,13 @@ impl<A: Application> Cluster<A> {
     pub(crate) fn process(&mut self, id: NodeId) {
         let idx = id as usize - 1;
         let clock = self.clock_ms(id);
+        // A snapshot received whole in an earlier round is decoded and installed now (as the
+        // native node decodes it on another thread while its loop goes on).
+        if let Some(received) = self.nodes[idx].received_snapshot.take() {
+            if let Some(engine) = self.nodes[idx].engine.as_mut() {
+                engine.install_decoded(received.decode());
+            }
+        }
         loop {
             let Some(engine) = self.nodes[idx].engine.as_mut() else {
                 return;
@@ -137,10 +144,15 @@ impl<A: Application> Cluster<A> {
             let _ = engine.apply(&mut ready);
             // 4. Advance, and compact when the engine's policy says so.
             engine.advance(ready);
+            // A snapshot begun in an earlier round is finished now: the entries applied in
+            // between were applied while it was encoded.
+            let job = self.nodes[idx].snapshot_job.take();
             let Some(engine) = self.nodes[idx].engine.as_mut() else {
                 return;
             };
-            if let Some(snapshot) = engine.take_snapshot() {
+            let finished = job.and_then(|job| engine.finish_snapshot(job.encode()));
+            self.nodes[idx].snapshot_job = engine.begin_snapshot();
+            if let Some(snapshot) = finished {
                 let index = snapshot.meta.index;
                 self.nodes[idx].storage.compact(snapshot);
                 self.trace
@@ -161,6 +173,9 @@ impl<A: Application> Cluster<A> {
         self.deliver_answers(idx);
         // Forwards and their answers made outside a `Ready` (e.g. by a client's write).
         self.send_all(idx, Vec::new());
+        if let Some(engine) = self.nodes[idx].engine.as_mut() {
+            self.nodes[idx].received_snapshot = engine.take_received_snapshot();
+        }
     }
 
     /// Puts the engine's messages on the wire: this round's Raft messages and its own.
@@ -216,6 +231,8 @@ impl<A: Application> Cluster<A> {
         let node = &mut self.nodes[idx];
         let id = node.id;
         let mut requests: Vec<RequestId> = Vec::new();
+        node.snapshot_job = None;
+        node.received_snapshot = None;
         if let Some(engine) = node.engine.take() {
             // Writes forwarded by other followers are not among them: those followers time
             // out on their own.

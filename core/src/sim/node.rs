@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 
 use super::event::Packet;
-use crate::engine::{Application, Engine};
+use crate::engine::{Application, Engine, ReceivedSnapshot, SnapshotJob};
 use crate::raft::{LogIndex, MemStorage, NodeId, RawNode, Role, Term};
 
 /// A client request id, unique in the run; it is also the logical moment the request was made
@@ -37,6 +37,12 @@ pub struct SimNode<A: Application> {
     pub(crate) shown: Option<(Role, Term, Option<NodeId>)>,
     /// Commit index as last traced.
     pub(crate) shown_commit: LogIndex,
+    /// A snapshot the engine began, encoded and finished at the node's next round (as the
+    /// native node encodes it on another thread while the loop goes on); lost on a crash.
+    pub(crate) snapshot_job: Option<SnapshotJob<A>>,
+    /// A snapshot received whole from the leader, decoded and installed at the node's next
+    /// round (as the native node decodes it on another thread); lost on a crash.
+    pub(crate) received_snapshot: Option<ReceivedSnapshot<A>>,
 }
 
 impl<A: Application> SimNode<A> {
@@ -51,6 +57,8 @@ impl<A: Application> SimNode<A> {
             restarts: 0,
             shown: None,
             shown_commit: 0,
+            snapshot_job: None,
+            received_snapshot: None,
         }
     }
 

@@ -121,7 +121,7 @@ fn body(b: &mut Bytes<'_>) -> MessageBody {
                     term: b.number(),
                     conf: conf(b),
                 },
-                data: b.take(3).to_vec(),
+                data: b.take(3).to_vec().into(),
             },
         },
         13 => MessageBody::TimeoutNow,

@@ -71,7 +71,7 @@ fn peer_frame() -> Vec<Vec<u8>> {
                 term: 2,
                 conf: Default::default(),
             },
-            data: state.snapshot(),
+            data: state.snapshot().into(),
         },
     };
     let forward = Wire {

@@ -53,7 +53,7 @@ pub fn write(dir: &Path, state: &MemberState) -> Result<(), String> {
             term: state.term,
             conf: ConfState::with_voters(&state.voters),
         },
-        data: state.data.clone(),
+        data: state.data.clone().into(),
     };
     let ready = Ready {
         hard_state: Some(HardState {

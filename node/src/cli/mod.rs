@@ -149,6 +149,10 @@ pub struct NodeArgs {
     /// a small state travels as many chunks.
     #[arg(long, env = "RAFTORCH_SNAPSHOT_CHUNK_BYTES", default_value_t = 0)]
     pub snapshot_chunk_bytes: u32,
+    /// Testing: flip a byte in every Nth snapshot chunk this node sends, after its checksum
+    /// was taken (0, the default: never), as a faulty link or disk would.
+    #[arg(long, env = "RAFTORCH_DEBUG_CORRUPT_CHUNK_EVERY", default_value_t = 0)]
+    pub debug_corrupt_chunk_every: u64,
     /// Testing: start this node's clock this many ms off the wall clock (negative: behind), as
     /// a skewed clock would be.
     #[arg(
@@ -284,6 +288,7 @@ impl NodeArgs {
             debug: DebugOptions {
                 digest_every: self.digest_every,
                 snapshot_chunk_bytes: self.snapshot_chunk_bytes,
+                corrupt_chunk_every: self.debug_corrupt_chunk_every,
                 clock_offset_ms: self.clock_offset_ms,
                 announce_version: self.debug_announce_version,
             },
@@ -453,6 +458,7 @@ mod tests {
             space: Default::default(),
             digest_every: 0,
             snapshot_chunk_bytes: 0,
+            debug_corrupt_chunk_every: 0,
             clock_offset_ms: 0,
             auth_file: None,
             token_rate: None,

@@ -6,6 +6,7 @@ mod clock;
 mod disk_thread;
 mod owner;
 mod round_trips;
+mod snapshot_work;
 mod space_duty;
 
 use std::fmt;

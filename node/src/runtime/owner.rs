@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use raftorch_core::engine::{
-    Answer, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
+    Answer, Chunk, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
     TransferConfig, WriteEnd,
 };
 use raftorch_core::orchestrator::{Command, Envelope, Orchestrator};
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::addresses::AddressBook;
 use super::disk_thread::DiskThread;
 use super::round_trips::RoundTrips;
+use super::snapshot_work::{Decoded, Encoded, Finished, SnapshotWork};
 use super::space_duty::SpaceDuty;
 use super::{
     Applied, Clock, Consistency, Inputs, NodeHandle, NodeStatus, ReadFn, Request, RequestError,
@@ -122,6 +123,7 @@ pub fn start(
         },
     };
     let engine = Engine::new(raw, sm, applied, engine_config);
+    let snapshots = SnapshotWork::new(disk.pending_snapshot_file());
     let disk = DiskThread::spawn(disk)?;
     let mut book = AddressBook::new(me, &config.peers);
     book.sync(engine.app(), &mut peers);
@@ -141,6 +143,9 @@ pub fn start(
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
         space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
         disk_full: false,
+        snapshots,
+        corrupt_chunk_every: config.debug.corrupt_chunk_every,
+        chunks_sent_for_corruption: 0,
     };
     let handle = NodeHandle {
         requests: request_tx,
@@ -215,6 +220,11 @@ pub struct Owner {
     /// A persist was refused for want of disk space and is being retried: see
     /// [`Owner::persist`].
     disk_full: bool,
+    /// Encodes the snapshots the engine begins and decodes the ones it receives, off this loop.
+    snapshots: SnapshotWork,
+    /// Testing: damage every Nth snapshot chunk sent (0: never), and how many were sent.
+    corrupt_chunk_every: u64,
+    chunks_sent_for_corruption: u64,
 }
 
 impl Owner {
@@ -237,6 +247,7 @@ impl Owner {
                 _ = ticker.tick() => Wake::Tick,
                 Some(m) = inputs.messages.recv() => Wake::Message(m),
                 Some(r) = inputs.requests.recv() => Wake::Request(r),
+                Some(done) = self.snapshots.finished() => Wake::Snapshot(done),
             };
             // A round's length is how long heartbeats and votes may wait behind it.
             let round = Instant::now();
@@ -244,6 +255,8 @@ impl Owner {
                 Wake::Tick => self.on_tick(),
                 Wake::Message(m) => self.step(m),
                 Wake::Request(r) => self.on_request(r),
+                Wake::Snapshot(Finished::Encoded(done)) => self.on_snapshot_written(done).await?,
+                Wake::Snapshot(Finished::Decoded(done)) => self.on_snapshot_decoded(done),
             }
             // Everything that queued meanwhile (e.g. during the last fsync) joins this round.
             for _ in 0..MAX_INPUTS_PER_ROUND {
@@ -427,41 +440,100 @@ impl Owner {
                 spans.snapshot_installed(snapshot, start);
             }
             self.engine.advance(ready);
-            let serializing = Instant::now();
-            if let Some(snapshot) = self.engine.take_snapshot() {
-                let serialized = serializing.elapsed();
-                let (index, bytes) = (snapshot.meta.index, snapshot.data.len() as u64);
-                let start = SystemTime::now();
-                let saving = Instant::now();
-                match self.disk.run(move |disk| disk.compact(snapshot)).await? {
-                    // The log on disk keeps its entries (the state there stays whole) until a
-                    // later snapshot compacts it; the next persist shows whether space is back.
-                    Err(DiskError::OutOfSpace(e)) => {
-                        tracing::warn!(index, error = %e, "cannot save a snapshot: out of disk space; the log is compacted later");
-                        continue;
-                    }
-                    other => other?,
-                }
-                if let Some(spans) = &mut self.spans {
-                    spans.snapshot_taken(index, start);
-                }
-                Metrics::inc(&self.metrics.snapshots);
-                self.metrics
-                    .observe_snapshot(serialized, saving.elapsed(), bytes);
-                tracing::info!(
-                    index,
-                    bytes,
-                    serialize_ms = serialized.as_millis() as u64,
-                    save_ms = saving.elapsed().as_millis() as u64,
-                    "took a snapshot and compacted the log"
-                );
+            // The state is encoded and written on another thread: see `snapshot_maker`.
+            if let Some(job) = self.engine.begin_snapshot() {
+                self.snapshots.encode(job);
             }
         }
         // The engine's own messages made outside a `Ready` (a client's write forwarded now) or
         // after this round's sends (a forwarded write's answer, applied after a persist).
         self.send(Vec::new());
+        // A snapshot whose last chunk came in this round is decoded on another thread.
+        if let Some(received) = self.engine.take_received_snapshot() {
+            self.snapshots.decode(received);
+        }
         self.publish();
         Ok(Flow::Go)
+    }
+
+    /// A snapshot from the leader was decoded: the engine hands it to Raft, and the round's
+    /// `Ready` installs it.
+    fn on_snapshot_decoded(&mut self, done: Result<Box<Decoded>, String>) {
+        match done.map(|d| *d) {
+            Ok(Decoded { decoded, took }) => {
+                tracing::info!(
+                    decode_ms = took.as_millis() as u64,
+                    "decoded a snapshot from the leader (off the loop)"
+                );
+                self.engine.install_decoded(decoded);
+            }
+            // The leader sends it again.
+            Err(e) => tracing::error!(error = %e, "decoding a snapshot from the leader failed"),
+        }
+    }
+
+    /// A snapshot begun by the engine was encoded and written to the pending file: the engine
+    /// compacts its log, and the disk thread adopts the file and compacts the durable log.
+    async fn on_snapshot_written(
+        &mut self,
+        done: Result<Encoded, String>,
+    ) -> Result<(), DiskError> {
+        let Encoded {
+            snapshot,
+            started,
+            serialized,
+            saved,
+        } = match done {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                tracing::error!(error = %e, "making a snapshot failed; the next one is begun when due");
+                self.engine.abandon_snapshot();
+                return Ok(());
+            }
+        };
+        let (index, bytes) = (snapshot.meta.index, snapshot.data.len() as u64);
+        let saved = match saved {
+            Ok(saved) => saved,
+            // The log on disk keeps its entries (the state there stays whole) until a later
+            // snapshot compacts it; the next persist shows whether space is back.
+            Err(DiskError::Storage(e)) if e.is_out_of_space() => {
+                tracing::warn!(index, error = %e, "cannot save a snapshot: out of disk space; the log is compacted later");
+                self.engine.finish_snapshot(snapshot);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(snapshot) = self.engine.finish_snapshot(snapshot) else {
+            // A newer snapshot came from the leader meanwhile.
+            self.disk
+                .run(|disk| disk.discard_pending_snapshot())
+                .await?;
+            return Ok(());
+        };
+        match self
+            .disk
+            .run(move |disk| disk.adopt_snapshot(snapshot))
+            .await?
+        {
+            Err(DiskError::OutOfSpace(e)) => {
+                tracing::warn!(index, error = %e, "cannot adopt a snapshot: out of disk space; the log is compacted later");
+                return Ok(());
+            }
+            other => other?,
+        }
+        if let Some(spans) = &mut self.spans {
+            spans.snapshot_taken(index, started);
+        }
+        Metrics::inc(&self.metrics.snapshots);
+        self.metrics.observe_snapshot(serialized, saved, bytes);
+        tracing::info!(
+            index,
+            bytes,
+            serialize_ms = serialized.as_millis() as u64,
+            save_ms = saved.as_millis() as u64,
+            "took a snapshot (off the loop) and compacted the log"
+        );
+        Ok(())
     }
 
     /// Queues `messages` to their peers, with the engine's own (forwards and their answers).
@@ -475,7 +547,10 @@ impl Owner {
             }
         }
         let me = self.engine.raw().id();
-        for (to, message) in self.engine.peer_messages(messages) {
+        for (to, mut message) in self.engine.peer_messages(messages) {
+            if let PeerMessage::SnapshotChunk(chunk) = &mut message {
+                self.corrupt_chunk_testing(chunk);
+            }
             if let (Some(spans), PeerMessage::ForwardReply { request, end }) =
                 (&mut self.spans, &message)
             {
@@ -486,6 +561,21 @@ impl Owner {
                 to,
                 message,
             });
+        }
+    }
+
+    /// Testing (`--debug-corrupt-chunk-every N`): damages every Nth chunk sent after its
+    /// checksum was taken.
+    fn corrupt_chunk_testing(&mut self, chunk: &mut Chunk) {
+        let every = self.corrupt_chunk_every;
+        if every == 0 {
+            return;
+        }
+        self.chunks_sent_for_corruption += 1;
+        if self.chunks_sent_for_corruption.is_multiple_of(every) {
+            if let Some(byte) = chunk.data.first_mut() {
+                *byte ^= 0xff;
+            }
         }
     }
 
@@ -735,6 +825,9 @@ enum Wake {
     Message(Received),
     /// A client request.
     Request(Request),
+    /// A snapshot taken here was encoded and written, or one from the leader decoded (or the
+    /// task failed).
+    Snapshot(Finished),
 }
 
 /// Whether the owner loop goes on.

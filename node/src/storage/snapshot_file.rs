@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use super::{atomic_file, Result, StorageError as E};
 
 /// Magic bytes, then a format version byte and a reserved byte.
@@ -28,8 +30,9 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// What it covers.
     pub meta: SnapshotMeta,
-    /// The state machine's state, encoded by the caller.
-    pub data: Vec<u8>,
+    /// The state machine's state, encoded by the caller: a slice of the file as read, not a
+    /// copy of it.
+    pub data: Bytes,
 }
 
 /// A file holding only the newest snapshot: each save replaces the previous one atomically.
@@ -80,16 +83,24 @@ impl SnapshotFile {
         if conf_len.checked_add(data_len) != Some((body.len() - HEADER_LEN) as u64) {
             return Err(corrupt("snapshot lengths do not match the file"));
         }
-        let (conf, data) = body[HEADER_LEN..].split_at(conf_len as usize);
         let meta = SnapshotMeta {
             index: u64_at(8),
             term: u64_at(16),
-            conf: conf.to_vec(),
+            conf: body[HEADER_LEN..HEADER_LEN + conf_len as usize].to_vec(),
         };
+        let data_at = HEADER_LEN + conf_len as usize;
+        let data_end = body.len();
         Ok(Some(Snapshot {
             meta,
-            data: data.to_vec(),
+            data: Bytes::from(bytes).slice(data_at..data_end),
         }))
+    }
+
+    /// Durably replaces the saved snapshot with the one `other` holds (saved there, whole, by
+    /// [`SnapshotFile::save`]), which moves here: a rename in the same directory.
+    pub fn replace_with(&self, other: &SnapshotFile) -> Result<()> {
+        std::fs::rename(&other.path, &self.path).map_err(E::io("rename snapshot", &other.path))?;
+        atomic_file::sync_dir(self.path.parent().unwrap_or(Path::new("")))
     }
 
     /// Durably replaces the saved snapshot.

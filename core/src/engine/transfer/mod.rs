@@ -239,7 +239,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     }
 
     /// A chunk from `from`: take it if it is the next one, answer with what is held, and hand
-    /// a complete, verified snapshot to Raft.
+    /// a complete, verified snapshot to the host to decode ([`Engine::take_received_snapshot`]).
     pub(super) fn on_chunk(&mut self, from: NodeId, chunk: Chunk) {
         if chunk.term < self.raw.term() {
             return; // from a deposed leader
@@ -252,13 +252,8 @@ impl<A: Application, W, R> Engine<A, W, R> {
             receive::take(&mut self.incoming, from, chunk, &mut self.transfer_stats);
         self.outbox.push((from, PeerMessage::SnapshotAck(ack)));
         if let Some((term, snapshot)) = complete {
-            let message = Message {
-                from,
-                to: self.raw.id(),
-                term,
-                body: MessageBody::InstallSnapshot { snapshot },
-            };
-            self.step_checked(message);
+            // Decoded by the host, off its loop: see `snapshot_check`.
+            self.received_whole(from, term, snapshot);
         }
     }
 }

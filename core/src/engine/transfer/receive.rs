@@ -99,7 +99,7 @@ pub(super) fn take(
     let data = inc.data.take().unwrap_or_default();
     let snapshot = Snapshot {
         meta: inc.meta.clone(),
-        data,
+        data: data.into(),
     };
     (ack(inc.held()), Some((inc.term, snapshot)))
 }

@@ -62,7 +62,7 @@ fn snapshot(keys: usize) -> Snapshot {
                 learners: BTreeSet::new(),
             },
         },
-        data: state.snapshot(),
+        data: state.snapshot().into(),
     }
 }
 
@@ -103,6 +103,7 @@ fn deliver(receiver: &mut TestEngine, chunk: Chunk) -> Vec<ChunkAck> {
 }
 
 fn install(receiver: &mut TestEngine, storage: &mut MemStorage) {
+    receiver.install_received_now();
     while let Some(mut ready) = receiver.ready(0) {
         if ready.must_sync() {
             storage.persist(&ready.raft);

@@ -145,7 +145,7 @@ fn body() -> impl Strategy<Value = MessageBody> {
             |(index, term, conf, data)| MessageBody::InstallSnapshot {
                 snapshot: Snapshot {
                     meta: SnapshotMeta { index, term, conf },
-                    data,
+                    data: data.into(),
                 },
             }
         ),

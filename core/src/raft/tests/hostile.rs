@@ -3,7 +3,6 @@
 //! that does not hold together, or move its term, commit index, votes or role.
 
 use alloc::vec;
-use alloc::vec::Vec;
 
 use super::harness::Net;
 use crate::raft::{
@@ -186,7 +185,7 @@ fn snapshot(index: u64, term: u64, conf: ConfState) -> MessageBody {
     MessageBody::InstallSnapshot {
         snapshot: Snapshot {
             meta: SnapshotMeta { index, term, conf },
-            data: Vec::new(),
+            data: Default::default(),
         },
     }
 }
