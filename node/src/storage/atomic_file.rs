@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 
 use super::{Result, StorageError as E};
 
+/// The size of one write.
+const WRITE_PIECE: usize = 4 << 20;
+/// A file being written is flushed (`fdatasync`) after each this many bytes.
+const SYNC_EVERY: usize = 32 << 20;
+
 /// fsyncs a directory, making the creation, removal or renaming of its entries durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     let dir = if dir.as_os_str().is_empty() {
@@ -35,8 +40,19 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 pub(crate) fn save(path: &Path, parts: &[&[u8]]) -> Result<()> {
     let tmp = tmp_path(path);
     let mut file = File::create(&tmp).map_err(E::io("create", &tmp))?;
-    for part in parts {
-        if let Err(e) = file.write_all(part) {
+    let mut unsynced = 0;
+    for piece in parts.iter().flat_map(|part| part.chunks(WRITE_PIECE)) {
+        let written = file.write_all(piece).and_then(|()| {
+            unsynced += piece.len();
+            if unsynced < SYNC_EVERY {
+                return Ok(());
+            }
+            unsynced = 0;
+            // A large file (a snapshot) is flushed as it goes, so it never leaves gigabytes of
+            // dirty pages for the write-ahead log's next fsync to wait behind.
+            file.sync_data()
+        });
+        if let Err(e) = written {
             // A full disk must not keep the partial copy: it holds the space a retry needs.
             drop(file);
             let _ = fs::remove_file(&tmp);
