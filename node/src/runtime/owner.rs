@@ -440,7 +440,7 @@ impl Owner {
                 spans.snapshot_installed(snapshot, start);
             }
             self.engine.advance(ready);
-            // The state is encoded and written on another thread: see `snapshot_maker`.
+            // The state is encoded and written on another thread: see `snapshot_work`.
             if let Some(job) = self.engine.begin_snapshot() {
                 self.snapshots.encode(job);
             }
