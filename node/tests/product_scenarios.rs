@@ -59,6 +59,25 @@ fn instance_ids(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every instance of `service` that node `id` lists, following the pages (a list answers at
+/// most 1,000 instances by default) with linearizable reads. The last page's answer comes
+/// back too, for its status and headers.
+fn all_instance_ids(c: &Cluster, id: u64, service: &str) -> (Vec<String>, proc::Answer) {
+    let mut ids = Vec::new();
+    let mut path = format!("/v1/services/{service}");
+    loop {
+        let a = c.get(id, &path);
+        assert_eq!(a.status, 200, "node {id}: {a:?}");
+        ids.extend(instance_ids(&a.body));
+        match a.body["next"].as_str() {
+            Some(next) if a.body["more"] == true => {
+                path = format!("/v1/services/{service}?start_after={next}");
+            }
+            _ => return (ids, a),
+        }
+    }
+}
+
 /// One keep-alive client for many requests to one node.
 struct Client {
     agent: ureq::Agent,
@@ -186,9 +205,7 @@ fn test_orchestrator_leader_failover() {
         acked.len()
     );
     for &id in &survivors {
-        let a = c.get(id, "/v1/services/api");
-        assert_eq!(a.status, 200, "node {id}: {a:?}");
-        let present = instance_ids(&a.body);
+        let (present, a) = all_instance_ids(&c, id, "api");
         for (name, _) in &acked {
             assert!(present.contains(name), "node {id} lost acknowledged {name}");
         }
