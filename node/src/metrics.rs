@@ -56,6 +56,8 @@ pub struct Metrics {
     pub proposals_lost: AtomicU64,
     /// Writes forwarded to the leader.
     pub forwarded: AtomicU64,
+    /// Heartbeats (or heartbeat responses) sent again while the loop waited on the disk.
+    pub keepalives_sent: AtomicU64,
     /// Campaigns started (pre-candidate or candidate).
     pub elections: AtomicU64,
     /// Times this node became leader.
@@ -217,7 +219,7 @@ impl Metrics {
             "Long-polls (watches, lock and election waits) waiting now.",
             self.long_poll_waiters.load(Relaxed),
         );
-        let counters: [(&str, &str, &AtomicU64); 31] = [
+        let counters: [(&str, &str, &AtomicU64); 32] = [
             (
                 "proposals_total",
                 "Proposals accepted locally.",
@@ -237,6 +239,11 @@ impl Metrics {
                 "forwarded_total",
                 "Writes forwarded to the leader.",
                 &self.forwarded,
+            ),
+            (
+                "keepalives_sent_total",
+                "Heartbeats or heartbeat responses sent again while the loop waited on the disk.",
+                &self.keepalives_sent,
             ),
             ("elections_total", "Campaigns started.", &self.elections),
             (

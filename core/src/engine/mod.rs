@@ -55,6 +55,7 @@ mod application;
 mod digests;
 mod duties;
 mod forward;
+mod keepalive;
 mod ready;
 mod requests;
 mod snapshot_check;
@@ -73,7 +74,7 @@ pub use snapshot_check::{DecodedSnapshot, ReceivedSnapshot};
 pub use snapshots::SnapshotJob;
 pub use transfer::{Chunk, ChunkAck, TransferConfig, TransferStats};
 
-use crate::raft::{HardState, LogIndex, NodeId, RawNode, Term};
+use crate::raft::{HardState, LogIndex, Message, NodeId, RawNode, Term};
 
 /// The engine's policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +188,8 @@ pub struct Engine<A: Application, W, R> {
     /// The snapshot being received in chunks (or the last one completed).
     incoming: Option<transfer::Incoming>,
     transfer_stats: TransferStats,
+    /// The last heartbeat or heartbeat response handed out to each peer (see `keepalive`).
+    keepalives: BTreeMap<NodeId, Message>,
     /// The host time of the latest input (tick, receive, ready).
     now_ms: u64,
 }
@@ -227,6 +230,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
             outgoing: BTreeMap::new(),
             incoming: None,
             transfer_stats: TransferStats::default(),
+            keepalives: BTreeMap::new(),
             now_ms: 0,
         }
     }

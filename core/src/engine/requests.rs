@@ -120,6 +120,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
     ) -> impl Iterator<Item = (NodeId, PeerMessage<A::Output>)> {
         let mut out = Vec::with_capacity(raft.len());
         for m in raft {
+            self.remember_keepalive(&m);
             if matches!(m.body, MessageBody::InstallSnapshot { .. }) {
                 self.snapshot_to_chunks(m);
             } else {

@@ -291,3 +291,86 @@ fn applies_go_on_while_a_snapshot_is_encoded_and_it_covers_its_own_index() {
     );
     assert_eq!(engine.snapshot_index(), newer.meta.index);
 }
+
+/// One host round for `engine`: every `Ready`, persisted and applied; the messages it sends.
+fn drive_sending(
+    engine: &mut TestEngine,
+    storage: &mut MemStorage,
+    now_ms: u64,
+) -> Vec<(u64, super::PeerMessage<crate::orchestrator::Output>)> {
+    let mut out = Vec::new();
+    while let Some(mut ready) = engine.ready(now_ms) {
+        if ready.must_sync() {
+            storage.persist(&ready.raft);
+        }
+        let mut messages = core::mem::take(&mut ready.raft.messages);
+        messages.append(&mut ready.raft.persisted_messages);
+        engine.apply(&mut ready).unwrap();
+        engine.advance(ready);
+        out.extend(engine.peer_messages(messages));
+    }
+    out.extend(engine.take_outbox());
+    out
+}
+
+#[test]
+fn keepalives_repeat_the_last_heartbeats_and_keep_a_follower_from_campaigning() {
+    let (mut leader, mut leader_storage) = engine(1, &[1, 2]);
+    let (mut follower, mut follower_storage) = engine(2, &[1, 2]);
+    let mut now = 0;
+    // Only node 1's clock runs: it campaigns, wins, and node 2 answers its heartbeats.
+    let mut to_follower = drive_sending(&mut leader, &mut leader_storage, now);
+    for _ in 0..100 {
+        now += 10;
+        for (_, m) in to_follower.drain(..) {
+            follower.receive(now, 1, m);
+        }
+        for (_, m) in drive_sending(&mut follower, &mut follower_storage, now) {
+            leader.receive(now, 2, m);
+        }
+        leader.tick(now);
+        to_follower = drive_sending(&mut leader, &mut leader_storage, now);
+    }
+    assert!(leader.raw().is_leader());
+    let term = leader.raw().term();
+    let beats = leader.keepalives();
+    assert!(
+        matches!(beats.as_slice(), [(2, super::PeerMessage::Raft(Message { body: MessageBody::Heartbeat { .. }, term: t, .. }))] if *t == term),
+        "{beats:?}"
+    );
+    let answers = follower.keepalives();
+    assert!(
+        matches!(
+            answers.as_slice(),
+            [(
+                1,
+                super::PeerMessage::Raft(Message {
+                    body: MessageBody::HeartbeatResponse { .. },
+                    ..
+                })
+            )]
+        ),
+        "{answers:?}"
+    );
+    // The leader's loop is stuck on its disk: only its keepalives reach the follower, for many
+    // election timeouts, and the follower stays a follower of the same term.
+    for _ in 0..200 {
+        now += 10;
+        follower.tick(now);
+        for (_, m) in leader.keepalives() {
+            follower.receive(now, 1, m);
+        }
+        drive_sending(&mut follower, &mut follower_storage, now);
+    }
+    assert_eq!(follower.raw().term(), term);
+    assert_eq!(follower.raw().leader(), Some(1));
+    // Without them it campaigns (a pre-vote: the term moves only if it wins one); then its old
+    // heartbeat responses are not given out again.
+    for _ in 0..200 {
+        now += 10;
+        follower.tick(now);
+        drive_sending(&mut follower, &mut follower_storage, now);
+    }
+    assert_ne!(follower.raw().leader(), Some(1));
+    assert!(follower.keepalives().is_empty());
+}

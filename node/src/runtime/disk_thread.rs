@@ -35,21 +35,24 @@ impl DiskThread {
         Ok(Self { jobs })
     }
 
-    /// Runs `work` on the disk thread and waits for its result without blocking the runtime.
-    pub(crate) async fn run<R: Send + 'static>(
+    /// Queues `work` on the disk thread; its result comes on the returned receiver, which
+    /// borrows nothing, so the caller can do other things while it waits (an error on it
+    /// means the thread stopped).
+    pub(crate) fn submit<R: Send + 'static>(
         &self,
         work: impl FnOnce(&mut DiskStorage) -> R + Send + 'static,
-    ) -> Result<R, DiskError> {
+    ) -> Result<oneshot::Receiver<R>, DiskError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |disk| {
             let _ = reply.send(work(disk));
         });
         self.jobs.send(job).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())
+        Ok(answer)
     }
 }
 
-fn stopped() -> DiskError {
+/// The error of a disk thread that stopped (its receiver closed without an answer).
+pub(crate) fn stopped() -> DiskError {
     DiskError::Thread("stopped".into())
 }
 
@@ -66,13 +69,15 @@ mod tests {
         let thread = DiskThread::spawn(disk).unwrap();
         let runtime_thread = thread::current().id();
         let (ran_on, index) = thread
-            .run(|d| (thread::current().id(), d.last_index()))
+            .submit(|d| (thread::current().id(), d.last_index()))
+            .unwrap()
             .await
             .unwrap();
         assert_ne!(ran_on, runtime_thread);
         assert_eq!(index, last);
         let stats = thread
-            .run(|d| d.persist(&Ready::default()))
+            .submit(|d| d.persist(&Ready::default()))
+            .unwrap()
             .await
             .unwrap()
             .unwrap();

@@ -5,6 +5,7 @@ mod addresses;
 mod clock;
 mod disk_thread;
 mod owner;
+mod round_phases;
 mod round_trips;
 mod snapshot_work;
 mod space_duty;

@@ -7,7 +7,7 @@
 use std::mem;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use raftorch_core::engine::{
     Answer, Chunk, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
@@ -19,7 +19,8 @@ use raftorch_core::state_machine::StateMachine;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::addresses::AddressBook;
-use super::disk_thread::DiskThread;
+use super::disk_thread::{stopped, DiskThread};
+use super::round_phases::{Phase, RoundPhases};
 use super::round_trips::RoundTrips;
 use super::snapshot_work::{Decoded, Encoded, Finished, SnapshotWork};
 use super::space_duty::SpaceDuty;
@@ -140,11 +141,13 @@ pub fn start(
         metrics: metrics.clone(),
         round_trips: RoundTrips::default(),
         tick: timing.tick,
+        keepalive_every: timing.tick * timing.heartbeat_tick.max(1),
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
         space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
         disk_full: false,
         snapshots,
         corrupt_chunk_every: config.debug.corrupt_chunk_every,
+        phases: RoundPhases::default(),
         chunks_sent_for_corruption: 0,
     };
     let handle = NodeHandle {
@@ -225,6 +228,10 @@ pub struct Owner {
     /// Testing: damage every Nth snapshot chunk sent (0: never), and how many were sent.
     corrupt_chunk_every: u64,
     chunks_sent_for_corruption: u64,
+    /// How often the last heartbeats go out again while the loop waits on the disk.
+    keepalive_every: Duration,
+    /// Where the current round spends its time (slow rounds are logged with it).
+    phases: RoundPhases,
 }
 
 impl Owner {
@@ -250,14 +257,18 @@ impl Owner {
                 Some(done) = self.snapshots.finished() => Wake::Snapshot(done),
             };
             // A round's length is how long heartbeats and votes may wait behind it.
-            let round = Instant::now();
+            self.phases.begin(woken_by.name());
             match woken_by {
                 Wake::Tick => self.on_tick(),
                 Wake::Message(m) => self.step(m),
                 Wake::Request(r) => self.on_request(r),
-                Wake::Snapshot(Finished::Encoded(done)) => self.on_snapshot_written(done).await?,
+                Wake::Snapshot(Finished::Encoded(done)) => {
+                    self.on_snapshot_written(done).await?;
+                    self.phases.mark(Phase::Snapshot);
+                }
                 Wake::Snapshot(Finished::Decoded(done)) => self.on_snapshot_decoded(done),
             }
+            self.phases.mark(Phase::Wake);
             // Everything that queued meanwhile (e.g. during the last fsync) joins this round.
             for _ in 0..MAX_INPUTS_PER_ROUND {
                 match inputs.messages.try_recv() {
@@ -271,8 +282,9 @@ impl Owner {
                     Err(_) => break,
                 }
             }
+            self.phases.mark(Phase::Inputs);
             let flow = self.process_ready(&mut inputs, &mut shutdown).await?;
-            self.metrics.observe_owner_round(round.elapsed());
+            self.metrics.observe_owner_round(self.phases.end());
             if flow == Flow::Stop {
                 break;
             }
@@ -408,6 +420,7 @@ impl Owner {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Flow, DiskError> {
         while let Some(mut ready) = self.engine.ready(self.clock.now_ms()) {
+            self.phases.ready_handled();
             if let Some(soft) = ready.raft.soft_state {
                 self.on_soft_state(soft.role, soft.leader);
             }
@@ -420,19 +433,25 @@ impl Owner {
             if ready.must_sync() {
                 // The appends go out first, so the followers' fsyncs run alongside this one.
                 self.send(mem::take(&mut ready.raft.messages));
+                self.phases.mark(Phase::Send);
                 ready = match self.persist(ready, inputs, shutdown).await? {
                     Some(ready) => ready,
                     None => return Ok(Flow::Stop),
                 };
+                self.phases.mark(Phase::Persist);
                 self.send(mem::take(&mut ready.raft.persisted_messages));
+                self.phases.mark(Phase::Send);
                 self.apply_ready(&mut ready)?;
+                self.phases.mark(Phase::Apply);
             } else {
                 // Nothing to make durable: answer the clients first. The messages of such a
                 // `Ready` (commit announcements, heartbeats, acks of empty appends) would
                 // otherwise wake the followers ahead of the client on a busy CPU.
                 self.apply_ready(&mut ready)?;
+                self.phases.mark(Phase::Apply);
                 self.send(mem::take(&mut ready.raft.messages));
                 self.send(mem::take(&mut ready.raft.persisted_messages));
+                self.phases.mark(Phase::Send);
             }
             if let (Some(spans), Some(start), Some(snapshot)) =
                 (&mut self.spans, installing, &ready.raft.snapshot)
@@ -440,19 +459,24 @@ impl Owner {
                 spans.snapshot_installed(snapshot, start);
             }
             self.engine.advance(ready);
+            self.phases.mark(Phase::Apply);
             // The state is encoded and written on another thread: see `snapshot_work`.
             if let Some(job) = self.engine.begin_snapshot() {
                 self.snapshots.encode(job);
             }
+            self.phases.mark(Phase::Snapshot);
         }
         // The engine's own messages made outside a `Ready` (a client's write forwarded now) or
         // after this round's sends (a forwarded write's answer, applied after a persist).
         self.send(Vec::new());
+        self.phases.mark(Phase::Send);
         // A snapshot whose last chunk came in this round is decoded on another thread.
         if let Some(received) = self.engine.take_received_snapshot() {
             self.snapshots.decode(received);
         }
+        self.phases.mark(Phase::Snapshot);
         self.publish();
+        self.phases.mark(Phase::Publish);
         Ok(Flow::Go)
     }
 
@@ -505,14 +529,11 @@ impl Owner {
         };
         let Some(snapshot) = self.engine.finish_snapshot(snapshot) else {
             // A newer snapshot came from the leader meanwhile.
-            self.disk
-                .run(|disk| disk.discard_pending_snapshot())
-                .await?;
+            self.on_disk(|disk| disk.discard_pending_snapshot()).await?;
             return Ok(());
         };
         match self
-            .disk
-            .run(move |disk| disk.adopt_snapshot(snapshot))
+            .on_disk(move |disk| disk.adopt_snapshot(snapshot))
             .await?
         {
             Err(DiskError::OutOfSpace(e)) => {
@@ -534,6 +555,38 @@ impl Owner {
             "took a snapshot (off the loop) and compacted the log"
         );
         Ok(())
+    }
+
+    /// Runs `work` on the disk thread. While it runs (a slow fsync) the loop steps nothing,
+    /// so every heartbeat interval the last heartbeats (or heartbeat responses) go out again:
+    /// a disk slow for a moment must not look like a dead leader (see the engine's
+    /// `Engine::keepalives`).
+    async fn on_disk<R: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut DiskStorage) -> R + Send + 'static,
+    ) -> Result<R, DiskError> {
+        let mut answer = self.disk.submit(work)?;
+        let every = self.keepalive_every;
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                answered = &mut answer => return answered.map_err(|_| stopped()),
+                _ = keepalive.tick() => self.send_keepalives(),
+            }
+        }
+    }
+
+    fn send_keepalives(&mut self) {
+        let me = self.engine.raw().id();
+        for (to, message) in self.engine.keepalives() {
+            Metrics::inc(&self.metrics.keepalives_sent);
+            self.peers.send(Wire {
+                from: me,
+                to,
+                message,
+            });
+        }
     }
 
     /// Queues `messages` to their peers, with the engine's own (forwards and their answers).
@@ -597,8 +650,7 @@ impl Owner {
     ) -> Result<Option<EngineReady>, DiskError> {
         loop {
             let (back, stats) = self
-                .disk
-                .run(move |disk| {
+                .on_disk(move |disk| {
                     let stats = disk.persist(&ready.raft);
                     (ready, stats)
                 })
@@ -828,6 +880,19 @@ enum Wake {
     /// A snapshot taken here was encoded and written, or one from the leader decoded (or the
     /// task failed).
     Snapshot(Finished),
+}
+
+impl Wake {
+    /// What woke the loop, for the slow-round log.
+    fn name(&self) -> &'static str {
+        match self {
+            Wake::Tick => "tick",
+            Wake::Message(_) => "peer message",
+            Wake::Request(_) => "client request",
+            Wake::Snapshot(Finished::Encoded(_)) => "snapshot written",
+            Wake::Snapshot(Finished::Decoded(_)) => "snapshot decoded",
+        }
+    }
 }
 
 /// Whether the owner loop goes on.

@@ -15,7 +15,7 @@ use super::{Result, StorageError as E};
 /// The size of one write.
 const WRITE_PIECE: usize = 4 << 20;
 /// A file being written is flushed (`fdatasync`) after each this many bytes.
-const SYNC_EVERY: usize = 32 << 20;
+const SYNC_EVERY: usize = 4 << 20;
 
 /// fsyncs a directory, making the creation, removal or renaming of its entries durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

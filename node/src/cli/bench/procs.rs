@@ -110,7 +110,7 @@ impl RaftorchProcs {
             .arg(&self.addrs[i].1)
             .args(&self.extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(node_log(id)?);
         if let Some(certs) = &self.certs {
             cmd.arg("--tls-ca")
                 .arg(certs.join("ca.pem"))
@@ -317,4 +317,22 @@ pub(super) fn etcd_leader(agent: &ureq::Agent, endpoints: &[String]) -> Option<S
         let leader = status["leader"].as_str()?;
         (leader != "0" && status["header"]["member_id"].as_str() == Some(leader)).then(|| e.clone())
     })
+}
+
+/// Where node `id`'s log goes: appended to `node-{id}.log` in the directory named by
+/// `RAFTORCH_BENCH_LOGS` when it is set (to see, e.g., the slow owner-loop rounds of a scale run),
+/// else nowhere.
+fn node_log(id: u64) -> Result<Stdio, String> {
+    let Some(dir) = std::env::var_os("RAFTORCH_BENCH_LOGS") else {
+        return Ok(Stdio::null());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("node-{id}.log"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map(Stdio::from)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
