@@ -22,6 +22,11 @@ pub struct Config {
     pub check_quorum: bool,
     /// Maximum append messages in flight to one follower in replicate state.
     pub max_inflight_msgs: usize,
+    /// Maximum bytes of entries in flight to one follower in replicate state (0: no limit
+    /// but the message count). A follower that comes back after a snapshot has the whole log
+    /// since it to receive: without a byte limit a leader cuts `max_inflight_msgs` messages of
+    /// `max_size_per_msg` at once, hundreds of MiB in one round of its loop.
+    pub max_inflight_bytes: usize,
     /// Soft limit on the bytes of entries in one append message.
     pub max_size_per_msg: usize,
     /// Maximum bytes of committed entries handed out in one `Ready` (at least one entry is).
@@ -43,6 +48,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             max_inflight_msgs: 256,
+            max_inflight_bytes: 16 * 1024 * 1024,
             max_size_per_msg: 1024 * 1024,
             max_committed_size_per_ready: 16 * 1024 * 1024,
             applied: 0,

@@ -112,7 +112,7 @@ impl Raft {
         self.leader = Some(self.id);
         self.reset_role_state();
         let last = self.log.last_index();
-        let max_inflight = self.config.max_inflight_msgs;
+        let max_inflight = self.config.inflight_limits();
         for id in self.tracker.conf.voters.clone() {
             self.tracker
                 .progress

@@ -91,7 +91,7 @@ impl Raft {
             return;
         }
         let last = self.log.last_index();
-        let max_inflight = self.config.max_inflight_msgs;
+        let max_inflight = self.config.inflight_limits();
         self.tracker
             .progress
             .retain(|id, _| self.tracker.conf.contains(*id));

@@ -23,46 +23,77 @@ pub enum ProgressState {
 /// A bounded window of append messages in flight, each remembered by its last index.
 #[derive(Clone, Debug)]
 pub(crate) struct Inflights {
-    capacity: usize,
-    // Invariant: strictly increasing.
-    last_indexes: VecDeque<LogIndex>,
+    limits: InflightLimits,
+    /// Each message's last index and bytes. Invariant: the indexes strictly increase.
+    last_indexes: VecDeque<(LogIndex, u64)>,
+    /// The bytes of the messages in `last_indexes`.
+    bytes: u64,
+}
+
+/// How much may be in flight to one follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InflightLimits {
+    /// Messages.
+    pub(crate) msgs: usize,
+    /// Bytes of entries (0: no limit).
+    pub(crate) bytes: u64,
+}
+
+impl super::Config {
+    /// This configuration's limits on what is in flight to one follower.
+    pub(crate) fn inflight_limits(&self) -> InflightLimits {
+        InflightLimits {
+            msgs: self.max_inflight_msgs,
+            bytes: self.max_inflight_bytes as u64,
+        }
+    }
 }
 
 impl Inflights {
-    /// An empty window holding at most `capacity` messages.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty window holding at most what `limits` allow.
+    pub(crate) fn new(limits: InflightLimits) -> Self {
         Inflights {
-            capacity,
+            limits,
             last_indexes: VecDeque::new(),
+            bytes: 0,
         }
     }
 
     /// Whether no more messages may be sent until some are acknowledged.
     pub(crate) fn is_full(&self) -> bool {
-        self.last_indexes.len() >= self.capacity
+        self.last_indexes.len() >= self.limits.msgs
+            || (self.limits.bytes > 0 && self.bytes >= self.limits.bytes)
     }
 
-    /// Records a message whose last entry is `last_index`.
-    pub(crate) fn add(&mut self, last_index: LogIndex) {
-        self.last_indexes.push_back(last_index);
+    /// Records a message whose last entry is `last_index`, with `bytes` of entries.
+    pub(crate) fn add(&mut self, last_index: LogIndex, bytes: u64) {
+        self.last_indexes.push_back((last_index, bytes));
+        self.bytes += bytes;
     }
 
     /// Forgets every message whose last entry is at or below `index` (it was acknowledged).
     pub(crate) fn free_up_to(&mut self, index: LogIndex) {
-        while self.last_indexes.front().is_some_and(|&i| i <= index) {
+        while let Some(&(last, bytes)) = self.last_indexes.front() {
+            if last > index {
+                break;
+            }
             self.last_indexes.pop_front();
+            self.bytes -= bytes;
         }
     }
 
     /// Forgets the oldest message (used when a heartbeat answer shows the follower is alive but
     /// acknowledgements were lost).
     pub(crate) fn free_first(&mut self) {
-        self.last_indexes.pop_front();
+        if let Some((_, bytes)) = self.last_indexes.pop_front() {
+            self.bytes -= bytes;
+        }
     }
 
     /// Forgets everything.
     pub(crate) fn clear(&mut self) {
         self.last_indexes.clear();
+        self.bytes = 0;
     }
 }
 
@@ -90,7 +121,11 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// Progress for a member whose log is assumed to end at `last_index`.
-    pub(crate) fn new(last_index: LogIndex, max_inflight: usize, is_learner: bool) -> Self {
+    pub(crate) fn new(
+        last_index: LogIndex,
+        max_inflight: InflightLimits,
+        is_learner: bool,
+    ) -> Self {
         Progress {
             matched: 0,
             next: last_index + 1,
@@ -171,13 +206,14 @@ impl Progress {
         true
     }
 
-    /// Records that an append ending at `last_index` was sent.
-    pub(crate) fn sent_entries(&mut self, last_index: LogIndex, entry_count: usize) {
+    /// Records that an append ending at `last_index` was sent, with `entry_count` entries of
+    /// `bytes` payload bytes.
+    pub(crate) fn sent_entries(&mut self, last_index: LogIndex, entry_count: usize, bytes: u64) {
         match self.state {
             ProgressState::Replicate => {
                 if entry_count > 0 {
                     self.next = last_index + 1;
-                    self.inflights.add(last_index);
+                    self.inflights.add(last_index, bytes);
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
@@ -192,11 +228,11 @@ mod tests {
 
     #[test]
     fn replicate_window_pauses_when_full_and_frees_on_ack() {
-        let mut p = Progress::new(10, 2, false);
+        let mut p = Progress::new(10, limits(2, 0), false);
         p.maybe_update(10);
         p.become_replicate();
-        p.sent_entries(12, 2);
-        p.sent_entries(14, 2);
+        p.sent_entries(12, 2, 100);
+        p.sent_entries(14, 2, 100);
         assert!(p.is_paused());
         assert_eq!(p.next, 15);
         p.maybe_update(12);
@@ -204,9 +240,28 @@ mod tests {
         assert!(!p.is_paused());
     }
 
+    fn limits(msgs: usize, bytes: u64) -> InflightLimits {
+        InflightLimits { msgs, bytes }
+    }
+
+    #[test]
+    fn replicate_window_also_pauses_on_bytes_in_flight() {
+        let mut p = Progress::new(10, limits(256, 1000), false);
+        p.maybe_update(10);
+        p.become_replicate();
+        p.sent_entries(11, 1, 600);
+        assert!(!p.is_paused());
+        p.sent_entries(12, 1, 600);
+        assert!(p.is_paused(), "1,200 bytes in flight");
+        p.inflights.free_up_to(11);
+        assert!(!p.is_paused(), "600 bytes left");
+        p.inflights.free_first();
+        assert_eq!(p.inflights.bytes, 0);
+    }
+
     #[test]
     fn probe_backtracks_to_hint_but_not_below_match() {
-        let mut p = Progress::new(20, 4, false);
+        let mut p = Progress::new(20, limits(4, 0), false);
         p.matched = 3;
         assert!(p.maybe_decrease_to(20, 7));
         assert_eq!(p.next, 8);
@@ -218,7 +273,7 @@ mod tests {
 
     #[test]
     fn stale_rejection_in_replicate_is_ignored() {
-        let mut p = Progress::new(5, 4, false);
+        let mut p = Progress::new(5, limits(4, 0), false);
         p.maybe_update(5);
         p.become_replicate();
         assert!(!p.maybe_decrease_to(4, 0));

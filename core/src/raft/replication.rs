@@ -50,6 +50,7 @@ impl Raft {
         let entries = entries.to_vec();
         let last = entries.last().map_or(prev_index, |e| e.index);
         let count = entries.len();
+        let bytes: u64 = entries.iter().map(|e| e.size_hint() as u64).sum();
         let commit = self.log.committed;
         self.send(
             to,
@@ -61,7 +62,7 @@ impl Raft {
             },
         );
         if let Some(pr) = self.tracker.progress.get_mut(&to) {
-            pr.sent_entries(last, count);
+            pr.sent_entries(last, count, bytes);
         }
         true
     }

@@ -117,7 +117,8 @@ mod tests {
 
     fn with_matched(t: &mut Tracker, matched: &[(NodeId, u64)]) {
         for &(id, m) in matched {
-            let mut pr = Progress::new(m, 256, id > 3);
+            let limits = crate::raft::Config::new(id).inflight_limits();
+            let mut pr = Progress::new(m, limits, id > 3);
             pr.matched = m;
             t.progress.insert(id, pr);
         }

@@ -50,6 +50,15 @@ const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(30 * 60);
 const KEEP_AFTER_SNAPSHOT: u64 = 1000;
 /// How often a persist refused for want of disk space is tried again.
 const DISK_FULL_RETRY: Duration = Duration::from_millis(500);
+/// Committed entries handed out per `Ready`, in bytes: a follower catching up applies a long
+/// backlog in batches this big instead of 16 MiB at a time.
+const APPLY_BYTES_PER_READY: usize = 1 << 20;
+/// Bytes of entries in flight to one follower: one that comes back after a snapshot gets the
+/// log since it 8 MiB at a time, not 256 messages of 1 MiB in one round.
+const INFLIGHT_BYTES_PER_FOLLOWER: usize = 8 << 20;
+/// A round that has run this long handles no further `Ready`: the loop takes its inputs (peers'
+/// heartbeats and votes, the tick) before it goes on with the backlog.
+const READY_BUDGET: Duration = Duration::from_millis(20);
 
 type WriteReply = oneshot::Sender<Result<Applied, RequestError>>;
 
@@ -90,6 +99,8 @@ pub fn start(
     let mut raft_config = Config::new(config.id);
     raft_config.election_tick = timing.election_tick;
     raft_config.heartbeat_tick = timing.heartbeat_tick;
+    raft_config.max_committed_size_per_ready = APPLY_BYTES_PER_READY;
+    raft_config.max_inflight_bytes = INFLIGHT_BYTES_PER_FOLLOWER;
     // Seeded per process start: restarts should not replay the same election timeouts.
     raft_config.seed = config.id ^ Clock::new().now_ms().rotate_left(17);
     let incarnation = raft_config.seed;
@@ -142,6 +153,7 @@ pub fn start(
         round_trips: RoundTrips::default(),
         tick: timing.tick,
         keepalive_every: timing.tick * timing.heartbeat_tick.max(1),
+        backlog: false,
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
         space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
         disk_full: false,
@@ -228,6 +240,8 @@ pub struct Owner {
     /// Testing: damage every Nth snapshot chunk sent (0: never), and how many were sent.
     corrupt_chunk_every: u64,
     chunks_sent_for_corruption: u64,
+    /// Whether the last round stopped with `Ready`s still to handle (see [`READY_BUDGET`]).
+    backlog: bool,
     /// How often the last heartbeats go out again while the loop waits on the disk.
     keepalive_every: Duration,
     /// Where the current round spends its time (slow rounds are logged with it).
@@ -255,10 +269,14 @@ impl Owner {
                 Some(m) = inputs.messages.recv() => Wake::Message(m),
                 Some(r) = inputs.requests.recv() => Wake::Request(r),
                 Some(done) = self.snapshots.finished() => Wake::Snapshot(done),
+                // At once: the backlog a round left for the next. That round, like every
+                // round, first takes the inputs that queued meanwhile.
+                () = std::future::ready(()), if self.backlog => Wake::Backlog,
             };
             // A round's length is how long heartbeats and votes may wait behind it.
             self.phases.begin(woken_by.name());
             match woken_by {
+                Wake::Backlog => self.backlog = false,
                 Wake::Tick => self.on_tick(),
                 Wake::Message(m) => self.step(m),
                 Wake::Request(r) => self.on_request(r),
@@ -465,6 +483,11 @@ impl Owner {
                 self.snapshots.encode(job);
             }
             self.phases.mark(Phase::Snapshot);
+            if self.phases.elapsed() >= READY_BUDGET {
+                // More `Ready`s (a catch-up's backlog) wait for the next round.
+                self.backlog = true;
+                break;
+            }
         }
         // The engine's own messages made outside a `Ready` (a client's write forwarded now) or
         // after this round's sends (a forwarded write's answer, applied after a persist).
@@ -871,6 +894,8 @@ impl Owner {
 
 /// What woke the owner loop.
 enum Wake {
+    /// The last round left `Ready`s to handle.
+    Backlog,
     /// The Raft tick.
     Tick,
     /// A peer's message.
@@ -886,6 +911,7 @@ impl Wake {
     /// What woke the loop, for the slow-round log.
     fn name(&self) -> &'static str {
         match self {
+            Wake::Backlog => "backlog",
             Wake::Tick => "tick",
             Wake::Message(_) => "peer message",
             Wake::Request(_) => "client request",

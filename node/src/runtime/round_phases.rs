@@ -85,6 +85,11 @@ impl RoundPhases {
         self.last = now;
     }
 
+    /// How long this round has run so far.
+    pub(super) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// Counts one `Ready` handled in this round.
     pub(super) fn ready_handled(&mut self) {
         self.readies += 1;

@@ -7,7 +7,10 @@
 //!
 //! - the sender cuts the snapshot's data into chunks of
 //!   [`TransferConfig::chunk_bytes`]; each [`Chunk`] carries its offset, the total length, an
-//!   xxh3 checksum of its own bytes and one of the whole data, and the snapshot's meta;
+//!   xxh3 checksum of its own bytes and the snapshot's meta, and the last one also the xxh3
+//!   of the whole data. Both sides hash the data as it goes by, a chunk at a time (the first
+//!   time the sender cuts it, as the receiver takes it), so no event loop ever makes a pass
+//!   over a whole snapshot of a gigabyte;
 //! - the receiver takes a chunk only at the offset it has reached (a duplicate or one out of
 //!   order is ignored, a corrupt one dropped) and answers each with a cumulative [`ChunkAck`]:
 //!   how many bytes of that snapshot it holds;
@@ -85,8 +88,8 @@ pub struct Chunk {
     pub offset: u64,
     /// Length of the snapshot's whole data.
     pub total_len: u64,
-    /// xxh3-64 of the snapshot's whole data.
-    pub total_checksum: u64,
+    /// xxh3-64 of the snapshot's whole data: on the chunk that ends at `total_len` only.
+    pub total_checksum: Option<u64>,
     /// xxh3-64 of `data`.
     pub checksum: u64,
     /// The bytes `[offset, offset + data.len())` of the snapshot's data.
@@ -132,6 +135,48 @@ pub struct TransferStats {
 /// xxh3-64 of `bytes`: the chunks' and the snapshot's checksum.
 pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// xxh3-64 of a snapshot's data fed a piece at a time, in order: once every byte went in, the
+/// same as [`checksum`] of the whole.
+#[derive(Clone, Default)]
+pub(crate) struct RunningChecksum {
+    hasher: xxhash_rust::xxh3::Xxh3Default,
+    /// Bytes fed so far.
+    fed: u64,
+}
+
+impl RunningChecksum {
+    /// Feeds the part of `piece` (the bytes from `offset` on) beyond what was fed so far.
+    /// Nothing when it ends before that; and a piece that starts beyond it would leave a gap,
+    /// so it is not fed either (callers cut pieces from at most where the feeding ends).
+    pub(crate) fn feed_from(&mut self, offset: u64, piece: &[u8]) {
+        let Some(skip) = self.fed.checked_sub(offset) else {
+            return;
+        };
+        if let Some(new) = usize::try_from(skip).ok().and_then(|s| piece.get(s..)) {
+            self.hasher.update(new);
+            self.fed += new.len() as u64;
+        }
+    }
+
+    /// Bytes fed so far.
+    pub(crate) fn fed(&self) -> u64 {
+        self.fed
+    }
+
+    /// The checksum of the bytes fed so far.
+    pub(crate) fn digest(&self) -> u64 {
+        self.hasher.digest()
+    }
+}
+
+impl core::fmt::Debug for RunningChecksum {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RunningChecksum")
+            .field("fed", &self.fed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Application, W, R> Engine<A, W, R> {

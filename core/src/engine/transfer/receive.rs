@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::{checksum, Chunk, ChunkAck, TransferStats};
+use super::{Chunk, ChunkAck, RunningChecksum, TransferStats};
 use crate::raft::{NodeId, Snapshot, SnapshotMeta, Term};
 
 /// A snapshot being received, or the last one completed (so a late duplicate of its chunks is
@@ -13,16 +13,15 @@ pub(in crate::engine) struct Incoming {
     term: Term,
     meta: SnapshotMeta,
     total_len: u64,
-    total_checksum: u64,
+    /// The bytes received so far, hashed as they came.
+    whole: RunningChecksum,
     /// The bytes received so far; `None` once the snapshot went to Raft.
     data: Option<Vec<u8>>,
 }
 
 impl Incoming {
     fn same_snapshot(&self, chunk: &Chunk) -> bool {
-        self.meta == chunk.meta
-            && self.total_len == chunk.total_len
-            && self.total_checksum == chunk.total_checksum
+        self.meta == chunk.meta && self.total_len == chunk.total_len
     }
 
     fn held(&self) -> u64 {
@@ -64,13 +63,20 @@ pub(super) fn take(
         if chunk.offset != 0 || !newer {
             return (ack(0), None);
         }
+        // Room for the whole snapshot at once: growing by doubling would copy it over and over
+        // and, near the end, hold it twice. A length no allocation can hold is refused.
+        let mut data = Vec::new();
+        let room = usize::try_from(chunk.total_len).ok();
+        if room.is_none_or(|room| data.try_reserve_exact(room).is_err()) {
+            return (ack(0), None);
+        }
         *incoming = Some(Incoming {
             from,
             term: chunk.term,
             meta: chunk.meta.clone(),
             total_len: chunk.total_len,
-            total_checksum: chunk.total_checksum,
-            data: Some(Vec::new()),
+            whole: RunningChecksum::default(),
+            data: Some(data),
         });
     }
     let Some(inc) = incoming.as_mut() else {
@@ -87,13 +93,17 @@ pub(super) fn take(
     }
     stats.chunks_received += 1;
     stats.bytes_received += chunk.data.len() as u64;
+    inc.whole.feed_from(data.len() as u64, &chunk.data);
     data.extend_from_slice(&chunk.data);
     if (data.len() as u64) < inc.total_len {
         return (ack(data.len() as u64), None);
     }
-    if checksum(data) != inc.total_checksum {
+    // Every byte was hashed as it came (`whole` follows `data`); the last chunk says what the
+    // whole should be.
+    if inc.whole.fed() != inc.total_len || chunk.total_checksum != Some(inc.whole.digest()) {
         stats.corrupt_snapshots += 1;
         data.clear();
+        inc.whole = RunningChecksum::default();
         return (ack(0), None);
     }
     let data = inc.data.take().unwrap_or_default();

@@ -1,6 +1,6 @@
 //! The sender's side of one transfer: what was acknowledged, what is in flight, when to resend.
 
-use super::{checksum, Chunk, ChunkAck, TransferConfig, TransferStats};
+use super::{checksum, Chunk, ChunkAck, RunningChecksum, TransferConfig, TransferStats};
 use crate::raft::{LogIndex, Snapshot, SnapshotMeta, Term};
 
 /// A snapshot on its way to one follower.
@@ -8,7 +8,9 @@ use crate::raft::{LogIndex, Snapshot, SnapshotMeta, Term};
 pub(in crate::engine) struct Outgoing {
     term: Term,
     snapshot: Snapshot,
-    total_checksum: u64,
+    /// The data hashed so far, a chunk at a time as it is first cut. Invariant:
+    /// `next <= whole.fed()`, so the chunk ending at the total length finds every byte hashed.
+    whole: RunningChecksum,
     /// Bytes the receiver holds (its last acknowledgement). Invariant: `acked <= next`.
     acked: u64,
     /// Offset of the next chunk to send. Invariant: `next <= total_len`.
@@ -25,11 +27,10 @@ pub(in crate::engine) struct Outgoing {
 
 impl Outgoing {
     pub(in crate::engine) fn new(term: Term, snapshot: Snapshot, now_ms: u64) -> Self {
-        let total_checksum = checksum(&snapshot.data);
         Outgoing {
             term,
             snapshot,
-            total_checksum,
+            whole: RunningChecksum::default(),
             acked: 0,
             next: 0,
             sent_last: false,
@@ -84,12 +85,16 @@ impl Outgoing {
         let end = self.next.saturating_add(chunk_bytes).min(total);
         // Both within `data`: `next <= end <= total`.
         let data = self.snapshot.data[self.next as usize..end as usize].to_vec();
+        // Hashed the first time it is cut; a resend is behind what was hashed already (or, after
+        // a rewind to an odd offset, partly: its new bytes are hashed).
+        self.whole.feed_from(self.next, &data);
+        let total_checksum = (end == total).then(|| self.whole.digest());
         let chunk = Chunk {
             term: self.term,
             meta: self.snapshot.meta.clone(),
             offset: self.next,
             total_len: total,
-            total_checksum: self.total_checksum,
+            total_checksum,
             checksum: checksum(&data),
             data,
         };

@@ -144,7 +144,8 @@ fn a_snapshot_goes_in_order_within_the_window_and_installs_whole() {
     for c in &first {
         assert_eq!(c.total_len, total);
         assert_eq!(c.checksum, checksum(&c.data));
-        assert_eq!(c.total_checksum, checksum(&snapshot.data));
+        // Only the last chunk carries the whole checksum.
+        assert_eq!(c.total_checksum, None);
     }
     for chunk in first {
         for ack in deliver(&mut receiver, chunk) {
@@ -229,12 +230,14 @@ fn a_corrupt_chunk_is_dropped_and_a_wrong_whole_checksum_starts_over() {
     let total = snap.data.len() as u64;
     let mut received = Vec::new();
     for (i, piece) in snap.data.chunks(CHUNK as usize).enumerate() {
+        let offset = (i * CHUNK as usize) as u64;
+        let last = offset + piece.len() as u64 == total;
         let chunk = Chunk {
             term: 5,
             meta: snap.meta.clone(),
-            offset: (i * CHUNK as usize) as u64,
+            offset,
             total_len: total,
-            total_checksum: checksum(&snap.data) ^ 1,
+            total_checksum: last.then_some(checksum(&snap.data) ^ 1),
             checksum: checksum(piece),
             data: piece.to_vec(),
         };
@@ -379,4 +382,48 @@ fn compaction_keeps_the_entries_after_a_snapshot_in_transfer() {
         run(&mut leader, &mut storage, now + 10_000);
     }
     assert!(leader.raw().entry(first + 1).is_none());
+}
+
+#[test]
+fn the_whole_checksum_is_fed_a_chunk_at_a_time_and_survives_odd_rewinds() {
+    let snapshot = snapshot(20);
+    let data = &snapshot.data;
+    let mut whole = super::RunningChecksum::default();
+    whole.feed_from(0, &data[..100]);
+    whole.feed_from(50, &data[50..300]); // overlaps: only the new part counts
+    whole.feed_from(500, &data[500..600]); // a gap: ignored
+    whole.feed_from(300, &data[300..]);
+    assert_eq!(whole.fed(), data.len() as u64);
+    assert_eq!(whole.digest(), checksum(data));
+    // A receiver that acknowledges an offset inside a chunk: the sender rewinds there, and the
+    // last chunk still carries the checksum of the whole.
+    let (mut sender, _) = engine(1, &[1]);
+    start(&mut sender, snapshot.clone());
+    let first = chunks(sender.take_outbox());
+    let ack = |received| ChunkAck {
+        index: 50,
+        snapshot_term: 5,
+        received,
+    };
+    sender.receive(0, 2, PeerMessage::SnapshotAck(ack(u64::from(CHUNK) + 7)));
+    sender.receive(0, 2, PeerMessage::SnapshotAck(ack(3)));
+    let mut last = None;
+    let mut acked = 3;
+    for _ in 0..1000 {
+        let out = chunks(sender.take_outbox());
+        let Some(end) = out.last().map(|c| c.offset + c.data.len() as u64) else {
+            break;
+        };
+        if let Some(c) = out
+            .iter()
+            .find(|c| c.offset + c.data.len() as u64 == c.total_len)
+        {
+            last = Some(c.clone());
+        }
+        acked = end;
+        sender.receive(0, 2, PeerMessage::SnapshotAck(ack(acked)));
+    }
+    assert_eq!(acked, data.len() as u64);
+    assert!(first.iter().all(|c| c.total_checksum.is_none()));
+    assert_eq!(last.and_then(|c| c.total_checksum), Some(checksum(data)));
 }
