@@ -221,11 +221,11 @@ impl Drop for KillOnDrop {
 fn a_node_of_the_next_minor_joins_in_and_another_major_is_refused() {
     let mut c = Cluster::start(3, &[]);
     c.wait_leader(WAIT);
-    // Node 3 is "upgraded": restarted announcing protocol 5.1.
+    // Node 3 is "upgraded": restarted announcing protocol 6.1.
     assert!(c
         .terminate(3, Duration::from_secs(10))
         .is_some_and(|s| s.success()));
-    c.spawn_with(3, &["--debug-announce-version", "5.1"]);
+    c.spawn_with(3, &["--debug-announce-version", "6.1"]);
     c.eventually(WAIT, "a write through node 3", || {
         (try_put(&c, 3, "mixed/1") == 200).then_some(())
     });
@@ -259,19 +259,19 @@ fn a_node_of_the_next_minor_joins_in_and_another_major_is_refused() {
         "{log3}"
     );
 
-    // Node 3 restarted as protocol 6.0: refused by both sides, with both versions named.
+    // Node 3 restarted as protocol 7.0: refused by both sides, with both versions named.
     assert!(c
         .terminate(3, Duration::from_secs(10))
         .is_some_and(|s| s.success()));
-    c.spawn_with(3, &["--debug-announce-version", "6.0"]);
+    c.spawn_with(3, &["--debug-announce-version", "7.0"]);
     c.eventually(WAIT, "node 1 to refuse node 3", || {
         log(&c, 1)
-            .contains("the peer speaks protocol 6.x, this node 5.0: incompatible")
+            .contains("the peer speaks protocol 7.x, this node 6.0: incompatible")
             .then_some(())
     });
     c.eventually(WAIT, "node 3 to refuse the others", || {
         log(&c, 3)
-            .contains("speaks protocol 5.x, this node 6.0: incompatible")
+            .contains("speaks protocol 6.x, this node 7.0: incompatible")
             .then_some(())
     });
     assert!(c.metric(1, "raftorch_peer_handshakes_refused_total") > Some(0));

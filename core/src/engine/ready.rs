@@ -89,6 +89,7 @@ impl<A: Application, W, R> Engine<A, W, R> {
             self.applied = snapshot.meta.index;
             self.snapshot_made(snapshot.meta.index);
             self.forget_writes_up_to(snapshot.meta.index);
+            self.keepalives.clear();
             let every = self.config.digest_every;
             self.digests.sample(every, self.applied, &self.app);
         }
@@ -107,7 +108,12 @@ impl<A: Application, W, R> Engine<A, W, R> {
                     let applied_at = self.app.applied_at().unwrap_or(entry.index);
                     Some((applied_at, output))
                 }
-                EntryPayload::Noop | EntryPayload::ConfChange(_) => None,
+                EntryPayload::Noop => None,
+                EntryPayload::ConfChange(_) => {
+                    // Cached heartbeats carry the old membership's progress.
+                    self.keepalives.clear();
+                    None
+                }
             };
             self.applied = entry.index;
             self.digests

@@ -102,6 +102,13 @@ impl<A: Application, W, R> Engine<A, W, R> {
     pub fn install_decoded(&mut self, decoded: DecodedSnapshot<A>) {
         let Some(app) = decoded.app else {
             self.refused_snapshots += 1;
+            // Forget it was received: the leader's next transfer of it is taken from its first
+            // chunk again, instead of being answered as complete. (A newer snapshot that
+            // started arriving meanwhile is left alone.)
+            let meta = &decoded.snapshot.meta;
+            if self.incoming.as_ref().is_some_and(|i| i.handed_over(meta)) {
+                self.incoming = None;
+            }
             return;
         };
         self.checked_snapshot = Some(CheckedSnapshot {
@@ -117,6 +124,15 @@ impl<A: Application, W, R> Engine<A, W, R> {
                 snapshot: decoded.snapshot,
             },
         });
+    }
+
+    /// The host lost a snapshot it took to decode (its task failed): forget it was received,
+    /// so the leader's next transfer of it is taken from its first chunk (unless a newer one
+    /// is arriving already).
+    pub fn received_snapshot_lost(&mut self) {
+        if self.incoming.as_ref().is_some_and(|i| i.is_handed_over()) {
+            self.incoming = None;
+        }
     }
 
     /// Decodes and installs a snapshot received whole, at once, for hosts with nothing else to

@@ -7,7 +7,7 @@
 use std::mem;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use raftorch_core::engine::{
     Answer, Chunk, Engine, EngineConfig, EngineReady, PeerMessage, ReadEnd, Refusal, Submitted,
@@ -56,6 +56,9 @@ const APPLY_BYTES_PER_READY: usize = 1 << 20;
 /// Bytes of entries in flight to one follower: one that comes back after a snapshot gets the
 /// log since it 8 MiB at a time, not 256 messages of 1 MiB in one round.
 const INFLIGHT_BYTES_PER_FOLLOWER: usize = 8 << 20;
+/// Heartbeats go out again for at most this long of one wait on the disk (or four election
+/// timeouts, if longer): a slow fsync is ridden out, a disk that hangs for good is not.
+const KEEPALIVE_LIMIT_MIN: Duration = Duration::from_secs(1);
 /// A round that has run this long handles no further `Ready`: the loop takes its inputs (peers'
 /// heartbeats and votes, the tick) before it goes on with the backlog.
 const READY_BUDGET: Duration = Duration::from_millis(20);
@@ -153,6 +156,7 @@ pub fn start(
         round_trips: RoundTrips::default(),
         tick: timing.tick,
         keepalive_every: timing.tick * timing.heartbeat_tick.max(1),
+        keepalive_limit: KEEPALIVE_LIMIT_MIN.max(timing.tick * timing.election_tick * 4),
         backlog: false,
         spans: telemetry.tracer().cloned().map(RaftSpans::new),
         space: SpaceDuty::new(config.id, config.space, config.data_dir.clone(), &metrics),
@@ -244,6 +248,8 @@ pub struct Owner {
     backlog: bool,
     /// How often the last heartbeats go out again while the loop waits on the disk.
     keepalive_every: Duration,
+    /// For how long of one wait on the disk they do.
+    keepalive_limit: Duration,
     /// Where the current round spends its time (slow rounds are logged with it).
     phases: RoundPhases,
 }
@@ -515,7 +521,10 @@ impl Owner {
                 self.engine.install_decoded(decoded);
             }
             // The leader sends it again.
-            Err(e) => tracing::error!(error = %e, "decoding a snapshot from the leader failed"),
+            Err(e) => {
+                tracing::error!(error = %e, "decoding a snapshot from the leader failed");
+                self.engine.received_snapshot_lost();
+            }
         }
     }
 
@@ -589,13 +598,18 @@ impl Owner {
         work: impl FnOnce(&mut DiskStorage) -> R + Send + 'static,
     ) -> Result<R, DiskError> {
         let mut answer = self.disk.submit(work)?;
+        let waiting_since = Instant::now();
         let every = self.keepalive_every;
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 answered = &mut answer => return answered.map_err(|_| stopped()),
-                _ = keepalive.tick() => self.send_keepalives(),
+                // A disk that hangs for good must not keep a leader that commits nothing in
+                // place: past the limit the followers' election timers run out as they should.
+                _ = keepalive.tick(), if waiting_since.elapsed() < self.keepalive_limit => {
+                    self.send_keepalives();
+                }
             }
         }
     }

@@ -51,10 +51,11 @@ impl std::str::FromStr for Version {
     }
 }
 
-/// The peer protocol version this node speaks. Majors: 5, snapshots in chunks (engine messages
-/// a node of 4 cannot decode); 4, a `Hello` with a minor; 3, a handshake first and zero-length
+/// The peer protocol version this node speaks. Majors: 6, a snapshot chunk carries the whole
+/// checksum only on the last chunk (`Option`); 5, snapshots in chunks (engine messages a node
+/// of 4 cannot decode); 4, a `Hello` with a minor; 3, a handshake first and zero-length
 /// keep-alive frames; 2 had neither.
-pub const PROTOCOL_VERSION: Version = Version { major: 5, minor: 0 };
+pub const PROTOCOL_VERSION: Version = Version { major: 6, minor: 0 };
 /// What a `Hello` starts with, so a stray client (or an older node) is told apart at once.
 const MAGIC: [u8; 8] = *b"RAFTORCH";
 /// `[magic 8][major u8][minor u8][cluster id u64 BE][node id u64 BE]`. Every major keeps the
@@ -319,7 +320,7 @@ mod tests {
         assert!(
             refusal
                 .to_string()
-                .starts_with("the peer speaks protocol 3.x, this node 5.0: incompatible"),
+                .starts_with("the peer speaks protocol 3.x, this node 6.0: incompatible"),
             "{refusal}"
         );
         let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";

@@ -24,6 +24,16 @@ impl Incoming {
         self.meta == chunk.meta && self.total_len == chunk.total_len
     }
 
+    /// Whether this is the snapshot `meta` describes, complete and handed to Raft.
+    pub(in crate::engine) fn handed_over(&self, meta: &SnapshotMeta) -> bool {
+        self.data.is_none() && &self.meta == meta
+    }
+
+    /// Whether a snapshot was completed and handed to Raft (none is being received).
+    pub(in crate::engine) fn is_handed_over(&self) -> bool {
+        self.data.is_none()
+    }
+
     fn held(&self) -> u64 {
         match &self.data {
             Some(d) => d.len() as u64,

@@ -427,3 +427,23 @@ fn the_whole_checksum_is_fed_a_chunk_at_a_time_and_survives_odd_rewinds() {
     assert!(first.iter().all(|c| c.total_checksum.is_none()));
     assert_eq!(last.and_then(|c| c.total_checksum), Some(checksum(data)));
 }
+
+#[test]
+fn a_snapshot_that_does_not_decode_is_taken_from_its_first_chunk_when_sent_again() {
+    // Every chunk and the whole checksum are right, but the bytes are no state.
+    let mut bad = snapshot(20);
+    bad.data = vec![0xff; 3 * CHUNK as usize + 5].into();
+    let (mut sender, _) = engine(1, &[1]);
+    let (mut receiver, mut storage) = engine(2, &[1, 2, 3]);
+    start(&mut sender, bad.clone());
+    pump(&mut sender, &mut receiver, 0);
+    assert_eq!(sender.transfers().count(), 0, "the transfer ended");
+    install(&mut receiver, &mut storage);
+    assert_eq!(receiver.refused_snapshots(), 1);
+    assert!(crate::raft::Storage::snapshot(&storage).is_none());
+    // Raft asks again: the receiver takes it from the start rather than answer "complete".
+    start(&mut sender, bad);
+    let again = chunks(sender.take_outbox());
+    let acks = deliver(&mut receiver, again[0].clone());
+    assert_eq!(acks.first().map(|a| a.received), Some(u64::from(CHUNK)));
+}
